@@ -1,0 +1,122 @@
+"""Typed scan configuration: what the CLI parses into and the API accepts.
+
+Values carry nmap's meanings.  Timing fields left as ``None`` take the
+value of the chosen ``-T`` template, so an explicit flag always wins
+over the template, as in nmap.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, replace
+
+
+class ScanType(str, enum.Enum):
+    """Port scan techniques; values are nmap's XML ``scaninfo type`` names."""
+
+    CONNECT = "connect"
+    SYN = "syn"
+    FIN = "fin"
+    XMAS = "xmas"
+    NULL = "null"
+    ACK = "ack"
+    WINDOW = "window"
+    MAIMON = "maimon"
+    CUSTOM = "custom"  # --scanflags with -sS's classification
+    UDP = "udp"
+
+    @property
+    def protocol(self) -> str:
+        return "udp" if self is ScanType.UDP else "tcp"
+
+    @property
+    def needs_root(self) -> bool:
+        return self is not ScanType.CONNECT
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """Timing knobs; seconds throughout.  ``None`` means "no limit"."""
+
+    initial_rtt_timeout: float
+    min_rtt_timeout: float
+    max_rtt_timeout: float
+    max_retries: int
+    scan_delay: float
+    max_scan_delay: float
+    min_parallelism: int
+    max_parallelism: int | None
+    host_timeout: float | None
+    min_rate: float | None = None
+    max_rate: float | None = None
+    min_hostgroup: int = 1
+    max_hostgroup: int | None = None
+
+
+# nmap's documented -T template values (nmap(1), "Timing and performance").
+TIMING_TEMPLATES: dict[int, Timing] = {
+    0: Timing(300.0, 0.1, 10.0, 10, 300.0, 300.0, 1, 1, None),
+    1: Timing(15.0, 0.1, 10.0, 10, 15.0, 15.0, 1, 1, None),
+    2: Timing(1.0, 0.1, 10.0, 10, 0.4, 1.0, 1, 1, None),
+    3: Timing(1.0, 0.1, 10.0, 10, 0.0, 1.0, 1, None, None),
+    4: Timing(0.5, 0.1, 1.25, 6, 0.0, 0.01, 1, None, None),
+    5: Timing(0.25, 0.05, 0.3, 2, 0.0, 0.005, 1, None, 900.0),
+}
+
+TEMPLATE_NAMES = {0: "paranoid", 1: "sneaky", 2: "polite", 3: "normal", 4: "aggressive", 5: "insane"}
+
+
+@dataclass(frozen=True, slots=True)
+class OutputSpec:
+    normal: str | None = None  # -oN
+    xml: str | None = None  # -oX
+    grepable: str | None = None  # -oG
+    json: str | None = None  # -oJ
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoveryProbe:
+    """One host-discovery probe: kind in {"echo", "timestamp", "netmask", "syn", "ack", "udp", "arp", "nd", "connect"}."""
+
+    kind: str
+    ports: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    """Everything that decides what a scan does."""
+
+    targets: tuple[str, ...] = ()
+    input_file: str | None = None  # -iL
+    exclude: tuple[str, ...] = ()
+    exclude_file: str | None = None
+    ports: str | None = None  # -p, nmap syntax; None = default list
+    top_ports: int | None = None  # --top-ports; -F sets 100
+    exclude_ports: str | None = None
+    sequential_ports: bool = False  # -r
+    scan_types: tuple[ScanType, ...] = ()  # empty: the default for our privileges
+    scanflags: int | None = None  # --scanflags, as TCP flag bits
+    ping_only: bool = False  # -sn
+    list_only: bool = False  # -sL
+    skip_discovery: bool = False  # -Pn
+    discovery_probes: tuple[DiscoveryProbe, ...] = ()  # empty: the default set
+    disable_arp_ping: bool = False
+    send_ip: bool = False
+    dns: str = "default"  # "never" (-n) | "always" (-R) | "default"
+    ipv6: bool = False  # -6
+    privileged: bool | None = None  # None: decide from our uid; --privileged/--unprivileged set it
+    template: int = 3
+    timing: Timing = field(default_factory=lambda: TIMING_TEMPLATES[3])
+    reason: bool = False
+    open_only: bool = False
+    verbosity: int = 0
+    debugging: int = 0
+    packet_trace: bool = False
+    explain: bool = False
+    pcap: str | None = None
+    output: OutputSpec = field(default_factory=OutputSpec)
+    args: str = ""  # the command line as typed, for output headers
+    interactive: bool = False  # stdout is a terminal: show the progress line
+
+    def with_timing(self, **changes: object) -> "ScanConfig":
+        return replace(self, timing=replace(self.timing, **changes))  # type: ignore[arg-type]

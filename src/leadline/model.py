@@ -1,0 +1,173 @@
+"""The result model: what a scan found, in nmap's vocabulary.
+
+Every engine produces these objects and every output reads only these
+objects, so a new scan type or a new output format never needs to know
+about the other side.  All types are frozen: a result, once emitted,
+is a fact and is never edited in place.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class PortState(str, enum.Enum):
+    """The six port states nmap reports, spelled as nmap spells them."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+    FILTERED = "filtered"
+    UNFILTERED = "unfiltered"
+    OPEN_FILTERED = "open|filtered"
+    CLOSED_FILTERED = "closed|filtered"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Reason(str, enum.Enum):
+    """Why a port or host got its state; the strings are nmap's ``reason`` values."""
+
+    SYN_ACK = "syn-ack"
+    CONN_REFUSED = "conn-refused"
+    RESET = "reset"
+    NO_RESPONSE = "no-response"
+    HOST_UNREACH = "host-unreach"
+    NET_UNREACH = "net-unreach"
+    PROTO_UNREACH = "proto-unreach"
+    PORT_UNREACH = "port-unreach"
+    ADMIN_PROHIBITED = "admin-prohibited"
+    HOST_PROHIBITED = "host-prohibited"
+    NET_PROHIBITED = "net-prohibited"
+    HOST_UNKNOWN = "host-unknown"
+    NET_UNKNOWN = "net-unknown"
+    ECHO_REPLY = "echo-reply"
+    TIMESTAMP_REPLY = "timestamp-reply"
+    MASK_REPLY = "addressmask-reply"
+    ARP_RESPONSE = "arp-response"
+    ND_RESPONSE = "nd-response"
+    UDP_RESPONSE = "udp-response"
+    TIME_EXCEEDED = "time-exceeded"
+    USER_SET = "user-set"
+    LOCALHOST = "localhost-response"
+    UNKNOWN_RESPONSE = "unknown-response"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class HostStatus(str, enum.Enum):
+    UP = "up"
+    DOWN = "down"
+    UNKNOWN = "unknown"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class PortResult:
+    """The verdict for one port of one host.
+
+    ``evidence`` holds human-readable lines describing the exchange that
+    decided the state (used by ``--explain``); engines that keep no
+    evidence leave it empty.
+    """
+
+    port: int
+    protocol: str  # "tcp" | "udp" | "sctp"
+    state: PortState
+    reason: Reason
+    reason_ttl: int | None = None
+    service: str | None = None
+    evidence: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Hostname:
+    name: str
+    kind: str  # "user" (given on the command line) | "PTR"
+
+
+@dataclass(frozen=True, slots=True)
+class HostResult:
+    """Everything learned about one target address.
+
+    ``ports`` lists every port scanned, whatever its state; outputs decide
+    which to show and which to fold into a "Not shown" line.
+    """
+
+    address: str
+    family: int  # 4 or 6
+    status: HostStatus
+    status_reason: Reason
+    status_reason_ttl: int | None = None
+    hostnames: tuple[Hostname, ...] = ()
+    latency: float | None = None  # seconds, as measured by discovery or the scan
+    ports: tuple[PortResult, ...] = ()
+    mac: str | None = None
+    mac_vendor: str | None = None
+    start_time: float | None = None  # epoch seconds
+    end_time: float | None = None
+    other_addresses: tuple[str, ...] = ()  # resolved but not scanned
+    timed_out: bool = False  # --host-timeout expired
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def is_up(self) -> bool:
+        return self.status is HostStatus.UP
+
+
+@dataclass(frozen=True, slots=True)
+class ScanInfo:
+    """One ``<scaninfo>`` line: which scan type covered which ports."""
+
+    scan_type: str  # nmap's XML names: "connect", "syn", "fin", "xmas", "null", "ack", "window", "maimon", "udp"
+    protocol: str  # "tcp" | "udp"
+    numservices: int
+    services: str  # nmap's compact spec, e.g. "1-1024,8080"
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """What is known when a run starts: enough to write every output's header."""
+
+    args: str  # the command line as typed
+    start_time: float  # epoch seconds
+    version: str
+    scaninfo: tuple[ScanInfo, ...] = ()
+    verbosity: int = 0
+    debugging: int = 0
+    ping_only: bool = False  # -sn
+    list_only: bool = False  # -sL
+
+
+@dataclass(frozen=True, slots=True)
+class RunStats:
+    """What is known when a run ends."""
+
+    end_time: float
+    elapsed: float
+    hosts_up: int
+    hosts_down: int
+    hosts_total: int
+    exit: str = "success"  # "success" | "error" (interrupted)
+    summary: str = ""
+    error_message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ScanReport:
+    """A whole run, for API callers who want everything at once."""
+
+    run: RunInfo
+    hosts: tuple[HostResult, ...]
+    stats: RunStats
+    warnings: tuple[str, ...] = field(default=())
+
+    def host(self, address: str) -> HostResult:
+        for h in self.hosts:
+            if h.address == address:
+                return h
+        raise KeyError(address)
