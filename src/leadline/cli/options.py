@@ -1,0 +1,399 @@
+"""nmap's command line, parsed into a ScanConfig.
+
+nmap's syntax does not fit argparse: scan types are glued to ``-s``
+(``-sT``), discovery probes carry their ports glued on (``-PS22,80``),
+``-T4`` and ``-v3`` take glued values, and long options may be written
+with one dash (``-top-ports``).  So the grammar lives in one table here
+and every error names the token that caused it in one line.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+from leadline.config import (
+    TIMING_TEMPLATES,
+    DiscoveryProbe,
+    OutputSpec,
+    ScanConfig,
+    ScanType,
+)
+from leadline.errors import UsageError
+
+SCAN_LETTERS: dict[str, ScanType] = {
+    "T": ScanType.CONNECT,
+    "S": ScanType.SYN,
+    "F": ScanType.FIN,
+    "X": ScanType.XMAS,
+    "N": ScanType.NULL,
+    "A": ScanType.ACK,
+    "W": ScanType.WINDOW,
+    "M": ScanType.MAIMON,
+    "U": ScanType.UDP,
+}
+
+TEMPLATE_WORDS = {"paranoid": 0, "sneaky": 1, "polite": 2, "normal": 3, "aggressive": 4, "insane": 5}
+
+TCP_FLAG_BITS = {"FIN": 0x01, "SYN": 0x02, "RST": 0x04, "PSH": 0x08, "ACK": 0x10, "URG": 0x20, "ECE": 0x40, "CWR": 0x80}
+
+
+@dataclass
+class Parsed:
+    """The result of parsing: the scan config plus CLI-only switches."""
+
+    config: ScanConfig
+    show_help: bool = False
+    show_version: bool = False
+    stats_every: float | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def parse_time(token: str, option: str) -> float:
+    """nmap's time values: seconds by default, or with ms/s/m/h suffix."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m|h)?", token.strip())
+    if not m:
+        raise UsageError(f"invalid time '{token}' for {option}: use e.g. 500ms, 2s, 5m, 1h")
+    value = float(m.group(1))
+    unit = m.group(2) or "s"
+    return value * {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}[unit]
+
+
+def parse_int(token: str, option: str, low: int = 0, high: int | None = None) -> int:
+    if not re.fullmatch(r"\d+", token.strip()):
+        raise UsageError(f"invalid number '{token}' for {option}")
+    value = int(token)
+    if value < low or (high is not None and value > high):
+        bound = f"{low}..{high}" if high is not None else f">= {low}"
+        raise UsageError(f"value {value} for {option} is out of range ({bound})")
+    return value
+
+
+def parse_rate(token: str, option: str) -> float:
+    try:
+        value = float(token)
+    except ValueError:
+        raise UsageError(f"invalid rate '{token}' for {option}: packets per second expected") from None
+    if value <= 0:
+        raise UsageError(f"rate for {option} must be greater than 0, not '{token}'")
+    return value
+
+
+def parse_scanflags(token: str) -> int:
+    """``--scanflags``: a number (``9``, ``0x12``) or flag names run together (``URGACKPSH``)."""
+    t = token.strip().upper()
+    if re.fullmatch(r"0X[0-9A-F]+|\d+", t):
+        value = int(t, 0)
+        if value > 0xFF:
+            raise UsageError(f"invalid --scanflags '{token}': more than 8 bits")
+        return value
+    value = 0
+    rest = t
+    while rest:
+        for name, bit in TCP_FLAG_BITS.items():
+            if rest.startswith(name):
+                value |= bit
+                rest = rest[len(name):]
+                break
+        else:
+            raise UsageError(f"invalid --scanflags '{token}': use flag names like SYNFIN or a number")
+    return value
+
+
+def parse_probe_ports(text: str, option: str) -> tuple[int, ...]:
+    ports: list[int] = []
+    for part in text.split(","):
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not m:
+            raise UsageError(f"invalid port list '{text}' for {option}")
+        lo = int(m.group(1))
+        hi = int(m.group(2) or lo)
+        if lo > hi or hi > 65535:
+            raise UsageError(f"invalid port list '{text}' for {option}")
+        ports.extend(range(lo, hi + 1))
+    return tuple(ports)
+
+
+# Options that take a value: long name -> handler(state, value).
+Handler = Callable[["_State", str], None]
+
+
+class _State:
+    def __init__(self) -> None:
+        self.cfg: dict[str, object] = {}
+        self.timing: dict[str, object] = {}
+        self.scan_types: list[ScanType] = []
+        self.probes: list[DiscoveryProbe] = []
+        self.targets: list[str] = []
+        self.exclude: list[str] = []
+        self.outputs: dict[str, str] = {}
+        self.verbosity = 0
+        self.debugging = 0
+        self.template = 3
+        self.parsed = Parsed(config=ScanConfig())
+
+
+def _set(key: str, convert: Callable[[str, str], object] | None = None) -> Handler:
+    def handler(st: _State, value: str, _key: str = key) -> None:
+        st.cfg[_key] = convert(value, "--" + _key.replace("_", "-")) if convert else value
+
+    return handler
+
+
+def _timing(key: str, convert: Callable[[str, str], object]) -> Handler:
+    def handler(st: _State, value: str) -> None:
+        st.timing[key] = convert(value, "--" + key.replace("_", "-"))
+
+    return handler
+
+
+def _template(st: _State, value: str) -> None:
+    v = value.lower()
+    if v in TEMPLATE_WORDS:
+        st.template = TEMPLATE_WORDS[v]
+    elif re.fullmatch(r"[0-5]", v):
+        st.template = int(v)
+    else:
+        raise UsageError(f"invalid timing template '-T{value}': use -T0 .. -T5 or a name like aggressive")
+
+
+def _output(kind: str) -> Handler:
+    def handler(st: _State, value: str) -> None:
+        if not value:
+            raise UsageError(f"-o{kind} needs a file name ('-' for standard output)")
+        if kind == "A":
+            if value == "-":
+                raise UsageError("-oA needs a base file name, not '-'")
+            st.outputs.update({"N": value + ".nmap", "X": value + ".xml", "G": value + ".gnmap"})
+        else:
+            st.outputs[kind] = value
+
+    return handler
+
+
+def _exclude(st: _State, value: str) -> None:
+    st.exclude.extend(p for p in value.split(",") if p)
+
+
+def _top_ports(st: _State, value: str) -> None:
+    st.cfg["top_ports"] = parse_int(value, "--top-ports", 1, 65535)
+
+
+def _stats_every(st: _State, value: str) -> None:
+    st.parsed.stats_every = parse_time(value, "--stats-every")
+
+
+def _scanflags(st: _State, value: str) -> None:
+    st.cfg["scanflags"] = parse_scanflags(value)
+
+
+VALUE_OPTIONS: dict[str, Handler] = {
+    "p": _set("ports"),
+    "exclude-ports": _set("exclude_ports"),
+    "top-ports": _top_ports,
+    "iL": _set("input_file"),
+    "exclude": _exclude,
+    "excludefile": _set("exclude_file"),
+    "T": _template,
+    "min-rate": _timing("min_rate", parse_rate),
+    "max-rate": _timing("max_rate", parse_rate),
+    "max-retries": _timing("max_retries", lambda v, o: parse_int(v, o, 0, 50)),
+    "host-timeout": _timing("host_timeout", parse_time),
+    "scan-delay": _timing("scan_delay", parse_time),
+    "max-scan-delay": _timing("max_scan_delay", parse_time),
+    "min-parallelism": _timing("min_parallelism", lambda v, o: parse_int(v, o, 1, 100000)),
+    "max-parallelism": _timing("max_parallelism", lambda v, o: parse_int(v, o, 1, 100000)),
+    "min-rtt-timeout": _timing("min_rtt_timeout", parse_time),
+    "max-rtt-timeout": _timing("max_rtt_timeout", parse_time),
+    "initial-rtt-timeout": _timing("initial_rtt_timeout", parse_time),
+    "min-hostgroup": _timing("min_hostgroup", lambda v, o: parse_int(v, o, 1, 1 << 20)),
+    "max-hostgroup": _timing("max_hostgroup", lambda v, o: parse_int(v, o, 1, 1 << 20)),
+    "oN": _output("N"),
+    "oX": _output("X"),
+    "oG": _output("G"),
+    "oJ": _output("J"),
+    "oA": _output("A"),
+    "stats-every": _stats_every,
+    "scanflags": _scanflags,
+    "pcap": _set("pcap"),
+}
+
+FLAG_OPTIONS: dict[str, Callable[[_State], None]] = {
+    "Pn": lambda st: st.cfg.__setitem__("skip_discovery", True),
+    "sn": lambda st: st.cfg.__setitem__("ping_only", True),
+    "sP": lambda st: st.cfg.__setitem__("ping_only", True),
+    "sL": lambda st: st.cfg.__setitem__("list_only", True),
+    "F": lambda st: st.cfg.__setitem__("top_ports", 100),
+    "r": lambda st: st.cfg.__setitem__("sequential_ports", True),
+    "n": lambda st: st.cfg.__setitem__("dns", "never"),
+    "R": lambda st: st.cfg.__setitem__("dns", "always"),
+    "6": lambda st: st.cfg.__setitem__("ipv6", True),
+    "reason": lambda st: st.cfg.__setitem__("reason", True),
+    "open": lambda st: st.cfg.__setitem__("open_only", True),
+    "packet-trace": lambda st: st.cfg.__setitem__("packet_trace", True),
+    "explain": lambda st: st.cfg.__setitem__("explain", True),
+    "privileged": lambda st: st.cfg.__setitem__("privileged", True),
+    "unprivileged": lambda st: st.cfg.__setitem__("privileged", False),
+    "disable-arp-ping": lambda st: st.cfg.__setitem__("disable_arp_ping", True),
+    "send-ip": lambda st: st.cfg.__setitem__("send_ip", True),
+    "send-eth": lambda st: None,
+    "h": lambda st: setattr(st.parsed, "show_help", True),
+    "help": lambda st: setattr(st.parsed, "show_help", True),
+    "V": lambda st: setattr(st.parsed, "show_version", True),
+    "version": lambda st: setattr(st.parsed, "show_version", True),
+    "system-dns": lambda st: None,
+    "noninteractive": lambda st: None,
+}
+
+# Discovery probe prefixes: -PS22,80 -PA80 -PU53 take optional glued ports.
+PROBE_KINDS = {"E": "echo", "P": "timestamp", "M": "netmask", "S": "syn", "A": "ack", "U": "udp", "R": "arp", "Y": "sctp"}
+DEFAULT_PROBE_PORTS = {"syn": (80,), "ack": (80,), "udp": (40125,)}
+
+
+def _scan_types(st: _State, letters: str, token: str) -> None:
+    for ch in letters:
+        if ch in SCAN_LETTERS:
+            st.scan_types.append(SCAN_LETTERS[ch])
+        elif ch in ("n", "P"):
+            st.cfg["ping_only"] = True
+        elif ch == "L":
+            st.cfg["list_only"] = True
+        else:
+            raise UsageError(f"unsupported scan type '{token}'")
+
+
+def _discovery(st: _State, rest: str, token: str) -> None:
+    kind = PROBE_KINDS.get(rest[:1])
+    if kind is None or kind == "sctp":
+        raise UsageError(f"unsupported host discovery option '{token}'")
+    ports_text = rest[1:]
+    if ports_text and kind in ("echo", "timestamp", "netmask", "arp"):
+        raise UsageError(f"invalid host discovery option '{token}'")
+    ports = parse_probe_ports(ports_text, token) if ports_text else DEFAULT_PROBE_PORTS.get(kind, ())
+    st.probes.append(DiscoveryProbe(kind, ports))
+
+
+def parse_args(argv: list[str]) -> Parsed:
+    """Parse nmap-style arguments.  Raises UsageError with one line naming the bad token."""
+    st = _State()
+    i = 0
+    only_targets = False
+    while i < len(argv):
+        token = argv[i]
+        i += 1
+        if only_targets or not token.startswith("-") or token == "-":
+            st.targets.append(token)
+            continue
+        if token == "--":
+            only_targets = True
+            continue
+        body = token[2:] if token.startswith("--") else token[1:]
+        name, eq, inline = body.partition("=")
+        if not eq:
+            inline = ""
+
+        def take_value(opt: str) -> str:
+            nonlocal i
+            if eq:
+                return inline
+            if i >= len(argv):
+                raise UsageError(f"option '{token}' needs a value")
+            value = argv[i]
+            i += 1
+            return value
+
+        if name in FLAG_OPTIONS and not eq:
+            FLAG_OPTIONS[name](st)
+            continue
+        if name in VALUE_OPTIONS:
+            VALUE_OPTIONS[name](st, take_value(name))
+            continue
+        # Glued forms: -p22, -T4, -oNfile, -v3, -vv, -dd, -sT, -PS22
+        if token.startswith("--"):
+            raise UsageError(f"unrecognized option '{token}'")
+        if body.startswith("s") and len(body) >= 2:
+            _scan_types(st, body[1:], token)
+            continue
+        if body.startswith("P") and len(body) >= 2:
+            _discovery(st, body[1:], token)
+            continue
+        if body.startswith("p") and len(body) > 1:
+            st.cfg["ports"] = body[1:]
+            continue
+        if body.startswith("T") and len(body) > 1:
+            _template(st, body[1:])
+            continue
+        if body[:2] in ("oN", "oX", "oG", "oJ", "oA") and len(body) > 2:
+            _output(body[1])(st, body[2:])
+            continue
+        if re.fullmatch(r"v+", body):
+            st.verbosity += len(body)
+            continue
+        if re.fullmatch(r"v\d", body):
+            st.verbosity = int(body[1:])
+            continue
+        if re.fullmatch(r"d+", body):
+            st.debugging += len(body)
+            continue
+        if re.fullmatch(r"d\d", body):
+            st.debugging = int(body[1:])
+            continue
+        if body.startswith("iL") and len(body) > 2:
+            st.cfg["input_file"] = body[2:]
+            continue
+        # One-dash long options, as nmap allows (-top-ports 10, -reason).
+        if name in FLAG_OPTIONS and not eq:
+            FLAG_OPTIONS[name](st)
+            continue
+        raise UsageError(f"unrecognized option '{token}'")
+
+    return _finish(st, argv)
+
+
+def _finish(st: _State, argv: list[str]) -> Parsed:
+    timing = replace(TIMING_TEMPLATES[st.template], **st.timing)  # type: ignore[arg-type]
+    if timing.min_rtt_timeout > timing.max_rtt_timeout:
+        raise UsageError("--min-rtt-timeout is greater than --max-rtt-timeout")
+    if timing.min_rate and timing.max_rate and timing.min_rate > timing.max_rate:
+        raise UsageError("--min-rate is greater than --max-rate")
+    if timing.max_parallelism is not None and timing.min_parallelism > timing.max_parallelism:
+        raise UsageError("--min-parallelism is greater than --max-parallelism")
+    if timing.initial_rtt_timeout < timing.min_rtt_timeout:
+        timing = replace(timing, initial_rtt_timeout=timing.min_rtt_timeout)
+    if timing.initial_rtt_timeout > timing.max_rtt_timeout:
+        timing = replace(timing, initial_rtt_timeout=timing.max_rtt_timeout)
+    cfg = st.cfg
+    if cfg.get("ping_only") and cfg.get("list_only"):
+        raise UsageError("-sn and -sL cannot be combined")
+    if cfg.get("ping_only") and (st.scan_types or cfg.get("ports")):
+        what = "-p" if cfg.get("ports") else "a port scan type"
+        raise UsageError(f"-sn (no port scan) cannot be combined with {what}")
+    tcp_raw = [t for t in st.scan_types if t not in (ScanType.CONNECT, ScanType.UDP)]
+    if ScanType.CONNECT in st.scan_types and tcp_raw:
+        raise UsageError("only one TCP scan type may be given (-sT cannot be combined with raw TCP scans)")
+    if len(set(tcp_raw)) > 1:
+        raise UsageError("only one TCP scan type may be given at a time")
+    if "scanflags" in cfg and not st.scan_types:
+        st.scan_types.append(ScanType.SYN)
+    outputs = OutputSpec(
+        normal=st.outputs.get("N"), xml=st.outputs.get("X"), grepable=st.outputs.get("G"), json=st.outputs.get("J")
+    )
+    if list(st.outputs.values()).count("-") > 1:
+        raise UsageError("only one output format may be written to standard output")
+    config = ScanConfig(
+        targets=tuple(st.targets),
+        exclude=tuple(st.exclude),
+        scan_types=tuple(dict.fromkeys(st.scan_types)),
+        discovery_probes=tuple(st.probes),
+        template=st.template,
+        timing=timing,
+        verbosity=st.verbosity,
+        debugging=st.debugging,
+        output=outputs,
+        args=" ".join(["leadline", *(shlex.quote(a) for a in argv)]),
+        **cfg,  # type: ignore[arg-type]
+    )
+    st.parsed.config = config
+    return st.parsed

@@ -1,0 +1,359 @@
+"""The scan pipeline: targets → discovery → port scan → names → sinks.
+
+Targets are a lazy stream cut into host groups, so memory depends on the
+group size, never on the size of the target range.  Each finished host
+goes to the sink at once; an interrupted scan still reports every host
+it finished.  Which engine does the work (connect or raw packets) is
+decided here from the scan types and our privileges; the engines know
+nothing of targets files, outputs or names.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import random
+import threading
+import time
+from dataclasses import dataclass, replace
+from typing import Callable, Iterable, Iterator, Sequence
+
+from leadline import __version__
+from leadline.config import ScanConfig, ScanType
+from leadline.core.permutation import Permutation
+from leadline.core.ports import PortList, compact, select_ports
+from leadline.core.targets import Target, iter_targets
+from leadline.engines import resolve
+from leadline.errors import PrivilegeError, UsageError
+from leadline.model import (
+    HostResult,
+    Hostname,
+    HostStatus,
+    PortResult,
+    Reason,
+    RunInfo,
+    RunStats,
+    ScanInfo,
+)
+from leadline.output.base import Sink
+from leadline.services import ServiceTable
+
+Warn = Callable[[str], None]
+
+# Hosts scanned together.  Connect scans keep many sockets per host in
+# flight, so groups stay modest; discovery-only sweeps take more at once.
+PORT_SCAN_GROUP = 64
+DISCOVERY_GROUP = 1024
+
+
+def is_privileged(config: ScanConfig) -> bool:
+    """Raw sockets are ours if we are root, unless --unprivileged says to act as if not."""
+    if config.privileged is not None:
+        return config.privileged
+    return os.geteuid() == 0
+
+
+def raw_engine_available() -> bool:
+    try:
+        import leadline.engines.raw  # noqa: F401
+        import leadline.core.probes.registry  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def effective_scan_types(config: ScanConfig, privileged: bool) -> tuple[ScanType, ...]:
+    """What will run: the requested types, or nmap's default for our privileges."""
+    if config.ping_only or config.list_only:
+        return ()
+    if config.scan_types:
+        wanted = config.scan_types
+    elif privileged and raw_engine_available():
+        wanted = (ScanType.SYN,)
+    else:
+        wanted = (ScanType.CONNECT,)
+    needs_root = [t for t in wanted if t.needs_root]
+    if needs_root and not privileged:
+        if os.geteuid() == 0:
+            raise UsageError(f"the {needs_root[0].value} scan needs raw packets, which --unprivileged rules out")
+        raise PrivilegeError(f"the {needs_root[0].value} scan (-s{_letter(needs_root[0])}) needs root privileges")
+    if needs_root and not raw_engine_available():
+        raise UsageError(f"the {needs_root[0].value} scan is not available in this build")
+    return wanted
+
+
+def _letter(t: ScanType) -> str:
+    from leadline.cli.options import SCAN_LETTERS
+
+    for k, v in SCAN_LETTERS.items():
+        if v is t:
+            return k
+    return "?"
+
+
+@dataclass
+class _Counts:
+    up: int = 0
+    down: int = 0
+    total: int = 0
+
+
+class Scan:
+    """One run of the pipeline for one ScanConfig."""
+
+    def __init__(
+        self,
+        config: ScanConfig,
+        sink: Sink,
+        *,
+        warn: Warn,
+        stop: threading.Event | None = None,
+        extra_targets: Iterable[str] = (),
+        extra_excludes: Iterable[str] = (),
+        services: ServiceTable | None = None,
+    ) -> None:
+        self.config = config
+        self.sink = sink
+        self.warn = warn
+        self.stop = stop or threading.Event()
+        self.extra_targets = extra_targets
+        self.extra_excludes = tuple(extra_excludes)
+        self.services = services or ServiceTable.load()
+        self.privileged = is_privileged(config)
+        self.scan_types = effective_scan_types(config, self.privileged)
+        protocols = {t.protocol for t in self.scan_types} or {"tcp"}
+        self.ports: PortList = select_ports(
+            spec=config.ports,
+            top_ports=config.top_ports,
+            exclude=config.exclude_ports,
+            protocols=protocols,
+            services=self.services,
+        )
+        self.counts = _Counts()
+        self.port_key = random.getrandbits(32)
+
+    # -- the run -------------------------------------------------------
+    def run_info(self, start: float) -> RunInfo:
+        infos = []
+        for t in self.scan_types:
+            plist = self.ports.udp if t.protocol == "udp" else self.ports.tcp
+            infos.append(ScanInfo(t.value, t.protocol, len(plist), compact(plist)))
+        return RunInfo(
+            args=self.config.args,
+            start_time=start,
+            version=__version__,
+            scaninfo=tuple(infos),
+            verbosity=self.config.verbosity,
+            debugging=self.config.debugging,
+            ping_only=self.config.ping_only,
+            list_only=self.config.list_only,
+        )
+
+    def targets(self) -> Iterator[Target]:
+        specs = itertools.chain(self.config.targets, self.extra_targets)
+        return iter_targets(
+            specs,
+            exclude=self.config.exclude + self.extra_excludes,
+            resolve=resolve.resolve_name,
+            ipv6=self.config.ipv6,
+            warn=self.warn,
+        )
+
+    def run(self) -> RunStats:
+        start = time.time()
+        t0 = time.monotonic()
+        self.sink.begin(self.run_info(start))
+        exit_status = "success"
+        error = ""
+        try:
+            group_size = PORT_SCAN_GROUP if self.scan_types else DISCOVERY_GROUP
+            if self.config.timing.max_hostgroup:
+                group_size = min(group_size, self.config.timing.max_hostgroup)
+            group_size = max(group_size, self.config.timing.min_hostgroup)
+            stream = self.targets()
+            while not self.stop.is_set():
+                group = list(itertools.islice(stream, group_size))
+                if not group:
+                    break
+                self.scan_group(group)
+            if self.stop.is_set():
+                exit_status = "error"
+                error = "interrupted"
+        except KeyboardInterrupt:
+            exit_status = "error"
+            error = "interrupted"
+        elapsed = time.monotonic() - t0
+        c = self.counts
+        summary = (
+            f"leadline done at {time.strftime('%a %b %d %H:%M:%S %Y', time.localtime())}; "
+            f"{c.total} IP address{'es' if c.total != 1 else ''} ({c.up} host{'s' if c.up != 1 else ''} up) "
+            f"scanned in {elapsed:.2f} seconds"
+        )
+        stats = RunStats(
+            end_time=time.time(),
+            elapsed=elapsed,
+            hosts_up=c.up,
+            hosts_down=c.down,
+            hosts_total=c.total,
+            exit=exit_status,
+            summary=summary,
+            error_message=error,
+        )
+        self.sink.end(stats)
+        return stats
+
+    # -- one host group ------------------------------------------------
+    def scan_group(self, group: Sequence[Target]) -> None:
+        started = time.time()
+        if self.config.list_only:
+            names = self.reverse_names([t.address for t in group], listing=True)
+            for t in group:
+                self.emit(t, HostStatus.UNKNOWN, Reason.USER_SET, None, (), names, started)
+                self.counts.total += 1
+            return
+        alive = self.discover(group)
+        up = [t for t in group if alive[t.address][0]]
+        for t in group:
+            if not alive[t.address][0]:
+                self.counts.down += 1
+                self.counts.total += 1
+                if self.config.dns == "always":
+                    names = self.reverse_names([t.address])
+                else:
+                    names = {}
+                self.emit(t, HostStatus.DOWN, alive[t.address][1], None, (), names, started)
+        if not up:
+            return
+        if not self.scan_types:
+            names = self.reverse_names([t.address for t in up])
+            for t in up:
+                _, reason, latency = alive[t.address]
+                self.counts.up += 1
+                self.counts.total += 1
+                self.emit(t, HostStatus.UP, reason, latency, (), names, started)
+            return
+        self.port_scan(up, alive, started)
+
+    def discover(self, group: Sequence[Target]) -> dict[str, tuple[bool, Reason, float | None]]:
+        """Which hosts are up, why, and their latency."""
+        if self.config.skip_discovery:
+            return {t.address: (True, Reason.USER_SET, None) for t in group}
+        from leadline.engines.connect import connect_ping
+
+        result: dict[str, tuple[bool, Reason, float | None]] = {
+            t.address: (False, Reason.NO_RESPONSE, None) for t in group
+        }
+        ports = (80, 443)
+        for probe in self.config.discovery_probes:
+            if probe.kind in ("syn", "ack") and probe.ports:
+                ports = probe.ports
+        self.sink.task_begin("Ping Scan", time.time())
+        for r in connect_ping([t.address for t in group], ports, self.config.timing):
+            result[r.address] = (r.up, r.reason, r.latency)
+        self.sink.task_end("Ping Scan", time.time(), f"{len(group)} total hosts")
+        return result
+
+    def port_order(self, ports: Sequence[int]) -> list[int]:
+        if self.config.sequential_ports:
+            return list(ports)
+        perm = Permutation(len(ports), self.port_key)
+        return [ports[i] for i in perm]
+
+    def port_scan(self, up: Sequence[Target], alive: dict[str, tuple[bool, Reason, float | None]], started: float) -> None:
+        by_address = {t.address: t for t in up}
+        results: dict[str, list[PortResult]] = {t.address: [] for t in up}
+        latencies: dict[str, float | None] = {t.address: alive[t.address][2] for t in up}
+        timed_out: dict[str, bool] = {t.address: False for t in up}
+        for scan_type in self.scan_types:
+            if self.stop.is_set():
+                break
+            if scan_type is ScanType.CONNECT:
+                self.connect_scan(up, results, latencies, timed_out)
+            else:
+                self.raw_scan(scan_type, up, results, latencies, timed_out)
+        names = self.reverse_names(list(by_address))
+        for address, t in by_address.items():
+            ports = tuple(sorted((self.named(p) for p in results[address]), key=lambda p: (p.protocol, p.port)))
+            _, reason, _ = alive[address]
+            self.counts.up += 1
+            self.counts.total += 1
+            self.emit(t, HostStatus.UP, reason, latencies[address], ports, names, started, timed_out[address])
+
+    def connect_scan(self, up, results, latencies, timed_out) -> None:  # type: ignore[no-untyped-def]
+        from leadline.engines.connect import connect_scan
+
+        ports = self.port_order(self.ports.tcp)
+        total = len(ports) * len(up)
+        task = "Connect Scan"
+        self.sink.task_begin(task, time.time())
+        t0 = time.monotonic()
+        last = [0.0]
+
+        def progress(done: int, _total: int) -> None:
+            now = time.monotonic()
+            if now - last[0] < 1.0 or not done:
+                return
+            last[0] = now
+            pct = 100.0 * done / max(total, 1)
+            rate = done / max(now - t0, 1e-6)
+            remaining = (total - done) / rate if rate > 0 else None
+            self.sink.task_progress(task, time.time(), pct, remaining, time.time() + remaining if remaining else None)
+
+        def done(h) -> None:  # type: ignore[no-untyped-def]
+            results[h.address].extend(h.ports)
+            if h.latency is not None:
+                latencies[h.address] = h.latency
+            timed_out[h.address] = timed_out[h.address] or h.timed_out
+
+        connect_scan([t.address for t in up], ports, self.config.timing, on_host_done=done, on_progress=progress, stop=self.stop)
+        self.sink.task_end(task, time.time(), f"{total} total ports")
+
+    def raw_scan(self, scan_type: ScanType, up, results, latencies, timed_out) -> None:  # type: ignore[no-untyped-def]
+        raise UsageError(f"the {scan_type.value} scan is not available in this build")
+
+    # -- helpers -------------------------------------------------------
+    def named(self, p: PortResult) -> PortResult:
+        if p.service is not None:
+            return p
+        return replace(p, service=self.services.name(p.port, p.protocol))
+
+    def reverse_names(self, addresses: list[str], listing: bool = False) -> dict[str, str | None]:
+        if self.config.dns == "never" or not addresses:
+            return {}
+        self.sink.task_begin("Parallel DNS resolution of %d host%s." % (len(addresses), "s" if len(addresses) != 1 else ""), time.time())
+        names = resolve.reverse_lookup_many(addresses)
+        self.sink.task_end("Parallel DNS resolution of %d host%s." % (len(addresses), "s" if len(addresses) != 1 else ""), time.time())
+        return names
+
+    def emit(
+        self,
+        t: Target,
+        status: HostStatus,
+        reason: Reason,
+        latency: float | None,
+        ports: tuple[PortResult, ...],
+        names: dict[str, str | None],
+        started: float,
+        timed_out: bool = False,
+    ) -> None:
+        hostnames: list[Hostname] = []
+        if t.hostname:
+            hostnames.append(Hostname(t.hostname, "user"))
+        ptr = names.get(t.address)
+        if ptr:
+            hostnames.append(Hostname(ptr, "PTR"))
+        self.sink.host(
+            HostResult(
+                address=t.address,
+                family=t.family,
+                status=status,
+                status_reason=reason,
+                hostnames=tuple(hostnames),
+                latency=latency,
+                ports=ports,
+                start_time=started,
+                end_time=time.time(),
+                other_addresses=t.other_addresses,
+                timed_out=timed_out,
+            )
+        )
