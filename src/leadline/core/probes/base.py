@@ -55,6 +55,8 @@ class Reply:
     icmp_type: int | None = None
     icmp_code: int | None = None
     mac: str | None = None  # for ARP / ND replies
+    attempt: int | None = None  # which retransmission it answers, when the reply reveals it (mod 256)
+    family: int = 4  # 4 or 6: ICMP codes mean different things in ICMPv6
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,7 @@ class ProbeContext:
     ttl: int = 64
     tcp_flags: int | None = None  # --scanflags override
     source_port: int | None = None  # -g / --source-port: fixed source port
+    source_mac: str | None = None  # our interface's MAC: ARP and ND probes carry it
 
 
 @dataclass(frozen=True, slots=True)
