@@ -1,0 +1,123 @@
+"""Stateless reply validation: a keyed hash folded into what the target echoes.
+
+Scheme.  For each (our address, target address, IP protocol, target
+port) we compute ``blake2b(key=secret, digest_size=16)`` over the packed
+addresses, protocol and port, and cut the digest into:
+
+* bytes 0-3  ``seq_base``: the TCP sequence number of attempt 0;
+* bytes 4-5  ``port_offset``: where this probe's source ports start;
+* bytes 6-7  the IPv4 identification field (random-looking, keyed);
+* bytes 8-9  an ICMP query identifier; bytes 10-11 its sequence base.
+
+Retransmissions are told apart, so a reply says which attempt it
+answers (for RTT samples), by adding the attempt number (mod 256) in
+places a reply brings back:
+
+* TCP sequence number:  ``seq_base + attempt * 2**24`` (mod 2**32).  A
+  reply echoes it (SYN/ACK or RST/ACK: ack = seq + SYN + FIN; RST to a
+  probe with ACK set: seq = our ack, which we set to the same value).
+  Recovery subtracts ``seq_base``: the low 24 bits must be zero and the
+  top byte is the attempt, so a forged reply passes with odds 2**-24.
+* Source port: ``low + (port_offset + attempt) mod span`` within
+  32768..61000 (or the fixed ``-g`` port, which then carries nothing).
+  Protocols with no sequence number (UDP) recover the attempt from it.
+* ICMP queries: identifier from the digest; sequence =
+  ``sequence_base + attempt`` (mod 2**16).
+
+The secret is drawn per scan, so replies to an earlier scan, or to
+another scanner on the same host, fail the check and are ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+
+__all__ = ["CookieValues", "ReplyCookie", "ATTEMPT_MODULUS", "EPHEMERAL_PORTS"]
+
+ATTEMPT_MODULUS = 256  # attempts are encoded mod this
+_ATTEMPT_SHIFT = 24  # attempt lives in the top byte of the sequence number
+_LOW_MASK = (1 << _ATTEMPT_SHIFT) - 1
+EPHEMERAL_PORTS = (32768, 61000)  # inclusive; Linux's default ephemeral range
+
+
+@dataclass(frozen=True, slots=True)
+class CookieValues:
+    """The digest of one (source, target, protocol, port), cut into its uses."""
+
+    seq_base: int
+    port_offset: int
+    ip_id: int
+    icmp_ident: int
+    icmp_sequence_base: int
+
+
+class ReplyCookie:
+    """Derives probe fields from the per-scan secret and checks what replies echo."""
+
+    __slots__ = ("_secret", "_fixed_port", "_low", "_span")
+
+    def __init__(self, secret: bytes, *, source_port: int | None = None, port_range: tuple[int, int] = EPHEMERAL_PORTS) -> None:
+        if not secret:
+            raise ValueError("the reply cookie needs a non-empty secret")
+        self._secret = hashlib.blake2b(secret).digest() if len(secret) > 64 else secret
+        self._fixed_port = source_port
+        self._low = port_range[0]
+        self._span = port_range[1] - port_range[0] + 1
+
+    @staticmethod
+    @lru_cache(maxsize=64)
+    def for_scan(secret: bytes, source_port: int | None = None) -> "ReplyCookie":
+        """A shared instance per (secret, fixed port): modules call this on every probe."""
+        return ReplyCookie(secret, source_port=source_port)
+
+    def values(self, src: bytes, dst: bytes, protocol: int, port: int) -> CookieValues:
+        h = hashlib.blake2b(src + dst + bytes((protocol, port >> 8, port & 0xFF)), key=self._secret, digest_size=12).digest()
+        return CookieValues(
+            int.from_bytes(h[0:4], "big"),
+            int.from_bytes(h[4:6], "big"),
+            int.from_bytes(h[6:8], "big"),
+            int.from_bytes(h[8:10], "big"),
+            int.from_bytes(h[10:12], "big"),
+        )
+
+    # --- building -------------------------------------------------------
+    @staticmethod
+    def sequence(values: CookieValues, attempt: int) -> int:
+        return (values.seq_base + ((attempt % ATTEMPT_MODULUS) << _ATTEMPT_SHIFT)) & 0xFFFFFFFF
+
+    def source_port(self, values: CookieValues, attempt: int) -> int:
+        if self._fixed_port is not None:
+            return self._fixed_port
+        return self._low + (values.port_offset + attempt % ATTEMPT_MODULUS) % self._span
+
+    @staticmethod
+    def icmp_sequence(values: CookieValues, attempt: int) -> int:
+        return (values.icmp_sequence_base + attempt % ATTEMPT_MODULUS) & 0xFFFF
+
+    # --- checking -------------------------------------------------------
+    @staticmethod
+    def attempt_from_sequence(values: CookieValues, echoed: int) -> int | None:
+        """The attempt a (reply-echoed) sequence number belongs to, or None if it is not ours."""
+        diff = (echoed - values.seq_base) & 0xFFFFFFFF
+        return None if diff & _LOW_MASK else diff >> _ATTEMPT_SHIFT
+
+    def attempt_from_port(self, values: CookieValues, port: int) -> int | None:
+        """The attempt a source port belongs to; None if it is not one of ours or the port is fixed."""
+        if self._fixed_port is not None:
+            return None
+        attempt = (port - self._low - values.port_offset) % self._span
+        if not self._low <= port < self._low + self._span or attempt >= ATTEMPT_MODULUS:
+            return None
+        return attempt
+
+    def port_is_ours(self, values: CookieValues, port: int) -> bool:
+        if self._fixed_port is not None:
+            return port == self._fixed_port
+        return self.attempt_from_port(values, port) is not None
+
+    @staticmethod
+    def attempt_from_icmp_sequence(values: CookieValues, sequence: int) -> int | None:
+        attempt = (sequence - values.icmp_sequence_base) & 0xFFFF
+        return attempt if attempt < ATTEMPT_MODULUS else None
