@@ -1,0 +1,138 @@
+"""The services table: port names and how often each port is found open.
+
+Names label ports in every output; frequencies choose the default port
+list ("top ports").  nmap's own ``nmap-services`` is used when nmap is
+installed, so leadline's default ports match nmap's exactly; otherwise
+the table shipped with leadline (built by ``scripts/build_services.py``
+from the system's services list and a ranking of commonly exposed ports)
+stands in.  Both files share one format, one entry a line::
+
+    name  port/protocol  frequency  [# comment]
+
+Parsing happens once per file per process: every later ``load`` returns
+the same table.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import os
+import re
+import threading
+from dataclasses import dataclass
+
+__all__ = ["NMAP_SERVICES_PATH", "ServiceTable"]
+
+NMAP_SERVICES_PATH = "/usr/share/nmap/nmap-services"
+_SHIPPED_NAME = "leadline-services"
+
+_cache: dict[str, "ServiceTable"] = {}
+_cache_lock = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    name: str
+    frequency: float
+
+
+def _wildcard_regex(pattern: str) -> re.Pattern[str]:
+    """nmap's service-name wildcards: ``*`` any run of characters, ``?`` exactly one."""
+    translated = "".join(".*" if char == "*" else "." if char == "?" else re.escape(char) for char in pattern)
+    return re.compile(translated, re.DOTALL)
+
+
+class ServiceTable:
+    """Port → (name, frequency) per protocol, with nmap's look-ups."""
+
+    def __init__(self, entries: dict[tuple[int, str], tuple[str, float]], source: str = "") -> None:
+        self.source = source
+        self._entries = {key: _Entry(name, frequency) for key, (name, frequency) in entries.items()}
+        self._ranked: dict[str, list[int]] = {}
+
+    @classmethod
+    def parse(cls, text: str, source: str = "") -> "ServiceTable":
+        """Read the services format; malformed lines are skipped, as nmap skips them."""
+        entries: dict[tuple[int, str], tuple[str, float]] = {}
+        for line in text.splitlines():
+            fields = line.partition("#")[0].split()
+            if len(fields) < 2:
+                continue
+            port_text, slash, protocol = fields[1].partition("/")
+            if not slash or not port_text.isdigit() or int(port_text) > 65535:
+                continue
+            frequency = 0.0
+            if len(fields) >= 3:
+                try:
+                    frequency = float(fields[2])
+                except ValueError:
+                    frequency = 0.0
+            key = (int(port_text), protocol.lower())
+            if key not in entries:  # the first entry for a port names it
+                entries[key] = (fields[0], frequency)
+        return cls(entries, source)
+
+    @classmethod
+    def load(cls, path: str | None = None) -> "ServiceTable":
+        """The table at ``path``; by default nmap's when installed, else the shipped one."""
+        if path is None:
+            path = NMAP_SERVICES_PATH if os.path.exists(NMAP_SERVICES_PATH) else ""
+        with _cache_lock:
+            cached = _cache.get(path)
+            if cached is not None:
+                return cached
+            if path:
+                with open(path, encoding="utf-8", errors="replace") as handle:
+                    text = handle.read()
+                source = path
+            else:
+                resource = importlib.resources.files("leadline").joinpath("data", _SHIPPED_NAME)
+                text = resource.read_text(encoding="utf-8")
+                source = _SHIPPED_NAME
+            table = cls.parse(text, source)
+            _cache[path] = table
+            return table
+
+    @classmethod
+    def shipped(cls) -> "ServiceTable":
+        """The table shipped with leadline, whether or not nmap is installed."""
+        return cls.load("")
+
+    def name(self, port: int, proto: str) -> str | None:
+        entry = self._entries.get((port, proto))
+        return entry.name if entry else None
+
+    def frequency(self, port: int, proto: str) -> float:
+        entry = self._entries.get((port, proto))
+        return entry.frequency if entry else 0.0
+
+    def __contains__(self, key: tuple[int, str]) -> bool:
+        return key in self._entries
+
+    def ports(self, proto: str) -> list[int]:
+        """Every port the table lists for ``proto``, ascending."""
+        return sorted(port for port, protocol in self._entries if protocol == proto)
+
+    def top(self, n: int, proto: str) -> list[int]:
+        """The ``n`` most frequently open ports of ``proto``, most frequent first.
+
+        Ties are broken by port number, lowest first, so the list is the
+        same on every run.
+        """
+        ranked = self._ranked.get(proto)
+        if ranked is None:
+            ranked = sorted(
+                (port for port, protocol in self._entries if protocol == proto),
+                key=lambda port: (-self._entries[(port, proto)].frequency, port),
+            )
+            self._ranked[proto] = ranked
+        return ranked[: max(0, n)]
+
+    def ports_named(self, pattern: str, proto: str) -> list[int]:
+        """Ports of ``proto`` whose service name matches ``pattern`` (``*``/``?`` wildcards), ascending."""
+        matcher = _wildcard_regex(pattern)
+        return sorted(
+            port
+            for (port, protocol), entry in self._entries.items()
+            if protocol == proto and matcher.fullmatch(entry.name)
+        )
