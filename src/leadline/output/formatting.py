@@ -1,0 +1,214 @@
+"""Text pieces shared by the output sinks, so every format agrees.
+
+Which ports a report folds into "Not shown", how a latency or a date is
+spelled, how a port list is compressed: each is decided once here, with
+nmap's rules, and the normal, grepable and XML sinks only lay it out.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from leadline.model import HostResult, Hostname, PortResult, PortState, RunStats
+
+PROTOCOL_ORDER = {"tcp": 0, "udp": 1, "sctp": 2, "ip": 3}
+
+# nmap's internal order of port states; ties between folded groups keep it.
+STATE_ORDER = {
+    PortState.CLOSED: 0,
+    PortState.OPEN: 1,
+    PortState.FILTERED: 2,
+    PortState.UNFILTERED: 3,
+    PortState.OPEN_FILTERED: 4,
+    PortState.CLOSED_FILTERED: 5,
+}
+
+# A state with more ports than this is folded into "Not shown" (nmap's rule);
+# each level of -v and three per level of -d multiply it.
+FOLD_THRESHOLD = 25
+
+# With --open only these states are listed; every other one is folded.
+POSSIBLY_OPEN = frozenset({PortState.OPEN, PortState.OPEN_FILTERED, PortState.UNFILTERED})
+
+
+def sig_digits(value: float, digits: int = 2) -> str:
+    """``value`` with ``digits`` significant digits, as nmap prints latencies.
+
+    0.00018 -> "0.00018", 0.000009 -> "0.0000090", 12.3 -> "12".
+    """
+    if value == 0 or not math.isfinite(value):
+        return "0" if value == 0 else str(value)
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(value))))
+    return f"{value:.{decimals}f}"
+
+
+def ctime_string(epoch: float) -> str:
+    """nmap's long date, C's ctime() in local time: "Sun Nov 22 05:05:32 2026"."""
+    return time.asctime(time.localtime(epoch))
+
+
+def short_date(epoch: float) -> str:
+    """The "Starting" line's date: "2026-11-22 05:05 UTC"."""
+    return time.strftime("%Y-%m-%d %H:%M %Z", time.localtime(epoch))
+
+
+def long_date(epoch: float) -> str:
+    """The "Scanned at" date: "2026-11-22 05:05:32 UTC"."""
+    return time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(epoch))
+
+
+def clock_time(epoch: float) -> str:
+    """Hours and minutes, for "Initiating ... at 05:05"."""
+    return time.strftime("%H:%M", time.localtime(epoch))
+
+
+def duration(seconds: float) -> str:
+    """H:MM:SS, as nmap's Stats and ETC lines spell a span."""
+    whole = max(0, int(round(seconds)))
+    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+
+
+def counted(count: int, singular: str, plural: str | None = None) -> str:
+    """"1 IP address" / "2 IP addresses"."""
+    return f"{count} {singular if count == 1 else (plural or singular + 's')}"
+
+
+def done_summary(stats: RunStats) -> str:
+    """"1 IP address (1 host up) scanned in 0.52 seconds", shared by all formats."""
+    return (
+        f"{counted(stats.hosts_total, 'IP address', 'IP addresses')} "
+        f"({counted(stats.hosts_up, 'host')} up) scanned in {stats.elapsed:.2f} seconds"
+    )
+
+
+def compress_ports(ports: Iterable[int]) -> str:
+    """Sorted ranges: [1, 2, 3, 5] -> "1-3,5"."""
+    ordered = sorted(set(ports))
+    pieces: list[str] = []
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
+            j += 1
+        pieces.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
+        i = j + 1
+    return ",".join(pieces)
+
+
+def port_sort_key(port: PortResult) -> tuple[int, int]:
+    """nmap lists TCP ports first, then UDP, then SCTP, each by number."""
+    return (PROTOCOL_ORDER.get(port.protocol, len(PROTOCOL_ORDER)), port.port)
+
+
+def reason_text(reason: object, ttl: int | None) -> str:
+    """"syn-ack" or "syn-ack ttl 64": connect scans have no TTL to show."""
+    return f"{reason} ttl {ttl}" if ttl is not None else str(reason)
+
+
+def user_name(host: HostResult) -> str | None:
+    return _first_name(host.hostnames, "user")
+
+
+def ptr_name(host: HostResult) -> str | None:
+    return _first_name(host.hostnames, "PTR")
+
+
+def _first_name(names: Sequence[Hostname], kind: str) -> str | None:
+    for name in names:
+        if name.kind == kind:
+            return name.name
+    return None
+
+
+def display_name(host: HostResult) -> str:
+    """"name (ip)" when the host has a name (the one typed wins), else the IP."""
+    name = user_name(host) or ptr_name(host)
+    return f"{name} ({host.address})" if name else host.address
+
+
+@dataclass(frozen=True, slots=True)
+class FoldedGroup:
+    """Ports of one state, protocol and reason that a report does not list."""
+
+    state: PortState
+    protocol: str
+    reason: str
+    ports: tuple[int, ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.ports)
+
+
+@dataclass(frozen=True, slots=True)
+class PortFolding:
+    """How one host's ports split into listed rows and folded groups."""
+
+    shown: tuple[PortResult, ...]
+    folded: tuple[FoldedGroup, ...]  # largest group first
+    total: int
+
+    @property
+    def folded_count(self) -> int:
+        return sum(g.count for g in self.folded)
+
+    def folded_states(self) -> list[tuple[PortState, int, list[FoldedGroup]]]:
+        """Folded groups gathered by state, the state with most ports first."""
+        by_state: dict[PortState, list[FoldedGroup]] = {}
+        for group in self.folded:
+            by_state.setdefault(group.state, []).append(group)
+        gathered = [(state, sum(g.count for g in groups), groups) for state, groups in by_state.items()]
+        gathered.sort(key=lambda item: (-item[1], STATE_ORDER[item[0]]))
+        return gathered
+
+
+def fold_threshold(verbosity: int, debugging: int = 0) -> int:
+    """How many ports a state may have before it is folded."""
+    if verbosity or debugging:
+        return FOLD_THRESHOLD * (verbosity + 3 * debugging)
+    return FOLD_THRESHOLD
+
+
+def fold_ports(ports: Sequence[PortResult], *, open_only: bool = False, verbosity: int = 0, debugging: int = 0) -> PortFolding:
+    """Split ports the way nmap does.
+
+    Open ports are always listed.  With ``open_only`` every state but
+    open, open|filtered and unfiltered is folded; otherwise a state is
+    folded when it has more ports than :func:`fold_threshold`.  Above
+    debugging level 2 nothing is folded.
+    """
+    ordered = sorted(ports, key=port_sort_key)
+    per_state: dict[PortState, int] = {}
+    for p in ordered:
+        per_state[p.state] = per_state.get(p.state, 0) + 1
+    limit = fold_threshold(verbosity, debugging)
+
+    def folded(state: PortState) -> bool:
+        if state is PortState.OPEN or debugging > 2:
+            return False
+        if open_only:
+            return state not in POSSIBLY_OPEN
+        return per_state[state] > limit
+
+    shown = tuple(p for p in ordered if not folded(p.state))
+    groups: dict[tuple[PortState, str, str], list[int]] = {}
+    for p in ordered:
+        if folded(p.state):
+            groups.setdefault((p.state, p.protocol, str(p.reason)), []).append(p.port)
+    folded_groups = [FoldedGroup(state, proto, reason, tuple(nums)) for (state, proto, reason), nums in groups.items()]
+    folded_groups.sort(key=lambda g: (-g.count, STATE_ORDER[g.state], PROTOCOL_ORDER.get(g.protocol, 9)))
+    return PortFolding(shown=shown, folded=tuple(folded_groups), total=len(ordered))
+
+
+def not_shown_line(folding: PortFolding) -> str:
+    """"Not shown: 97 closed tcp ports (conn-refused), 1 filtered tcp port (no-response)"."""
+    parts = [f"{counted(g.count, f'{g.state} {g.protocol} port')} ({g.reason})" for g in folding.folded]
+    return "Not shown: " + ", ".join(parts)
+
+
+def has_possibly_open(host: HostResult) -> bool:
+    """Whether --open lets this host into the report at all."""
+    return any(p.state in POSSIBLY_OPEN for p in host.ports)

@@ -1,0 +1,113 @@
+"""leadline's JSON output (``-oJ``): one document, written as it grows.
+
+The header and the opening of the ``hosts`` array are written at the
+start, each host is appended as one array element when it finishes, and
+``end`` closes the array and adds ``runstats``.  So the file is valid JSON
+once ``end`` has run, including after an interruption, and a reader that
+follows the file sees one host per line.  The schema is in
+docs/json-schema.md; unlike the human formats nothing is folded: every
+port of every host is listed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Any, TextIO
+
+from leadline.model import HostResult, RunInfo, RunStats
+from leadline.output.base import NullSink
+from leadline.output.formatting import port_sort_key
+
+SCHEMA_VERSION = 1
+
+
+class JsonOutput(NullSink):
+    """Streams one JSON object: run header, hosts array, then run statistics."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.hosts_written = 0
+        self.started = False
+        self.closed = False
+
+    def begin(self, run: RunInfo) -> None:
+        header = run_to_json(run)
+        opening = json.dumps(header, separators=(", ", ": "))[:-1]  # leave the object open
+        self.stream.write(opening + ', "hosts": [\n')
+        self.stream.flush()
+        self.started = True
+
+    def host(self, host: HostResult) -> None:
+        if not self.started or self.closed:
+            return
+        separator = ",\n" if self.hosts_written else ""
+        self.stream.write(separator + json.dumps(host_to_json(host)))
+        self.stream.flush()
+        self.hosts_written += 1
+
+    def end(self, stats: RunStats) -> None:
+        if not self.started or self.closed:
+            return
+        self.stream.write('\n], "runstats": ' + json.dumps(stats_to_json(stats)) + "}\n")
+        self.stream.flush()
+        self.closed = True
+
+
+def run_to_json(run: RunInfo) -> dict[str, Any]:
+    return {
+        "scanner": "leadline",
+        "schema": SCHEMA_VERSION,
+        "version": run.version,
+        "args": run.args,
+        "start": run.start_time,
+        "scaninfo": [asdict(info) for info in run.scaninfo],
+        "verbosity": run.verbosity,
+        "debugging": run.debugging,
+        "ping_only": run.ping_only,
+        "list_only": run.list_only,
+    }
+
+
+def host_to_json(host: HostResult) -> dict[str, Any]:
+    return {
+        "address": host.address,
+        "family": host.family,
+        "status": str(host.status),
+        "reason": str(host.status_reason),
+        "reason_ttl": host.status_reason_ttl,
+        "hostnames": [{"name": n.name, "type": n.kind} for n in host.hostnames],
+        "latency": host.latency,
+        "mac": host.mac,
+        "mac_vendor": host.mac_vendor,
+        "start_time": host.start_time,
+        "end_time": host.end_time,
+        "other_addresses": list(host.other_addresses),
+        "timed_out": host.timed_out,
+        "warnings": list(host.warnings),
+        "ports": [
+            {
+                "port": p.port,
+                "protocol": p.protocol,
+                "state": str(p.state),
+                "reason": str(p.reason),
+                "reason_ttl": p.reason_ttl,
+                "service": p.service,
+                "evidence": list(p.evidence),
+            }
+            for p in sorted(host.ports, key=port_sort_key)
+        ],
+    }
+
+
+def stats_to_json(stats: RunStats) -> dict[str, Any]:
+    return {
+        "end": stats.end_time,
+        "elapsed": stats.elapsed,
+        "hosts_up": stats.hosts_up,
+        "hosts_down": stats.hosts_down,
+        "hosts_total": stats.hosts_total,
+        "exit": stats.exit,
+        "summary": stats.summary,
+        "error_message": stats.error_message,
+    }

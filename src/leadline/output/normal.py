@@ -1,0 +1,189 @@
+"""nmap's human-readable layout, for the terminal and for ``-oN`` files.
+
+The same sink writes both: ``file_header`` switches to the ``-oN``
+flavour, which starts with a ``# ... scan initiated`` comment, ends with
+``# ... done at``, and leaves out the live task lines that only make
+sense on a terminal.  Each host is written and flushed as soon as it
+arrives, so an interrupted run keeps every host already reported.
+"""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from leadline.model import HostResult, HostStatus, PortResult, RunInfo, RunStats
+from leadline.output.base import NullSink
+from leadline.output.formatting import (
+    PortFolding,
+    clock_time,
+    ctime_string,
+    display_name,
+    done_summary,
+    fold_ports,
+    has_possibly_open,
+    long_date,
+    not_shown_line,
+    ptr_name,
+    reason_text,
+    short_date,
+    sig_digits,
+    user_name,
+)
+
+PROGRAM = "leadline"
+
+
+class NormalOutput(NullSink):
+    """Writes nmap's normal output, host by host, as results arrive."""
+
+    def __init__(
+        self,
+        stream: TextIO,
+        *,
+        reason: bool = False,
+        open_only: bool = False,
+        verbosity: int = 0,
+        file_header: bool = False,
+        debugging: int = 0,
+    ) -> None:
+        self.stream = stream
+        # nmap shows reasons from -vv on, even without --reason.
+        self.reason = reason or verbosity >= 2
+        self.open_only = open_only
+        self.verbosity = verbosity
+        self.debugging = debugging
+        self.file_header = file_header
+        self.run: RunInfo | None = None
+        self.task_started: dict[str, float] = {}
+
+    # -- events ----------------------------------------------------------
+    def begin(self, run: RunInfo) -> None:
+        self.run = run
+        if self.file_header:
+            self._write(f"# {PROGRAM} {run.version} scan initiated {ctime_string(run.start_time)} as: {run.args}")
+        else:
+            self._write(f"Starting {PROGRAM} {run.version} at {short_date(run.start_time)}")
+        self.stream.flush()
+
+    def task_begin(self, task: str, time: float, extra: str = "") -> None:
+        self.task_started[task] = time
+        if not self._live():
+            return
+        self._write(f"Initiating {task} at {clock_time(time)}")
+        if extra:
+            self._write(f"Scanning {extra}")
+        self.stream.flush()
+
+    def task_end(self, task: str, time: float, extra: str = "") -> None:
+        started = self.task_started.pop(task, time)
+        if not self._live():
+            return
+        tail = f" ({extra})" if extra else ""
+        self._write(f"Completed {task} at {clock_time(time)}, {time - started:.2f}s elapsed{tail}")
+        self.stream.flush()
+
+    def host(self, host: HostResult) -> None:
+        lines = self.host_lines(host)
+        if lines:
+            self.stream.write("".join(line + "\n" for line in lines))
+            self.stream.flush()
+
+    def end(self, stats: RunStats) -> None:
+        if stats.exit == "error":
+            note = stats.error_message or "scan interrupted"
+            self._write(f"# QUITTING! {note}" if self.file_header else f"QUITTING! {note}")
+        if self.file_header:
+            self._write(f"# {PROGRAM} done at {ctime_string(stats.end_time)} -- {done_summary(stats)}")
+        else:
+            self._write(f"{PROGRAM} done: {done_summary(stats)}")
+        self.stream.flush()
+
+    # -- layout ----------------------------------------------------------
+    def host_lines(self, host: HostResult) -> list[str]:
+        """The lines one host contributes (empty when the host is not shown)."""
+        lines = [f"Warning: {w}" for w in host.warnings]
+        name = display_name(host)
+        if host.status is HostStatus.DOWN:
+            if self.verbosity < 1 or self.open_only:
+                return []
+            why = f", received {reason_text(host.status_reason, host.status_reason_ttl)}" if self.reason else ""
+            return lines + [f"{PROGRAM} scan report for {name} [host down{why}]"]
+        if host.status is HostStatus.UNKNOWN:
+            return lines + [f"{PROGRAM} scan report for {name}"]
+        if host.timed_out:
+            return lines + [f"Skipping host {name} due to host timeout"]
+        ping_only = self.run is not None and (self.run.ping_only or self.run.list_only)
+        if self.open_only and not ping_only and not has_possibly_open(host):
+            return []
+        lines.append(f"{PROGRAM} scan report for {name}")
+        lines.append(self._up_line(host))
+        typed = user_name(host)
+        if host.other_addresses:
+            lines.append(f"Other addresses for {typed or host.address} (not scanned): {' '.join(host.other_addresses)}")
+        reverse = ptr_name(host)
+        if typed and reverse and reverse != typed:
+            lines.append(f"rDNS record for {host.address}: {reverse}")
+        if not ping_only:
+            if self.verbosity >= 2 and host.start_time is not None and host.end_time is not None:
+                spent = int(host.end_time - host.start_time)
+                lines.append(f"Scanned at {long_date(host.start_time)} for {spent}s")
+            folding = fold_ports(host.ports, open_only=self.open_only, verbosity=self.verbosity, debugging=self.debugging)
+            lines.extend(self._port_section(name, folding))
+        if host.mac:
+            lines.append(f"MAC Address: {host.mac} ({host.mac_vendor or 'Unknown'})")
+        if not ping_only:
+            lines.append("")
+        return lines
+
+    def _up_line(self, host: HostResult) -> str:
+        why = f", received {reason_text(host.status_reason, host.status_reason_ttl)}" if self.reason else ""
+        latency = f" ({sig_digits(host.latency)}s latency)" if host.latency is not None else ""
+        return f"Host is up{why}{latency}."
+
+    def _port_section(self, name: str, folding: PortFolding) -> list[str]:
+        lines: list[str] = []
+        if folding.total == 0:
+            return lines
+        if not folding.shown:
+            lines.append(f"All {folding.total} scanned ports on {name} are in ignored states.")
+        if folding.folded:
+            lines.append(not_shown_line(folding))
+        else:
+            lines.append("")
+        if folding.shown:
+            lines.extend(self.port_table(folding.shown))
+        return lines
+
+    def port_table(self, ports: tuple[PortResult, ...]) -> list[str]:
+        """The PORT/STATE/SERVICE[/REASON] table; each column one wider than its widest cell."""
+        rows = [
+            [f"{p.port}/{p.protocol}", str(p.state), p.service or "unknown"]
+            + ([reason_text(p.reason, p.reason_ttl)] if self.reason else [])
+            for p in ports
+        ]
+        header = ["PORT", "STATE", "SERVICE"] + (["REASON"] if self.reason else [])
+        widths = [max(len(r[i]) for r in [header, *rows]) + 1 for i in range(len(header) - 1)]
+
+        def layout(cells: list[str]) -> str:
+            return "".join(c.ljust(w) for c, w in zip(cells, widths)) + cells[-1]
+
+        lines = [layout(header)]
+        for port, row in zip(ports, rows):
+            lines.append(layout(row))
+            lines.extend(evidence_lines(port.evidence))
+        return lines
+
+    # -- helpers ---------------------------------------------------------
+    def _live(self) -> bool:
+        """Task lines belong on a verbose terminal, never in an -oN file."""
+        return not self.file_header and self.verbosity >= 1
+
+    def _write(self, line: str) -> None:
+        self.stream.write(line + "\n")
+
+
+def evidence_lines(evidence: tuple[str, ...]) -> list[str]:
+    """--explain lines under a port row, framed like nmap's script output."""
+    if not evidence:
+        return []
+    return [("|_ " if i == len(evidence) - 1 else "|  ") + line for i, line in enumerate(evidence)]

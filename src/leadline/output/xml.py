@@ -1,0 +1,224 @@
+"""nmap's XML output (``-oX``), valid against nmap's own DTD.
+
+Tools that read nmap XML (ndiff, python-libnmap, importers in many
+security tools) check the root element, so ``scanner`` stays "nmap";
+leadline names itself in the opening comment and the run summary.  The
+document is written as events arrive, one element per line as nmap does,
+and :meth:`XmlOutput.end` always closes it, so an interrupted run still
+leaves a well-formed, valid file.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TextIO
+
+from leadline.model import HostResult, HostStatus, PortResult, RunInfo, RunStats
+from leadline.output.base import NullSink
+from leadline.output.formatting import compress_ports, ctime_string, done_summary, fold_ports, port_sort_key
+
+PROGRAM = "leadline"
+XML_OUTPUT_VERSION = "1.05"
+DEFAULT_STYLESHEET = "file:///usr/share/nmap/nmap.xsl"
+
+# nmap's floor for a retransmission timeout, in microseconds.
+MIN_TIMEOUT_US = 100_000
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;", "\n": "&#xa;", "\r": "&#xd;", "\t": "&#9;"}
+
+
+def xml_attr(value: object) -> str:
+    """Text made safe for a double-quoted attribute.
+
+    Characters XML 1.0 forbids become "?"; "--" is broken up as nmap
+    does, so the same text can also sit inside a comment.
+    """
+    text = _CONTROL.sub("?", str(value))
+    text = "".join(_ESCAPES.get(ch, ch) for ch in text)
+    return text.replace("--", "-&#45;")
+
+
+def xml_comment(text: str) -> str:
+    """Text for a comment, which may not contain "--" or end in "-"."""
+    safe = _CONTROL.sub("?", text).replace("--", "-&#45;")
+    return safe + " " if safe.endswith("-") else safe
+
+
+def element(name: str, attrs: dict[str, object], *, empty: bool = True) -> str:
+    body = "".join(f' {k}="{xml_attr(v)}"' for k, v in attrs.items() if v is not None)
+    return f"<{name}{body}{'/' if empty else ''}>"
+
+
+class XmlOutput(NullSink):
+    """Writes an nmap-DTD document incrementally and flushes after each event."""
+
+    def __init__(self, stream: TextIO, *, open_only: bool = False, stylesheet: str | None = DEFAULT_STYLESHEET) -> None:
+        self.stream = stream
+        self.open_only = open_only
+        self.stylesheet = stylesheet
+        self.run: RunInfo | None = None
+        self.closed = False
+
+    # -- events ----------------------------------------------------------
+    def begin(self, run: RunInfo) -> None:
+        self.run = run
+        started = ctime_string(run.start_time)
+        lines = ['<?xml version="1.0" encoding="UTF-8"?>', "<!DOCTYPE nmaprun>"]
+        if self.stylesheet:
+            lines.append(f'<?xml-stylesheet href="{xml_attr(self.stylesheet)}" type="text/xsl"?>')
+        lines.append(f"<!-- {xml_comment(f'{PROGRAM} {run.version} scan initiated {started} as: {run.args}')} -->")
+        lines.append(
+            element(
+                "nmaprun",
+                {
+                    "scanner": "nmap",
+                    "args": run.args,
+                    "start": int(run.start_time),
+                    "startstr": started,
+                    "version": run.version,
+                    "xmloutputversion": XML_OUTPUT_VERSION,
+                },
+                empty=False,
+            )
+        )
+        for info in run.scaninfo:
+            lines.append(
+                element(
+                    "scaninfo",
+                    {"type": info.scan_type, "protocol": info.protocol, "numservices": info.numservices, "services": info.services},
+                )
+            )
+        lines.append(element("verbose", {"level": run.verbosity}))
+        lines.append(element("debugging", {"level": run.debugging}))
+        self._emit(lines)
+
+    def task_begin(self, task: str, time: float, extra: str = "") -> None:
+        self._emit([element("taskbegin", {"task": task, "time": int(time), "extrainfo": extra or None})])
+
+    def task_progress(self, task: str, time: float, percent: float, remaining: float | None, etc: float | None) -> None:
+        attrs: dict[str, object] = {"task": task, "time": int(time), "percent": f"{percent:.2f}"}
+        attrs["remaining"] = None if remaining is None else int(round(remaining))
+        attrs["etc"] = None if etc is None else int(round(etc))
+        self._emit([element("taskprogress", attrs)])
+
+    def task_end(self, task: str, time: float, extra: str = "") -> None:
+        self._emit([element("taskend", {"task": task, "time": int(time), "extrainfo": extra or None})])
+
+    def host(self, host: HostResult) -> None:
+        self._emit(self.host_lines(host))
+
+    def end(self, stats: RunStats) -> None:
+        if self.closed or self.run is None:
+            return
+        summary = f"{PROGRAM} done at {ctime_string(stats.end_time)}; {done_summary(stats)}"
+        finished = element(
+            "finished",
+            {
+                "time": int(stats.end_time),
+                "timestr": ctime_string(stats.end_time),
+                "summary": stats.summary or summary,
+                "elapsed": f"{stats.elapsed:.2f}",
+                "exit": "error" if stats.exit == "error" else "success",
+                "errormsg": stats.error_message or None,
+            },
+        )
+        hosts = element("hosts", {"up": stats.hosts_up, "down": stats.hosts_down, "total": stats.hosts_total})
+        self._emit([f"<runstats>{finished}{hosts}", "</runstats>", "</nmaprun>"])
+        self.closed = True
+
+    # -- layout ----------------------------------------------------------
+    def host_lines(self, host: HostResult) -> list[str]:
+        """The ``<host>`` element for one host, one child per line as nmap writes it."""
+        run = self.run
+        verbosity = run.verbosity if run else 0
+        ping_only = run is not None and (run.ping_only or run.list_only)
+        if host.status is HostStatus.DOWN and (verbosity < 1 or self.open_only):
+            return []
+        lines = [element("output", {"type": "interactive"}, empty=False) + xml_text(f"Warning: {w}") + "</output>" for w in host.warnings]
+        timed = not ping_only and host.status is HostStatus.UP
+        head = element(
+            "host",
+            {
+                "starttime": int(host.start_time) if timed and host.start_time is not None else None,
+                "endtime": int(host.end_time) if timed and host.end_time is not None else None,
+                "timedout": "true" if host.timed_out else None,
+            },
+            empty=False,
+        )
+        status = element(
+            "status",
+            {"state": str(host.status), "reason": str(host.status_reason), "reason_ttl": host.status_reason_ttl or 0},
+        )
+        lines.append(head + status)
+        family = "ipv6" if host.family == 6 else "ipv4"
+        lines.append(element("address", {"addr": host.address, "addrtype": family}))
+        if host.mac:
+            lines.append(element("address", {"addr": host.mac, "addrtype": "mac", "vendor": host.mac_vendor}))
+        if host.status is not HostStatus.DOWN:
+            lines.append("<hostnames>")
+            lines.extend(element("hostname", {"name": n.name, "type": n.kind}) for n in host.hostnames)
+            lines.append("</hostnames>")
+            if not ping_only and not host.timed_out and host.ports:
+                lines.extend(self.ports_lines(host))
+            if host.latency is not None:
+                lines.append(times_element(host.latency))
+        lines.append("</host>")
+        return lines
+
+    def ports_lines(self, host: HostResult) -> list[str]:
+        verbosity = self.run.verbosity if self.run else 0
+        debugging = self.run.debugging if self.run else 0
+        folding = fold_ports(host.ports, open_only=self.open_only, verbosity=verbosity, debugging=debugging)
+        lines: list[str] = []
+        for state, count, groups in folding.folded_states():
+            lines.append(element("extraports", {"state": str(state), "count": count}, empty=False))
+            for g in groups:
+                lines.append(
+                    element("extrareasons", {"reason": g.reason, "count": g.count, "proto": g.protocol, "ports": compress_ports(g.ports)})
+                )
+            lines.append("</extraports>")
+        lines.extend(port_element(p) for p in sorted(folding.shown, key=port_sort_key))
+        if lines:
+            lines[0] = "<ports>" + lines[0]
+        else:
+            lines.append("<ports>")
+        lines.append("</ports>")
+        return lines
+
+    def _emit(self, lines: list[str]) -> None:
+        if self.closed or not lines:
+            return
+        self.stream.write("".join(line + "\n" for line in lines))
+        self.stream.flush()
+
+
+def xml_text(value: str) -> str:
+    """Character data: only &, < and > need escaping."""
+    return _CONTROL.sub("?", value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def port_element(port: PortResult) -> str:
+    """One ``<port>`` on one line; ``--explain`` evidence rides in a script element."""
+    parts = [
+        element("port", {"protocol": port.protocol, "portid": port.port}, empty=False),
+        element("state", {"state": str(port.state), "reason": str(port.reason), "reason_ttl": port.reason_ttl or 0}),
+    ]
+    if port.service:
+        parts.append(element("service", {"name": port.service, "method": "table", "conf": 3}))
+    if port.evidence:
+        parts.append(element("script", {"id": "explain", "output": "\n".join(port.evidence)}))
+    parts.append("</port>")
+    return "".join(parts)
+
+
+def times_element(latency: float) -> str:
+    """``<times>`` from one latency sample.
+
+    Only the smoothed RTT is known, so the variance takes RFC 6298's value
+    after a first sample (half the RTT) and the timeout nmap's floor.
+    """
+    srtt = int(round(latency * 1_000_000))
+    rttvar = srtt // 2
+    timeout = max(srtt + 4 * rttvar, MIN_TIMEOUT_US)
+    return element("times", {"srtt": srtt, "rttvar": rttvar, "to": timeout})
