@@ -1,0 +1,130 @@
+"""Turning a topology into namespaces, links, addresses, routes, sysctls and rules.
+
+Segments are bridges inside one extra "switch" namespace, and every host
+reaches them through a veth pair created straight into the two namespaces,
+so the root namespace never holds an address, a route or even an interface
+of the lab.  Work is batched (one ``ip -batch`` per namespace) and the
+namespaces are configured in parallel, so a whole lab builds in about a second.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+
+from leadline.lab import netns
+from leadline.lab.topology import Host, Topology
+
+SWITCH = "switch"
+
+
+def namespace_name(prefix: str, host: str) -> str:
+    return f"{prefix}-{host}"
+
+
+def bridge_name(segment: str) -> str:
+    return f"br-{segment}"
+
+
+def switch_port_name(host: Host, index: int) -> str:
+    """The switch-side end of a host's veth: readable, and within IFNAMSIZ."""
+    return f"{host.name}-{index}"
+
+
+def in_parallel(jobs: Iterable[Callable[[], None]]) -> None:
+    """Run independent setup steps at once; the first failure is raised."""
+    job_list = list(jobs)
+    if not job_list:
+        return
+    with ThreadPoolExecutor(max_workers=min(16, len(job_list))) as pool:
+        for future in [pool.submit(job) for job in job_list]:
+            future.result()
+
+
+def base_sysctls(forwarding: bool, ttl: int) -> dict[str, str]:
+    """Settings that make a namespace answer only as its topology says.
+
+    IPv6 is off, so no router solicitation or MLD report ever appears on a
+    segment; routers filter reverse paths strictly so nothing with a source
+    outside the lab is forwarded.
+    """
+    values: dict[str, str] = {}
+    if os.path.isdir("/proc/sys/net/ipv6"):
+        values["net.ipv6.conf.all.disable_ipv6"] = "1"
+        values["net.ipv6.conf.default.disable_ipv6"] = "1"
+    values["net.ipv4.ip_forward"] = "1" if forwarding else "0"
+    strictness = "1" if forwarding else "0"
+    values["net.ipv4.conf.all.rp_filter"] = strictness
+    values["net.ipv4.conf.default.rp_filter"] = strictness
+    values["net.ipv4.ip_default_ttl"] = str(ttl)
+    return values
+
+
+def create_namespaces(topology: Topology, prefix: str) -> None:
+    """Create every namespace, then give each its sysctls before any link exists."""
+    netns.add_namespaces(all_namespaces(topology, prefix))
+    jobs = [_sysctl_job(namespace_name(prefix, SWITCH), base_sysctls(False, 64))]
+    for host in topology.hosts:
+        values = base_sysctls(host.forwarding, host.ttl) | dict(host.sysctls)
+        jobs.append(_sysctl_job(namespace_name(prefix, host.name), values))
+    in_parallel(jobs)
+
+
+def all_namespaces(topology: Topology, prefix: str) -> list[str]:
+    return [namespace_name(prefix, SWITCH)] + [namespace_name(prefix, h.name) for h in topology.hosts]
+
+
+def _sysctl_job(namespace: str, values: dict[str, str]) -> Callable[[], None]:
+    return lambda: netns.set_sysctls(namespace, values)
+
+
+def create_links(topology: Topology, prefix: str) -> None:
+    """Create every veth pair in one batch, each end born in its namespace."""
+    switch = namespace_name(prefix, SWITCH)
+    lines = []
+    for host in topology.hosts:
+        for index, interface in enumerate(host.interfaces):
+            mac = f" address {interface.mac}" if interface.mac else ""
+            lines.append(f"link add eth{index} netns {namespace_name(prefix, host.name)}{mac} "
+                         f"type veth peer name {switch_port_name(host, index)} netns {switch}")
+    netns.ip_batch(lines)
+
+
+def configure(topology: Topology, prefix: str) -> None:
+    """Addresses, routes and firewall rules of every host, and the switch's bridges."""
+    jobs = [lambda: netns.ip_batch(switch_commands(topology), namespace_name(prefix, SWITCH))]
+    for host in topology.hosts:
+        jobs.append(_host_job(host, namespace_name(prefix, host.name)))
+    in_parallel(jobs)
+
+
+def switch_commands(topology: Topology) -> list[str]:
+    lines = ["link set lo up"]
+    for segment in topology.segment_names():
+        bridge = bridge_name(segment)
+        lines.append(f"link add {bridge} type bridge stp_state 0 forward_delay 0 mcast_snooping 0")
+        lines.append(f"link set {bridge} up")
+    for host in topology.hosts:
+        for index, interface in enumerate(host.interfaces):
+            port = switch_port_name(host, index)
+            lines.append(f"link set {port} master {bridge_name(interface.segment)}")
+            lines.append(f"link set {port} up")
+    return lines
+
+
+def host_commands(host: Host) -> list[str]:
+    lines = ["link set lo up"]
+    for index, interface in enumerate(host.interfaces):
+        lines.append(f"addr add {interface.address} dev eth{index}")
+        lines.append(f"link set eth{index} up")
+    lines += [f"route add {route.ip_arguments()}" for route in host.routes]
+    return lines
+
+
+def _host_job(host: Host, namespace: str) -> Callable[[], None]:
+    def job() -> None:
+        netns.ip_batch(host_commands(host), namespace)
+        if host.firewall:
+            netns.restore_filter_table(namespace, [(r.chain, r.spec) for r in host.firewall])
+    return job

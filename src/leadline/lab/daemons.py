@@ -1,0 +1,230 @@
+"""Starting and stopping the lab's daemons: nginx and socat from the system.
+
+A daemon is remembered by pid *and* start time (field 22 of /proc/<pid>/stat),
+so stopping a lab after a crash or a reboot never signals an unrelated process
+that happens to reuse a pid.  Readiness is read from /proc/<pid>/net, which
+shows the sockets of the daemon's own namespace, so no probe leaves it.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from leadline.errors import LabError
+from leadline.lab.netns import in_namespace
+from leadline.lab.topology import Service, ServiceKind
+
+_TCP_LISTEN_STATE = "0A"
+_UDP_UNCONNECTED_STATE = "07"
+
+
+@dataclass(frozen=True, slots=True)
+class RunningDaemon:
+    """What `lab down` needs to stop a daemon and `lab status` to show it."""
+
+    host: str
+    kind: str
+    port: int
+    pid: int
+    start_time: int
+    program: str
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> RunningDaemon:
+        return cls(str(data["host"]), str(data["kind"]), int(str(data["port"])),
+                   int(str(data["pid"])), int(str(data["start_time"])), str(data["program"]))
+
+
+def start_time_of(pid: int) -> int | None:
+    """The kernel's start time of a process in clock ticks, or None if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields_after_name = stat.rsplit(")", 1)[1].split()
+    if fields_after_name[0] == "Z":
+        return None
+    return int(fields_after_name[19])
+
+
+def is_alive(daemon: RunningDaemon) -> bool:
+    return start_time_of(daemon.pid) == daemon.start_time
+
+
+def command_name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
+
+
+def nginx_config(state_dir: Path, host: str, port: int) -> Path:
+    """Write an nginx configuration whose every path lies in the lab's state dir."""
+    base = state_dir / f"nginx-{host}-{port}"
+    base.mkdir(parents=True, exist_ok=True)
+    page = f"leadline practice lab: {host}\\n"
+    text = f"""\
+worker_processes 1;
+pid {base}/nginx.pid;
+error_log {base}/error.log;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    server_tokens on;
+    client_body_temp_path {base}/body;
+    proxy_temp_path {base}/proxy;
+    fastcgi_temp_path {base}/fastcgi;
+    uwsgi_temp_path {base}/uwsgi;
+    scgi_temp_path {base}/scgi;
+    server {{
+        listen {port} reuseport;
+        default_type text/plain;
+        location / {{ return 200 "{page}"; }}
+    }}
+}}
+"""
+    path = base / "nginx.conf"
+    path.write_text(text)
+    return path
+
+
+def banner_script(state_dir: Path, host: str, port: int, banner: str) -> Path:
+    """A script that greets with one CRLF-ended line and then reads until the client leaves.
+
+    A file keeps the banner away from socat's own parsing of quotes and colons.
+    """
+    path = state_dir / f"banner-{host}-{port}.sh"
+    path.write_text(f"#!/bin/sh\nprintf '%s\\r\\n' {shlex.quote(banner)}\nexec cat >/dev/null\n")
+    path.chmod(0o755)
+    return path
+
+
+def daemon_argv(service: Service, state_dir: Path, host: str) -> list[str]:
+    """The command line of the real program that provides a service."""
+    port = service.port
+    match service.kind:
+        case ServiceKind.HTTP:
+            config = nginx_config(state_dir, host, port)
+            return ["nginx", "-p", str(config.parent), "-e", str(config.parent / "error.log"),
+                    "-c", str(config), "-g", "daemon off;"]
+        case ServiceKind.TCP_ECHO:
+            return ["socat", f"TCP4-LISTEN:{port},fork,reuseaddr", "PIPE"]
+        case ServiceKind.TCP_OPEN:
+            return ["socat", "-u", f"TCP4-LISTEN:{port},fork,reuseaddr", "OPEN:/dev/null"]
+        case ServiceKind.TCP_BANNER:
+            script = banner_script(state_dir, host, port, service.banner)
+            return ["socat", f"TCP4-LISTEN:{port},fork,reuseaddr", f"EXEC:{script}"]
+        case ServiceKind.UDP_ECHO:
+            return ["socat", "-T", "1", f"UDP4-RECVFROM:{port},fork", "PIPE"]
+        case ServiceKind.UDP_LISTEN:
+            return ["socat", "-u", f"UDP4-RECV:{port}", "OPEN:/dev/null"]
+    raise LabError(f"unknown service kind {service.kind!r}")
+
+
+def start_daemon(namespace: str, host: str, service: Service, state_dir: Path) -> RunningDaemon:
+    """Start one daemon in the background inside a namespace."""
+    argv = daemon_argv(service, state_dir, host)
+    pid = spawn_detached(in_namespace(namespace, argv),
+                         state_dir / f"{host}-{service.kind.value}-{service.port}.log")
+    start = start_time_of(pid)
+    if start is None:
+        raise LabError(f"{argv[0]} for {host}:{service.port} exited at once")
+    return RunningDaemon(host, service.kind.value, service.port, pid, start, argv[0])
+
+
+def spawn_detached(argv: list[str], log_path: Path) -> int:
+    """Start argv as an orphan in its own session and return its pid.
+
+    The lab outlives the process that built it, so daemons must not be our
+    children: a shell starts them in the background, prints the pid and exits.
+    """
+    log = shlex.quote(str(log_path))
+    script = f"{shlex.join(argv)} </dev/null >{log} 2>&1 & echo $!"
+    done = subprocess.run(["sh", "-c", script], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                          stdin=subprocess.DEVNULL, start_new_session=True, check=False,
+                          timeout=10)
+    try:
+        return int(done.stdout.decode().strip())
+    except ValueError:
+        raise LabError(f"could not start {argv[-1] if argv else 'a daemon'}") from None
+
+
+def is_listening(daemon: RunningDaemon, protocol: str) -> bool:
+    """Whether the daemon's namespace has a socket bound to the daemon's port."""
+    table = "tcp" if protocol == "tcp" else "udp"
+    wanted_state = _TCP_LISTEN_STATE if protocol == "tcp" else _UDP_UNCONNECTED_STATE
+    try:
+        lines = Path(f"/proc/{daemon.pid}/net/{table}").read_text().splitlines()[1:]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    for line in lines:
+        words = line.split()
+        local_port = int(words[1].rsplit(":", 1)[1], 16)
+        if local_port == daemon.port and words[3] == wanted_state:
+            return True
+    return False
+
+
+def wait_until_listening(daemons: list[RunningDaemon], timeout: float = 5.0) -> None:
+    """Wait, bounded, until every daemon has bound its port; LabError names a laggard."""
+    waiting = list(daemons)
+    deadline = time.monotonic() + timeout
+    while waiting:
+        waiting = [d for d in waiting if not is_listening(d, ServiceKind(d.kind).protocol)]
+        for daemon in waiting:
+            if not is_alive(daemon):
+                raise LabError(f"{daemon.program} for {daemon.host}:{daemon.port} died at start "
+                               "(see its log in the lab's state dir)")
+        if waiting and time.monotonic() > deadline:
+            first = waiting[0]
+            raise LabError(f"{first.program} for {first.host}:{first.port} is not listening "
+                           f"after {timeout:g} s")
+        if waiting:
+            time.sleep(0.02)
+
+
+def stop_processes(targets: list[tuple[int, int]], grace: float = 2.0) -> None:
+    """Stop (pid, start time) pairs: SIGTERM, a bounded wait, then SIGKILL."""
+    living = [(pid, start) for pid, start in targets if start_time_of(pid) == start]
+    for pid, _ in living:
+        _signal(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while living and time.monotonic() < deadline:
+        time.sleep(0.02)
+        living = [(pid, start) for pid, start in living if start_time_of(pid) == start]
+    for pid, _ in living:
+        _signal(pid, signal.SIGKILL)
+
+
+def _signal(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def processes_in_namespace(inode: int) -> list[tuple[int, int]]:
+    """(pid, start time) of every process whose network namespace has this inode."""
+    wanted = f"net:[{inode}]"
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.readlink(f"/proc/{entry}/ns/net") != wanted:
+                continue
+        except OSError:
+            continue
+        start = start_time_of(int(entry))
+        if start is not None:
+            found.append((int(entry), start))
+    return found

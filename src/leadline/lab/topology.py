@@ -1,0 +1,184 @@
+"""A declarative description of a lab network.
+
+A topology is plain data: hosts with interfaces on named segments, routes,
+firewall rules, services and sysctls.  ``leadline.lab.builder`` turns it into
+namespaces; nothing here touches the system.  ``Topology.validate`` keeps the
+one safety promise of the lab: every address and route stays inside
+198.18.0.0/15 (RFC 2544's benchmarking range), so a lab can never send a
+packet anywhere real.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+import re
+from dataclasses import dataclass, field
+
+from leadline.errors import LabError
+
+LAB_RANGE = ipaddress.ip_network("198.18.0.0/15")
+
+_HOST_NAME = re.compile(r"^[a-z][a-z0-9]{0,10}$")
+_SEGMENT_NAME = re.compile(r"^[a-z][a-z0-9]{0,11}$")
+_MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+_ROUTE_KINDS = frozenset({"unicast", "local", "blackhole", "unreachable", "prohibit"})
+_CHAINS = frozenset({"INPUT", "OUTPUT", "FORWARD"})
+
+
+class ServiceKind(str, enum.Enum):
+    """What a lab daemon does; each maps to one real program."""
+
+    HTTP = "http"  # nginx answering 200 with a short page
+    TCP_ECHO = "tcp-echo"  # socat echoing every byte back
+    TCP_OPEN = "tcp-open"  # socat accepting and discarding
+    TCP_BANNER = "tcp-banner"  # socat sending a greeting line, then discarding
+    UDP_ECHO = "udp-echo"  # socat echoing each datagram
+    UDP_LISTEN = "udp-listen"  # socat receiving and never answering
+
+    @property
+    def protocol(self) -> str:
+        return "udp" if self.value.startswith("udp") else "tcp"
+
+
+@dataclass(frozen=True, slots=True)
+class Interface:
+    """One network card of a host, plugged into a segment (a bridge)."""
+
+    segment: str
+    address: str  # "198.18.1.10/24"
+    mac: str | None = None  # None: the kernel picks one
+
+    @property
+    def ip(self) -> str:
+        return str(ipaddress.ip_interface(self.address).ip)
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One entry of a host's main routing table."""
+
+    destination: str  # "default" or a prefix
+    via: str | None = None
+    kind: str = "unicast"  # or "local", "blackhole", "unreachable", "prohibit"
+    device: str | None = None  # "lo", "eth0", ...; None: let the kernel choose
+
+    def ip_arguments(self) -> str:
+        """The arguments of ``ip route add`` that create this route."""
+        words = [self.kind, self.destination] if self.kind != "unicast" else [self.destination]
+        if self.via:
+            words += ["via", self.via]
+        if self.device:
+            words += ["dev", self.device]
+        return " ".join(words)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One iptables rule, appended in order to a chain of the filter table."""
+
+    chain: str  # "INPUT", "OUTPUT" or "FORWARD"
+    spec: str  # iptables match and target, e.g. "-p tcp --dport 23 -j REJECT --reject-with tcp-reset"
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """A daemon listening on one port of a host."""
+
+    kind: ServiceKind
+    port: int
+    banner: str = ""  # the greeting line of TCP_BANNER
+
+
+@dataclass(frozen=True, slots=True)
+class Host:
+    """One namespace: a machine of the lab."""
+
+    name: str
+    interfaces: tuple[Interface, ...]
+    routes: tuple[Route, ...] = ()
+    firewall: tuple[Rule, ...] = ()
+    services: tuple[Service, ...] = ()
+    forwarding: bool = False  # a router forwards and filters reverse paths strictly
+    ttl: int = 64  # net.ipv4.ip_default_ttl: the initial TTL OS detection sees
+    sysctls: tuple[tuple[str, str], ...] = ()  # further settings, applied last
+    role: str = ""  # one phrase for `lab status`
+
+    @property
+    def address(self) -> str:
+        """The host's first address, the one scans aim at."""
+        return self.interfaces[0].ip if self.interfaces else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    """A whole lab: its hosts and which of them runs the scans."""
+
+    name: str
+    hosts: tuple[Host, ...]
+    scanner: str = "scanner"
+    segments: tuple[str, ...] = field(default=())  # derived when left empty
+
+    def host(self, name: str) -> Host:
+        for host in self.hosts:
+            if host.name == name:
+                return host
+        raise LabError(f"the lab has no host named {name!r}")
+
+    def segment_names(self) -> tuple[str, ...]:
+        if self.segments:
+            return self.segments
+        seen: dict[str, None] = {}
+        for host in self.hosts:
+            for interface in host.interfaces:
+                seen.setdefault(interface.segment, None)
+        return tuple(seen)
+
+    def validate(self) -> None:
+        """Raise LabError naming the first thing that is wrong or unsafe."""
+        names = [host.name for host in self.hosts]
+        if len(set(names)) != len(names):
+            raise LabError(f"topology {self.name!r} names a host twice")
+        if self.scanner not in names:
+            raise LabError(f"topology {self.name!r} has no scanner host {self.scanner!r}")
+        segments = set(self.segment_names())
+        for segment in segments:
+            if not _SEGMENT_NAME.match(segment):
+                raise LabError(f"bad segment name {segment!r}: use 1-12 of [a-z0-9]")
+        for host in self.hosts:
+            _validate_host(host, segments)
+
+
+def _validate_host(host: Host, segments: set[str]) -> None:
+    if not _HOST_NAME.match(host.name) or host.name == "switch":
+        raise LabError(f"bad host name {host.name!r}: use 1-11 of [a-z0-9], not 'switch'")
+    for interface in host.interfaces:
+        if interface.segment not in segments:
+            raise LabError(f"host {host.name}: unknown segment {interface.segment!r}")
+        _require_lab_network(host.name, interface.address)
+        if interface.mac is not None and not _MAC.match(interface.mac):
+            raise LabError(f"host {host.name}: bad MAC address {interface.mac!r}")
+    for route in host.routes:
+        if route.kind not in _ROUTE_KINDS:
+            raise LabError(f"host {host.name}: unknown route kind {route.kind!r}")
+        if route.destination != "default":
+            _require_lab_network(host.name, route.destination)
+        if route.via is not None:
+            _require_lab_network(host.name, route.via)
+    for rule in host.firewall:
+        if rule.chain not in _CHAINS:
+            raise LabError(f"host {host.name}: unknown chain {rule.chain!r}")
+    for service in host.services:
+        if not 1 <= service.port <= 65535:
+            raise LabError(f"host {host.name}: bad port {service.port}")
+    if not 1 <= host.ttl <= 255:
+        raise LabError(f"host {host.name}: bad TTL {host.ttl}")
+
+
+def _require_lab_network(host_name: str, text: str) -> None:
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise LabError(f"host {host_name}: bad address {text!r}") from None
+    if network.version != 4 or not network.subnet_of(LAB_RANGE):  # type: ignore[arg-type]
+        raise LabError(f"host {host_name}: {text} lies outside the lab range {LAB_RANGE}")
