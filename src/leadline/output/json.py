@@ -4,7 +4,8 @@ The header and the opening of the ``hosts`` array are written at the
 start, each host is appended as one array element when it finishes, and
 ``end`` closes the array and adds ``runstats``.  So the file is valid JSON
 once ``end`` has run, including after an interruption, and a reader that
-follows the file sees one host per line.  The schema is in
+follows the file sees one complete host per line (after the first host,
+each line starts with the separating comma).  The schema is in
 docs/json-schema.md; unlike the human formats nothing is folded: every
 port of every host is listed.
 """
@@ -41,15 +42,15 @@ class JsonOutput(NullSink):
     def host(self, host: HostResult) -> None:
         if not self.started or self.closed:
             return
-        separator = ",\n" if self.hosts_written else ""
-        self.stream.write(separator + json.dumps(host_to_json(host)))
+        separator = "," if self.hosts_written else ""
+        self.stream.write(separator + json.dumps(host_to_json(host)) + "\n")
         self.stream.flush()
         self.hosts_written += 1
 
     def end(self, stats: RunStats) -> None:
         if not self.started or self.closed:
             return
-        self.stream.write('\n], "runstats": ' + json.dumps(stats_to_json(stats)) + "}\n")
+        self.stream.write('], "runstats": ' + json.dumps(stats_to_json(stats)) + "}\n")
         self.stream.flush()
         self.closed = True
 
