@@ -142,7 +142,8 @@ class Pair:
     listener: subprocess.Popen[str]
 
     def drive(self, job: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
-        proc = run("ip", "netns", "exec", SCAN_NS, sys.executable, "-c", DRIVER, json.dumps(job), timeout=timeout)
+        proc = run("ip", "netns", "exec", SCAN_NS, sys.executable, "-c", DRIVER, json.dumps(job), check=False, timeout=timeout)
+        assert proc.returncode == 0, proc.stderr
         result: dict[str, Any] = json.loads(proc.stdout)
         return result
 
@@ -265,8 +266,12 @@ class TestTimingKnobs:
 
 class TestConnectPing:
     def test_accept_refusal_and_silence(self, pair: Pair) -> None:
-        out = pair.drive({"kind": "ping", "hosts": [TARGET], "ports": [80, 443]})
+        out = pair.drive({"kind": "ping", "hosts": [TARGET], "ports": [80]})
         assert [(r["up"], r["reason"]) for r in out["results"]] == [(True, "syn-ack")]
+        # With both, whichever answer lands first decides; either proves the host up.
+        out = pair.drive({"kind": "ping", "hosts": [TARGET], "ports": [80, 443]})
+        assert [r["up"] for r in out["results"]] == [True]
+        assert out["results"][0]["reason"] in ("syn-ack", "conn-refused")
         out = pair.drive({"kind": "ping", "hosts": [TARGET], "ports": [443]})
         assert [(r["up"], r["reason"]) for r in out["results"]] == [(True, "conn-refused")]
         out = pair.drive({"kind": "ping", "hosts": [TARGET], "ports": [9001, 9002]})
@@ -312,6 +317,19 @@ class TestLoopback:
             ]
         )
         assert host.latency is not None and host.latency < 0.05
+
+    def test_ipv6_loopback(self) -> None:
+        listener = socket.socket(socket.AF_INET6)
+        listener.bind(("::1", 0))
+        listener.listen(8)
+        found: list[HostPortResults] = []
+        try:
+            connect_scan(["::1"], [listener.getsockname()[1]], TIMING_TEMPLATES[4], on_host_done=found.append)
+        finally:
+            listener.close()
+        assert [(r.address, [(p.state, p.reason) for p in r.ports]) for r in found] == [
+            ("::1", [(PortState.OPEN, Reason.SYN_ACK)])
+        ]
 
     def test_ping_by_refusal(self) -> None:
         released = socket.socket()

@@ -124,7 +124,6 @@ class _Host:
     deadline: float | None
     next_port: int = 0
     retries: collections.deque[_Probe] = field(default_factory=collections.deque)
-    live: set[_Probe] = field(default_factory=set)
     # Attempts in the order they were sent, as (sent_at, attempt, probe); an
     # entry is stale once that attempt was answered or retransmitted.  Each
     # attempt expires by the host's *current* timeout, so the first answers
@@ -235,6 +234,8 @@ class _ConnectEngine:
         ceiling = timing.max_parallelism or _DEFAULT_MAX_PARALLELISM
         self.window = CongestionWindow(timing.min_parallelism, min(ceiling, self.fd_limit), _INITIAL_WINDOW)
         self.rate = RateGovernor(timing.min_rate, timing.max_rate)
+        self.rate_limited = timing.min_rate is not None or timing.max_rate is not None
+        self.scan_delay = timing.scan_delay
         self.watcher = _ConnectWatcher()
         self.waiting_hosts: set[_Host] = set()  # hosts with attempts awaiting an answer
         self.ready: collections.deque[_Host] = collections.deque()
@@ -328,22 +329,28 @@ class _ConnectEngine:
         probe.sent_at = now
         if probe.attempts == 1:
             probe.first_sent_at = now
-        host.next_send_at = now + self.timing.scan_delay
-        self.rate.record_sent(now)
+        host.next_send_at = now + self.scan_delay
+        if self.rate_limited:
+            self.rate.record_sent(now)
         if result == errno.EINPROGRESS:
-            probe.sock = sock  # type: ignore[assignment]
-            probe.live = True
-            host.live.add(probe)
-            self.in_flight += 1
-            self.watcher.watch(sock.fileno(), probe)
-            if not host.sent_order:
-                self.waiting_hosts.add(host)
-            host.sent_order.append((now, probe.attempts, probe))
-        else:
+            # On a nearby target the answer is often processed before
+            # connect() returns: a refusal is then already on the socket,
+            # and one getsockopt() saves a trip through epoll.
+            result = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if result == 0:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
-            sock.close()
-            self._conclude(probe, result, now)
+                probe.sock = sock  # type: ignore[assignment]
+                probe.live = True
+                self.in_flight += 1
+                self.watcher.watch(sock.fileno(), probe)
+                if not host.sent_order:
+                    self.waiting_hosts.add(host)
+                host.sent_order.append((now, probe.attempts, probe))
+                return True
+            now = self.clock()
+        elif result == 0:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
+        sock.close()
+        self._conclude(probe, result, now)
         return True
 
     def _back_off_descriptors(self, now: float) -> None:
@@ -358,10 +365,16 @@ class _ConnectEngine:
             sock.close()
             probe.sock = None
         probe.live = False
-        probe.host.live.discard(probe)
         self.in_flight -= 1
         if self.fd_cap < self.fd_limit:
             self.fd_cap += 1
+
+    def _retire_all(self, host: _Host) -> None:
+        for _sent_at, attempt, probe in host.sent_order:
+            if probe.live and probe.attempts == attempt:
+                self._retire(probe)
+        host.sent_order.clear()
+        self.waiting_hosts.discard(host)
 
     # -- deciding ------------------------------------------------------------
 
@@ -412,8 +425,7 @@ class _ConnectEngine:
         if host.done:
             return
         host.done = True
-        for probe in list(host.live):
-            self._retire(probe)
+        self._retire_all(host)
         host.retries.clear()
         if host.queued:
             self.ready.remove(host)
@@ -439,12 +451,13 @@ class _ConnectEngine:
             limit = now - host.rtt.timeout()
             while order:
                 sent_at, attempt, probe = order[0]
-                if probe.live and probe.attempts == attempt:
-                    if sent_at > limit:
-                        break
-                    self._retire(probe)
-                    self._no_answer(probe, now)
+                current = probe.live and probe.attempts == attempt
+                if current and sent_at > limit:
+                    break
                 order.popleft()
+                if current:
+                    self._retire(probe)
+                    self._no_answer(probe, now)  # may finish the host and empty ``order``
             if not order:
                 self.waiting_hosts.discard(host)
 
@@ -516,8 +529,7 @@ class _ConnectEngine:
 
     def close(self) -> None:
         for host in self.hosts:
-            for probe in list(host.live):
-                self._retire(probe)
+            self._retire_all(host)
         self.watcher.close()
 
 
