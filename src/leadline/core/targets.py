@@ -108,10 +108,25 @@ class Ipv4Ranges(TargetSpec):
 
     def contains(self, address: str) -> bool:
         try:
-            packed = ipaddress.IPv4Address(address).packed
+            value = int(ipaddress.IPv4Address(address))
         except ValueError:
             return False
-        return all(octet in allowed for octet, allowed in zip(packed, self._octet_sets))
+        return self.contains_value(value)
+
+    def contains_value(self, value: int) -> bool:
+        """Membership of an address given as an integer: four set look-ups."""
+        first, second, third, fourth = self._octet_sets
+        return (
+            (value >> 24) & 0xFF in first
+            and (value >> 16) & 0xFF in second
+            and (value >> 8) & 0xFF in third
+            and value & 0xFF in fourth
+        )
+
+    def values(self) -> Iterator[int]:
+        """The addresses of :meth:`addresses` as integers."""
+        for a, b, c, d in itertools.product(*self.octets):
+            yield (a << 24) | (b << 16) | (c << 8) | d
 
     def __repr__(self) -> str:
         return f"Ipv4Ranges({self.text!r})"
@@ -145,7 +160,13 @@ class Ipv6Block(TargetSpec):
             value = int(ipaddress.IPv6Address(address.partition("%")[0]))
         except ValueError:
             return False
+        return self.contains_value(value)
+
+    def contains_value(self, value: int) -> bool:
         return self.first <= value < self.first + self.size
+
+    def values(self) -> Iterator[int]:
+        return iter(range(self.first, self.first + self.size))
 
     def __repr__(self) -> str:
         return f"Ipv6Block({self.text!r})"
@@ -365,8 +386,16 @@ def _expand(
     resolve: Resolver,
     warn: Callable[[str], None],
 ) -> Iterator[Target]:
-    def excluded(address: str) -> bool:
-        return any(block.contains(address) for block in exclusions)
+    def kept(block: NetworkSpec) -> Iterator[str]:
+        """The block's addresses minus the exclusions, tested as integers so no string is built for a skipped one."""
+        if not exclusions:
+            yield from block.addresses()
+            return
+        relevant = [exclusion for exclusion in exclusions if exclusion.family == block.family]
+        format_address = _format_ipv4 if block.family == 4 else _ipv6_formatter(block)
+        for value in block.values():
+            if not any(exclusion.contains_value(value) for exclusion in relevant):
+                yield format_address(value)
 
     for text in specs:
         spec = parse_target_spec(text, ipv6=family == 6)
@@ -375,9 +404,7 @@ def _expand(
             if not resolved:
                 continue
             first, others = resolved[0], tuple(resolved[1:])
-            for address in spec.block(first).addresses():
-                if excluded(address):
-                    continue
+            for address in kept(spec.block(first)):
                 if address == first:
                     yield Target(address, family, hostname=spec.name, other_addresses=others)
                 else:
@@ -388,6 +415,13 @@ def _expand(
                 warn(line)
             continue
         assert isinstance(spec, (Ipv4Ranges, Ipv6Block))
-        for address in spec.addresses():
-            if not excluded(address):
-                yield Target(address, family)
+        for address in kept(spec):
+            yield Target(address, family)
+
+
+def _format_ipv4(value: int) -> str:
+    return f"{value >> 24}.{(value >> 16) & 0xFF}.{(value >> 8) & 0xFF}.{value & 0xFF}"
+
+
+def _ipv6_formatter(block: Ipv6Block) -> Callable[[int], str]:
+    return lambda value: f"{ipaddress.IPv6Address(value)}{block.zone}"
