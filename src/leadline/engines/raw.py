@@ -1,0 +1,173 @@
+"""The raw-packet engine: a thin loop that moves a ScanSession's datagrams over real sockets.
+
+Sending uses a raw IP socket with the header included (IPPROTO_RAW), so
+the probe's bytes go out exactly as the scan module built them.
+Receiving uses one AF_PACKET datagram socket: it sees every IP datagram
+on every interface of the namespace, ICMP errors included, and also our
+own outgoing packets (PACKET_OUTGOING), so the pcap holds the whole
+conversation, including the RST the kernel sends when a SYN/ACK answers
+a SYN it never made.  A classic BPF filter attached to that socket
+passes only the probe's protocol and ICMP, so the kernel, not Python,
+throws away unrelated traffic.
+
+All decisions live in the session; this module only moves bytes and
+reads the clock.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import selectors
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable
+
+from leadline.core.session import Event, ScanSession
+from leadline.errors import PrivilegeError
+from leadline.output.packettrace import trace_line
+from leadline.output.pcap import PcapWriter
+
+__all__ = ["run_raw_scan", "source_address_for"]
+
+_ETH_P_IP = 0x0800
+_ETH_P_IPV6 = 0x86DD
+_ETH_P_ALL = 0x0003  # only "all protocols" taps see outgoing packets too
+_SKF_AD_PROTOCOL = 0xFFFFF000  # BPF ancillary load: SKF_AD_OFF + SKF_AD_PROTOCOL
+_PACKET_OUTGOING = 4
+_SO_ATTACH_FILTER = 26
+_SO_RCVBUFFORCE = 33
+_MAX_WAIT = 0.05  # never sleep longer, so a stop request is noticed quickly
+_RECEIVE_BATCH = 512
+
+
+def source_address_for(dst: str) -> str:
+    """The local address the kernel would use to reach ``dst``; no packet is sent."""
+    family = socket.AF_INET6 if ":" in dst else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        probe.connect((dst, 9))
+        return str(probe.getsockname()[0])
+
+
+def _protocol_filter(family: int, protocols: tuple[int, ...]) -> bytes:
+    """Classic BPF: accept an IPv4 (or IPv6) datagram whose protocol byte is one of ``protocols``."""
+    ethertype = _ETH_P_IPV6 if family == 6 else _ETH_P_IP
+    offset = 6 if family == 6 else 9  # next-header / protocol field; no link header on SOCK_DGRAM
+    program = [
+        (0x28, 0, 0, _SKF_AD_PROTOCOL),  # ldh skb->protocol (the ethertype)
+        (0x15, 0, len(protocols) + 1, ethertype),  # jeq #ethertype, else -> drop
+        (0x30, 0, 0, offset),  # ldb [offset]
+    ]
+    for index, protocol in enumerate(protocols):
+        remaining = len(protocols) - index - 1
+        program.append((0x15, remaining + 1, 0, protocol))  # jeq #protocol -> accept
+    program.append((0x06, 0, 0, 0))  # ret #0: drop
+    program.append((0x06, 0, 0, 0x40000))  # ret #262144: accept
+    return b"".join(struct.pack("HBBI", *instruction) for instruction in program)
+
+
+def _attach_filter(sock: socket.socket, program: bytes) -> None:
+    buffer = ctypes.create_string_buffer(program)
+    fprog = struct.pack("HL", len(program) // 8, ctypes.addressof(buffer))
+    sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, fprog)
+
+
+def _open_sockets(family: int, ip_protocol: int) -> tuple[socket.socket, socket.socket]:
+    try:
+        if family == 6:
+            sender = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
+            receiver = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(_ETH_P_ALL))
+            icmp = 58
+        else:
+            sender = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+            sender.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
+            receiver = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(_ETH_P_ALL))
+            icmp = 1
+    except PermissionError as exc:
+        raise PrivilegeError("raw-packet scans need root (or CAP_NET_RAW); use -sT instead") from exc
+    try:
+        receiver.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, 8 << 20)
+    except OSError:
+        receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+    _attach_filter(receiver, _protocol_filter(family, tuple(dict.fromkeys((ip_protocol, icmp)))))
+    receiver.setblocking(False)
+    while True:  # whatever arrived before the filter was attached
+        try:
+            receiver.recv(65535)
+        except BlockingIOError:
+            break
+    sender.setblocking(False)
+    return sender, receiver
+
+
+def _loopback_names() -> set[str]:
+    return {name for _, name in socket.if_nameindex() if name == "lo"}
+
+
+def run_raw_scan(
+    session: ScanSession,
+    *,
+    family: int = 4,
+    on_event: Callable[[Event], None],
+    stop: threading.Event | None = None,
+    pcap: PcapWriter | None = None,
+    trace: Callable[[str], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """Run ``session`` to the end (or until ``stop`` is set), sending and capturing for real."""
+    sender, receiver = _open_sockets(family, session.module.ip_protocol)
+    loopback = _loopback_names()
+    selector = selectors.DefaultSelector()
+    selector.register(receiver, selectors.EVENT_READ)
+    start = clock()
+    wall_offset = time.time() - start
+    our_address = session.ctx.source_address
+    try:
+        while not session.finished and not (stop is not None and stop.is_set()):
+            now = clock()
+            for probe in session.due(now):
+                try:
+                    sender.sendto(probe.packet, (probe.key.address, 0))
+                except OSError as exc:
+                    if exc.errno not in (errno.ENOBUFS, errno.EAGAIN, errno.EHOSTUNREACH, errno.ENETUNREACH):
+                        raise
+                    # lost on our side; the session retransmits it like any lost probe
+                if trace is not None:
+                    trace(trace_line("SENT", now - start, probe.packet))
+            wait = min(_MAX_WAIT, session.time_until_next(clock()))
+            if wait > 0 and selector.select(wait):
+                pass
+            for _ in range(_RECEIVE_BATCH):
+                try:
+                    datagram, address = receiver.recvfrom(65535)
+                except BlockingIOError:
+                    break
+                received = clock()
+                interface, packet_type = address[0], address[2]
+                outgoing = packet_type == _PACKET_OUTGOING
+                if pcap is not None and not (outgoing and interface in loopback):
+                    pcap.write(datagram, received + wall_offset)
+                if outgoing:
+                    continue
+                if trace is not None and _destination(datagram) == our_address:
+                    trace(trace_line("RCVD", received - start, datagram))
+                for event in session.receive(datagram, received):
+                    on_event(event)
+            for event in session.expire(clock()):
+                on_event(event)
+    finally:
+        selector.close()
+        sender.close()
+        receiver.close()
+        if pcap is not None:
+            pcap.flush()
+
+
+def _destination(datagram: bytes) -> str | None:
+    if len(datagram) >= 40 and datagram[0] >> 4 == 6:
+        return str(socket.inet_ntop(socket.AF_INET6, datagram[24:40]))
+    if len(datagram) >= 20:
+        return socket.inet_ntoa(datagram[16:20])
+    return None
