@@ -1,0 +1,37 @@
+"""SYN scan (-sS): half-open probes, nmap's classification.
+
+SYN/ACK -> open (syn-ack); a bare SYN (split handshake) -> open too;
+RST -> closed (reset); ICMP unreachable / time exceeded -> filtered
+with the code's reason; silence -> filtered (no-response).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from leadline.core.packet.tcp import TCPFlag
+from leadline.core.probes.base import Reply, ReplyKind, Verdict
+from leadline.core.probes.tcpflags import TcpFlagScan, icmp_verdict
+from leadline.model import PortState, Reason
+
+__all__ = ["SynScan", "classify_like_syn"]
+
+
+def classify_like_syn(reply: Reply | None) -> Verdict:
+    if reply is None:
+        return Verdict(PortState.FILTERED, Reason.NO_RESPONSE)
+    if reply.kind is ReplyKind.TCP:
+        flags = reply.tcp_flags or 0
+        if flags & TCPFlag.RST:
+            return Verdict(PortState.CLOSED, Reason.RESET, reply.ttl)
+        if flags & TCPFlag.SYN:
+            return Verdict(PortState.OPEN, Reason.SYN_ACK, reply.ttl)
+    return icmp_verdict(reply) or Verdict(PortState.FILTERED, Reason.UNKNOWN_RESPONSE, reply.ttl)
+
+
+class SynScan(TcpFlagScan):
+    name: ClassVar[str] = "syn"
+    default_flags: ClassVar[int] = TCPFlag.SYN
+
+    def classify(self, reply: Reply | None) -> Verdict:
+        return classify_like_syn(reply)

@@ -1,0 +1,237 @@
+"""What every raw TCP port scan shares: building a flag probe and validating replies.
+
+The scans differ only in the flags they send and in how a reply maps to
+a port state; both are class attributes of the small per-scan modules
+(``syn.py``, ``fin.py``, ...).  Invariants:
+
+* ``build`` stamps a prebuilt template (see ``packet/template.py``), so
+  per-probe cost is one keyed hash and a patch;
+* ``match`` returns None, never raises, for anything that is not an
+  answer to one of our probes: not addressed to us, wrong cookie, wrong
+  ports, truncated, or an ICMP code nmap does not act on.
+
+How a reply proves it answers us (RFC 9293 §3.10.7.1, as Linux does it):
+if our probe had ACK set, an RST carries seq = our ack; otherwise the
+reply has ACK set and ack = our seq + SYN + FIN (+ data, none here).
+ICMP errors quote our TCP header: its ports and sequence number.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import ClassVar
+
+from leadline.core.cookie import CookieValues, ReplyCookie
+from leadline.core.packet.checksum import PacketError
+from leadline.core.packet.icmp import ICMPMessage
+from leadline.core.packet.icmpv6 import ICMPv6Message
+from leadline.core.packet.parse import QuotedHeader, pack_address, parse_datagram, parse_quoted
+from leadline.core.packet.ipv6 import format_ipv6
+from leadline.core.packet.tcp import TCPFlag, TCPSegment, mss
+from leadline.core.packet.template import TcpProbeTemplate
+from leadline.core.probes.base import Probe, ProbeContext, ProbeKey, Reply, ReplyKind, Verdict
+from leadline.model import PortState, Reason
+
+__all__ = [
+    "TcpFlagScan",
+    "ICMP4_UNREACHABLE_REASONS",
+    "ICMP6_UNREACHABLE_REASONS",
+    "icmp_verdict",
+    "canonical_address",
+]
+
+TCP = 6
+NOT_OURS = -1  # sentinel attempt: the reply failed validation
+PROBE_WINDOW = 1024  # nmap's raw probes advertise a 1024-byte window
+SYN_OPTIONS = (mss(1460),)  # nmap's SYN probes carry MSS 1460 and nothing else
+
+# nmap's reading of ICMP destination unreachable codes for a TCP probe: all filtered.
+ICMP4_UNREACHABLE_REASONS: dict[int, Reason] = {
+    0: Reason.NET_UNREACH,
+    1: Reason.HOST_UNREACH,
+    2: Reason.PROTO_UNREACH,
+    3: Reason.PORT_UNREACH,
+    9: Reason.NET_PROHIBITED,
+    10: Reason.HOST_PROHIBITED,
+    13: Reason.ADMIN_PROHIBITED,
+}
+# ICMPv6 type 1 codes (RFC 4443 §3.1).  0 "no route" and 5/6 (policy, reject route)
+# have no exact reason string in our vocabulary; the nearest one is used.
+ICMP6_UNREACHABLE_REASONS: dict[int, Reason] = {
+    0: Reason.NET_UNREACH,
+    1: Reason.ADMIN_PROHIBITED,
+    3: Reason.HOST_UNREACH,
+    4: Reason.PORT_UNREACH,
+    5: Reason.ADMIN_PROHIBITED,
+    6: Reason.ADMIN_PROHIBITED,
+}
+_ICMP4_ERRORS = {3: ReplyKind.ICMP_UNREACHABLE, 11: ReplyKind.ICMP_TIME_EXCEEDED}
+_ICMP6_ERRORS = {1: ReplyKind.ICMP_UNREACHABLE, 3: ReplyKind.ICMP_TIME_EXCEEDED}
+
+
+@lru_cache(maxsize=256)
+def canonical_address(address: str) -> str:
+    """One spelling per address, so "2001:DB8:0::1" and "2001:db8::1" compare equal."""
+    raw = pack_address(address)
+    return format_ipv6(raw) if len(raw) == 16 else address
+
+
+def icmp_verdict(reply: Reply) -> Verdict | None:
+    """filtered + nmap's reason for an ICMP error reply; None if the reply is no ICMP error."""
+    if reply.kind is ReplyKind.ICMP_TIME_EXCEEDED:
+        return Verdict(PortState.FILTERED, Reason.TIME_EXCEEDED, reply.ttl)
+    if reply.kind is ReplyKind.ICMP_UNREACHABLE:
+        table = ICMP6_UNREACHABLE_REASONS if reply.family == 6 else ICMP4_UNREACHABLE_REASONS
+        return Verdict(PortState.FILTERED, table.get(reply.icmp_code or 0, Reason.HOST_UNREACH), reply.ttl)
+    return None
+
+
+def acted_on_icmp(family: int, icmp_type: int, code: int) -> ReplyKind | None:
+    """The reply kind for an ICMP error nmap acts on; None for codes it ignores (e.g. frag needed)."""
+    kind = (_ICMP6_ERRORS if family == 6 else _ICMP4_ERRORS).get(icmp_type)
+    if kind is ReplyKind.ICMP_UNREACHABLE:
+        table = ICMP6_UNREACHABLE_REASONS if family == 6 else ICMP4_UNREACHABLE_REASONS
+        if code not in table:
+            return None
+    return kind
+
+
+class TcpFlagScan:
+    """Base of the raw TCP scans; subclasses set ``name``, ``default_flags`` and ``classify``."""
+
+    name: ClassVar[str] = "tcp"
+    ip_protocol: ClassVar[int] = TCP
+    capture_filter: ClassVar[str] = "tcp or icmp or icmp6"
+    default_flags: ClassVar[int] = TCPFlag.SYN
+
+    def __init__(self, flags: int | None = None) -> None:
+        self.flags = self.default_flags if flags is None else flags & 0xFF
+        self._templates: dict[tuple[str, int, int], TcpProbeTemplate] = {}
+
+    def flags_for(self, ctx: ProbeContext) -> int:
+        """The flags sent: ``ctx.tcp_flags`` (--scanflags) wins over the module's own."""
+        return self.flags if ctx.tcp_flags is None else ctx.tcp_flags & 0xFF
+
+    def _template(self, ctx: ProbeContext, flags: int) -> TcpProbeTemplate:
+        key = (ctx.source_address, flags, ctx.ttl)
+        template = self._templates.get(key)
+        if template is None:
+            options = SYN_OPTIONS if flags & TCPFlag.SYN else ()
+            template = TcpProbeTemplate(
+                ctx.source_address, flags=flags, window=PROBE_WINDOW, options=options, ttl=ctx.ttl, ip_flags=0
+            )
+            self._templates[key] = template
+        return template
+
+    def build(self, address: str, port: int, attempt: int, ctx: ProbeContext) -> Probe:
+        flags = self.flags_for(ctx)
+        src, dst = pack_address(ctx.source_address), pack_address(address)
+        cookie = ReplyCookie.for_scan(ctx.secret, ctx.source_port)
+        values = cookie.values(src, dst, TCP, port)
+        seq = cookie.sequence(values, attempt)
+        ack = seq if flags & TCPFlag.ACK else 0
+        packet = self._template(ctx, flags).render(dst, cookie.source_port(values, attempt), port, seq, ack, values.ip_id)
+        return Probe(ProbeKey(address, port, "tcp"), packet, attempt)
+
+    # --- receive path -------------------------------------------------------
+    def match(self, datagram: bytes, ctx: ProbeContext) -> tuple[ProbeKey, Reply] | None:
+        try:
+            return self._match(datagram, ctx)
+        except (PacketError, ValueError):
+            return None
+
+    def _match(self, datagram: bytes, ctx: ProbeContext) -> tuple[ProbeKey, Reply] | None:
+        parsed = parse_datagram(datagram)
+        if parsed.dst != canonical_address(ctx.source_address):
+            return None
+        transport = parsed.transport
+        cookie = ReplyCookie.for_scan(ctx.secret, ctx.source_port)
+        src_raw = pack_address(ctx.source_address)
+        if isinstance(transport, TCPSegment):
+            values = cookie.values(src_raw, pack_address(parsed.src), TCP, transport.sport)
+            attempt = self._attempt_from_tcp(transport, values, cookie, ctx)
+            if attempt == NOT_OURS:
+                return None
+            key = ProbeKey(parsed.src, transport.sport, "tcp")
+            reply = Reply(
+                ReplyKind.TCP,
+                parsed.src,
+                parsed.ttl,
+                tcp_flags=transport.flags,
+                tcp_window=transport.window,
+                attempt=attempt,
+                family=parsed.family,
+            )
+            return key, reply
+        if isinstance(transport, (ICMPMessage, ICMPv6Message)) and transport.quoted is not None:
+            kind = acted_on_icmp(parsed.family, transport.type, transport.code)
+            if kind is None:
+                return None
+            quoted = parse_quoted(transport.quoted)
+            attempt = self._attempt_from_quote(quoted, cookie, ctx, src_raw)
+            if attempt is None:
+                return None
+            key = ProbeKey(canonical_address(quoted.dst), quoted.dport, "tcp")
+            reply = Reply(
+                kind,
+                parsed.src,
+                parsed.ttl,
+                icmp_type=transport.type,
+                icmp_code=transport.code,
+                attempt=attempt,
+                family=parsed.family,
+            )
+            return key, reply
+        return None
+
+    def _attempt_from_tcp(
+        self, segment: TCPSegment, values: CookieValues, cookie: ReplyCookie, ctx: ProbeContext
+    ) -> int | None:
+        """The attempt a TCP reply answers (None: unknown); ``NOT_OURS`` if it answers none of ours."""
+        flags = self.flags_for(ctx)
+        if flags & TCPFlag.ACK and segment.flags & TCPFlag.RST:
+            echoed: int | None = segment.seq
+        elif segment.flags & TCPFlag.ACK:
+            echoed = segment.ack - bool(flags & TCPFlag.SYN) - bool(flags & TCPFlag.FIN)
+        else:
+            echoed = None
+        if echoed is None:
+            # A bare SYN back (split handshake) echoes nothing; only the port can vouch for it.
+            if flags & TCPFlag.SYN and segment.flags & TCPFlag.SYN and cookie.port_is_ours(values, segment.dport):
+                return cookie.attempt_from_port(values, segment.dport)
+            return NOT_OURS
+        attempt = cookie.attempt_from_sequence(values, echoed & 0xFFFFFFFF)
+        if attempt is None or segment.dport != cookie.source_port(values, attempt):
+            return NOT_OURS
+        return attempt
+
+    def _attempt_from_quote(self, quoted: QuotedHeader, cookie: ReplyCookie, ctx: ProbeContext, src_raw: bytes) -> int | None:
+        if quoted.protocol != TCP or quoted.seq is None:
+            return None
+        if pack_address(quoted.src) != src_raw:
+            return None
+        values = cookie.values(src_raw, pack_address(quoted.dst), TCP, quoted.dport)
+        attempt = cookie.attempt_from_sequence(values, quoted.seq)
+        if attempt is None or quoted.sport != cookie.source_port(values, attempt):
+            return None
+        return attempt
+
+    def classify(self, reply: Reply | None) -> Verdict:
+        raise NotImplementedError
+
+
+def classify_rfc_silence(reply: Reply | None) -> Verdict:
+    """FIN / NULL / Xmas / Maimon: RST -> closed, silence -> open|filtered, ICMP -> filtered.
+
+    A reply with SYN set can only come from a listener, so it reads as open.
+    """
+    if reply is None:
+        return Verdict(PortState.OPEN_FILTERED, Reason.NO_RESPONSE)
+    if reply.kind is ReplyKind.TCP:
+        flags = reply.tcp_flags or 0
+        if flags & TCPFlag.RST:
+            return Verdict(PortState.CLOSED, Reason.RESET, reply.ttl)
+        if flags & TCPFlag.SYN:
+            return Verdict(PortState.OPEN, Reason.SYN_ACK, reply.ttl)
+        return Verdict(PortState.OPEN_FILTERED, Reason.UNKNOWN_RESPONSE, reply.ttl)
+    return icmp_verdict(reply) or Verdict(PortState.FILTERED, Reason.UNKNOWN_RESPONSE, reply.ttl)
