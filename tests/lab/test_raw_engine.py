@@ -165,6 +165,7 @@ def test_rate_limited_resets_keep_states(lab) -> None:
         for rule in limit:
             _iptables(rule.replace("-A OUTPUT", "-D OUTPUT", 1))
     assert limited["states"] == clean["states"]
+    assert clean["module"] == "SynScan"  # the real scan module, not the test fixture
     print(f"\nRSTs capped at 50/s, 800 ports: leadline {limited['elapsed']:.3f}s, final rate {limited['rate']:.0f}/s")
     assert limited["rate"] < 150
 

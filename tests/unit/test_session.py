@@ -152,3 +152,17 @@ def test_the_target_stream_is_read_lazily_and_in_flight_stays_bounded() -> None:
         now += 0.05
     assert drawn <= session.started + 1
     assert session.started < 10_000
+
+
+def test_the_real_syn_module_runs_in_the_session() -> None:
+    from leadline.config import ScanType
+    from leadline.core.probes.registry import module_for
+
+    net = FakeNetwork({TARGET: FakeHost(ports=MIXED, loss=0.2)}, seed=3)
+    session = ScanSession.for_group(module_for(ScanType.SYN, None), CTX, [TARGET], list(range(1, 300)) + [443], T3, RateController())
+    events: list[Event] = []
+    run_fake_scan(session, net, on_event=events.append)
+    found = {port: state for (_, port), state in states(events).items()}
+    assert found[22] is PortState.OPEN and found[80] is PortState.OPEN
+    assert found[110] is PortState.FILTERED and found[143] is PortState.FILTERED and found[443] is PortState.FILTERED
+    assert sum(1 for state in found.values() if state is PortState.CLOSED) == 300 - 5
