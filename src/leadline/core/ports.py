@@ -148,7 +148,7 @@ def parse_port_spec(text: str, services: ServiceLookup, protocols: set[str] | fr
                 ports = (port for port in numbers if services.name(port, proto) is not None) if listed_only else numbers
                 gathered.by_protocol[proto].update(ports)
             continue
-        if _NAME.fullmatch(token) is None:
+        if _NAME.fullmatch(token) is None or not any(char.isalpha() or char in "*?" for char in token):
             raise _fail(token, "not a port, range or service name")
         # A prefixed name must exist for its protocol even when that protocol is not scanned.
         name_protocols = current if current is not None else scanned
