@@ -331,6 +331,15 @@ class TestLoopback:
             ("::1", [(PortState.OPEN, Reason.SYN_ACK)])
         ]
 
+    def test_repeated_port_is_scanned_once(self) -> None:
+        released = socket.socket()
+        released.bind(("127.0.0.1", 0))
+        port = released.getsockname()[1]
+        released.close()
+        found: list[HostPortResults] = []
+        connect_scan(["127.0.0.1"], [port, port], TIMING_TEMPLATES[4], on_host_done=found.append)
+        assert [[(p.port, p.state) for p in r.ports] for r in found] == [[(port, PortState.CLOSED)]]
+
     def test_ping_by_refusal(self) -> None:
         released = socket.socket()
         released.bind(("127.0.0.1", 0))
@@ -344,6 +353,10 @@ class TestBadInput:
     def test_bad_address_names_the_token(self) -> None:
         with pytest.raises(TargetSpecError, match="'198.18.300.1'"):
             connect_scan(["198.18.300.1"], [80], TIMING_TEMPLATES[4], on_host_done=lambda r: None)
+
+    def test_repeated_host_names_the_address(self) -> None:
+        with pytest.raises(TargetSpecError, match="127.0.0.1"):
+            connect_scan(["127.0.0.1", "127.0.0.1"], [80], TIMING_TEMPLATES[4], on_host_done=lambda r: None)
 
     def test_bad_port_names_the_number(self) -> None:
         with pytest.raises(PortSpecError, match="70000"):
@@ -363,4 +376,5 @@ class TestAllPortsAgainstNmap:
         nmap_elapsed = time.monotonic() - started
         assert "8080/tcp open" in nmap.stdout
         print(f"\n-p- connect scan: leadline {host['elapsed']:.2f} s, nmap {nmap_elapsed:.2f} s")
-        assert host["elapsed"] < nmap_elapsed * 1.5
+        # Typically about two thirds of nmap's time; the margin absorbs a busy machine.
+        assert host["elapsed"] < nmap_elapsed * 1.25

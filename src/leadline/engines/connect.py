@@ -213,7 +213,8 @@ class _ConnectEngine:
             duplicate = next(h for h in hosts if list(hosts).count(h) > 1)
             raise TargetSpecError(f"host listed twice in one group: {duplicate}")
         self.timing = timing
-        self.ports = list(ports)
+        # A port listed twice would never let its host count as complete.
+        self.ports = list(dict.fromkeys(ports))
         self.clock = clock
         self.first_answer_decides = first_answer_decides
         self.total = len(hosts) * len(self.ports)
@@ -237,6 +238,7 @@ class _ConnectEngine:
         self.rate_limited = timing.min_rate is not None or timing.max_rate is not None
         self.scan_delay = timing.scan_delay
         self.watcher = _ConnectWatcher()
+        self.spare: dict[int, _socket.socket] = {}  # a refused socket per family, ready to connect again
         self.waiting_hosts: set[_Host] = set()  # hosts with attempts awaiting an answer
         self.ready: collections.deque[_Host] = collections.deque()
         self.in_flight = 0
@@ -308,17 +310,24 @@ class _ConnectEngine:
     def _send(self, probe: _Probe, now: float) -> bool:
         """Start one connect attempt; False when out of descriptors (try later)."""
         host = probe.host
-        try:
-            # The bare C type: socket.socket's Python-level constructor costs
-            # more than the system call itself at tens of thousands per second.
-            sock = _socket.socket(host.family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
-        except OSError as exc:
-            if exc.errno in FD_EXHAUSTED:
-                self._back_off_descriptors(now)
-                return False
-            raise
+        sock = self.spare.pop(host.family, None)
+        reused = sock is not None
+        if sock is None:
+            try:
+                # The bare C type: socket.socket's Python-level constructor costs
+                # more than the system call itself at tens of thousands per second.
+                sock = _socket.socket(host.family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+            except OSError as exc:
+                if exc.errno in FD_EXHAUSTED:
+                    self._back_off_descriptors(now)
+                    return False
+                raise
         try:
             result = sock.connect_ex(host.sockaddr(probe.port))
+            if reused and result == errno.ECONNABORTED:
+                # A socket whose last connect was refused reports that one as
+                # aborted first; the next call starts a new connection.
+                result = sock.connect_ex(host.sockaddr(probe.port))
         except OSError as exc:  # e.g. a scope-less link-local v6 address
             result = exc.errno or errno.EINVAL
         if result in FD_EXHAUSTED:
@@ -347,6 +356,12 @@ class _ConnectEngine:
                 host.sent_order.append((now, probe.attempts, probe))
                 return True
             now = self.clock()
+            if result == errno.ECONNREFUSED and host.family not in self.spare:
+                # Linux lets a refused TCP socket connect again: keeping it
+                # saves a socket() and a close() on the commonest outcome.
+                self.spare[host.family] = sock
+                self._conclude(probe, result, now)
+                return True
         elif result == 0:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
         sock.close()
@@ -530,6 +545,9 @@ class _ConnectEngine:
     def close(self) -> None:
         for host in self.hosts:
             self._retire_all(host)
+        for sock in self.spare.values():
+            sock.close()
+        self.spare.clear()
         self.watcher.close()
 
 
