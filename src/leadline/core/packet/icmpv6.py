@@ -109,7 +109,7 @@ def neighbor_advertisement(target: str, mac: str, flags: int = NA_SOLICITED | NA
 def solicited_node_address(target: str) -> str:
     """ff02::1:ffXX:XXXX, where a neighbor solicitation for ``target`` is sent (RFC 4291 §2.7.1)."""
     low = pack_ipv6(target)[13:]
-    return format_ipv6(bytes.fromhex("ff020000000000000000000001ff") + low)
+    return format_ipv6(bytes.fromhex("ff0200000000000000000001ff") + low)
 
 
 def build_icmpv6(message: ICMPv6Message, src: bytes, dst: bytes) -> bytes:
