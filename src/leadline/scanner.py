@@ -160,28 +160,39 @@ class Scan:
         )
 
     def run(self) -> RunStats:
+        """Run to the end, or until ``stop`` is set; the sinks are always closed."""
         start = time.time()
         t0 = time.monotonic()
         self.sink.begin(self.run_info(start))
-        exit_status = "success"
-        error = ""
+        exit_status = "error"
+        error = "interrupted"
         try:
-            group_size = PORT_SCAN_GROUP if self.scan_types else DISCOVERY_GROUP
-            if self.config.timing.max_hostgroup:
-                group_size = min(group_size, self.config.timing.max_hostgroup)
-            group_size = max(group_size, self.config.timing.min_hostgroup)
-            stream = self.targets()
-            while not self.stop.is_set():
-                group = list(itertools.islice(stream, group_size))
-                if not group:
-                    break
-                self.scan_group(group)
-            if self.stop.is_set():
-                exit_status = "error"
-                error = "interrupted"
+            self.scan_all()
+            if not self.stop.is_set():
+                exit_status, error = "success", ""
         except KeyboardInterrupt:
-            exit_status = "error"
-            error = "interrupted"
+            pass
+        except BaseException as e:  # close every output before the error travels on
+            error = str(e) or type(e).__name__
+            self.sink.end(self.stats(t0, exit_status, error))
+            raise
+        stats = self.stats(t0, exit_status, error)
+        self.sink.end(stats)
+        return stats
+
+    def scan_all(self) -> None:
+        group_size = PORT_SCAN_GROUP if self.scan_types else DISCOVERY_GROUP
+        if self.config.timing.max_hostgroup:
+            group_size = min(group_size, self.config.timing.max_hostgroup)
+        group_size = max(group_size, self.config.timing.min_hostgroup)
+        stream = self.targets()
+        while not self.stop.is_set():
+            group = list(itertools.islice(stream, group_size))
+            if not group:
+                break
+            self.scan_group(group)
+
+    def stats(self, t0: float, exit_status: str, error: str) -> RunStats:
         elapsed = time.monotonic() - t0
         c = self.counts
         summary = (
@@ -189,7 +200,7 @@ class Scan:
             f"{c.total} IP address{'es' if c.total != 1 else ''} ({c.up} host{'s' if c.up != 1 else ''} up) "
             f"scanned in {elapsed:.2f} seconds"
         )
-        stats = RunStats(
+        return RunStats(
             end_time=time.time(),
             elapsed=elapsed,
             hosts_up=c.up,
@@ -199,8 +210,6 @@ class Scan:
             summary=summary,
             error_message=error,
         )
-        self.sink.end(stats)
-        return stats
 
     # -- one host group ------------------------------------------------
     def scan_group(self, group: Sequence[Target]) -> None:
@@ -296,8 +305,9 @@ class Scan:
             last[0] = now
             pct = 100.0 * done / max(total, 1)
             rate = done / max(now - t0, 1e-6)
-            remaining = (total - done) / rate if rate > 0 else None
-            self.sink.task_progress(task, time.time(), pct, remaining, time.time() + remaining if remaining else None)
+            remaining = (total - done) / rate if rate > 0 else 0.0
+            wall = time.time()
+            self.sink.task_progress(task, wall, pct, remaining, wall + remaining)
 
         def done(h) -> None:  # type: ignore[no-untyped-def]
             results[h.address].extend(h.ports)
@@ -313,9 +323,12 @@ class Scan:
 
     # -- helpers -------------------------------------------------------
     def named(self, p: PortResult) -> PortResult:
-        if p.service is not None:
+        """Fill in the service name; keep the evidence only when --explain asked for it."""
+        service = p.service if p.service is not None else self.services.name(p.port, p.protocol)
+        evidence = p.evidence if self.config.explain else ()
+        if service == p.service and evidence == p.evidence:
             return p
-        return replace(p, service=self.services.name(p.port, p.protocol))
+        return replace(p, service=service, evidence=evidence)
 
     def reverse_names(self, addresses: list[str], listing: bool = False) -> dict[str, str | None]:
         if self.config.dns == "never" or not addresses:

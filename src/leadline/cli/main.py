@@ -26,7 +26,12 @@ def _err(msg: str) -> None:
     print(f"leadline: {msg}", file=sys.stderr, flush=True)
 
 
+_progress_line: object | None = None
+
+
 def _warn(msg: str) -> None:
+    if _progress_line is not None:
+        _progress_line.clear()  # type: ignore[attr-defined]
     print(f"Warning: {msg}" if not msg.startswith(("Failed", "Warning")) else msg, file=sys.stderr, flush=True)
 
 
@@ -72,7 +77,13 @@ def build_sinks(config: ScanConfig, stack: ExitStack) -> tuple[Sink, object | No
             progress = ProgressLine(sys.stdout)
             sinks.append(progress)
         sinks.append(
-            NormalOutput(sys.stdout, reason=config.reason, open_only=config.open_only, verbosity=config.verbosity)
+            NormalOutput(
+                sys.stdout,
+                reason=config.reason,
+                open_only=config.open_only,
+                verbosity=config.verbosity,
+                debugging=config.debugging,
+            )
         )
     if out.normal:
         sinks.append(
@@ -81,13 +92,14 @@ def build_sinks(config: ScanConfig, stack: ExitStack) -> tuple[Sink, object | No
                 reason=config.reason,
                 open_only=config.open_only,
                 verbosity=config.verbosity,
+                debugging=config.debugging,
                 file_header=out.normal != "-",
             )
         )
     if out.xml:
-        sinks.append(XmlOutput(_open_output(stack, out.xml)))
+        sinks.append(XmlOutput(_open_output(stack, out.xml), open_only=config.open_only))
     if out.grepable:
-        sinks.append(GrepableOutput(_open_output(stack, out.grepable)))
+        sinks.append(GrepableOutput(_open_output(stack, out.grepable), open_only=config.open_only))
     if out.json:
         sinks.append(JsonOutput(_open_output(stack, out.json)))
     return FanOut(sinks), progress
@@ -125,7 +137,8 @@ def run(parsed: Parsed) -> int:
     stop = threading.Event()
     _install_interrupt(stop)
     with ExitStack() as stack:
-        sink, _progress = build_sinks(config, stack)
+        global _progress_line
+        sink, _progress_line = build_sinks(config, stack)
         scan = Scan(config, sink, warn=_warn, stop=stop, extra_targets=extra_targets, extra_excludes=extra_excludes)
         stats = scan.run()
     return 130 if stats.exit == "error" and stop.is_set() else 0
