@@ -200,3 +200,19 @@ def test_port_selection_matches_nmap(arguments: str) -> None:
     except PortSpecError:
         ours = None
     assert ours == nmap_scaninfo(arguments)
+
+
+@given(st.text(alphabet=st.sampled_from("0123456789,-:TUSPtu[]*?htpsf "), max_size=30) | st.text(max_size=15))
+@settings(max_examples=400, deadline=None)
+def test_any_input_parses_or_raises_port_spec_error(text: str) -> None:
+    try:
+        ports = parse_port_spec(text, SAMPLE_TABLE, {"tcp", "udp"})
+    except PortSpecError as error:
+        assert "\n" not in str(error)
+    else:
+        assert all(0 <= port <= 65535 for port in ports.tcp + ports.udp)
+
+
+def test_absurdly_long_numbers_are_spec_errors() -> None:
+    with pytest.raises(PortSpecError, match="between 0 and 65535"):
+        parse("9" * 5000)

@@ -285,3 +285,19 @@ def nmap_list_scan(spec: str, ipv6: bool) -> list[str]:
 @pytest.mark.parametrize(("text", "expected"), EXPANSIONS + [("198.18.0-3,7.1-2/23", []), ("198.18.1.200/25", [])])
 def test_expansion_matches_nmap_list_scan(text: str, expected: list[str]) -> None:
     assert addresses_of(text) == nmap_list_scan(text, ipv6=":" in text)
+
+
+@given(st.text(alphabet=st.sampled_from("0123456789.,-/:%abcxyz_[]! "), max_size=40) | st.text(max_size=20))
+@settings(max_examples=400, deadline=None)
+def test_any_input_parses_or_raises_target_spec_error(text: str) -> None:
+    try:
+        spec = parse_target_spec(text)
+    except TargetSpecError as error:
+        assert "\n" not in str(error)
+    else:
+        assert spec.count() >= 1
+
+
+def test_absurdly_long_numbers_are_spec_errors() -> None:
+    with pytest.raises(TargetSpecError, match="above 255"):
+        parse_target_spec("1.2.3." + "9" * 5000)

@@ -34,7 +34,7 @@ FAST_TOP_PORTS = 100  # -F
 MAX_PORT = 65535
 _ALL_PROTOCOLS = frozenset({"tcp", "udp", "sctp"})
 _PREFIXES = {"T": "tcp", "U": "udp", "S": "sctp"}
-_RANGE = re.compile(r"(\d*)-(\d*)|(\d+)")
+_RANGE = re.compile(r"(\d*)-(\d*)|(\d+)", re.ASCII)
 _PREFIX = re.compile(r"([A-Za-z]):(.*)", re.DOTALL)
 _NAME = re.compile(r"[A-Za-z0-9_.+/*?\-]+")
 
@@ -85,7 +85,13 @@ class _Accumulator:
 
 
 def _fail(token: str, why: str) -> PortSpecError:
-    return PortSpecError(f"invalid port specification '{token}': {why}")
+    shown = token.encode("unicode_escape").decode("ascii")  # keep the message on one line
+    return PortSpecError(f"invalid port specification '{shown}': {why}")
+
+
+def _port_number(digits: str) -> int:
+    """The digits as a port number; anything longer than a port can be maps to one past the limit."""
+    return int(digits) if len(digits) <= 5 else MAX_PORT + 1
 
 
 def _parse_range(token: str) -> range | None:
@@ -95,10 +101,10 @@ def _parse_range(token: str) -> range | None:
         return None
     low_text, high_text, single = match.groups()
     if single is not None:
-        low = high = int(single)
+        low = high = _port_number(single)
     else:
-        low = int(low_text) if low_text else 1
-        high = int(high_text) if high_text else MAX_PORT
+        low = _port_number(low_text) if low_text else 1
+        high = _port_number(high_text) if high_text else MAX_PORT
     if low > MAX_PORT or high > MAX_PORT:
         raise _fail(token, f"ports must be between 0 and {MAX_PORT}")
     if low > high:

@@ -41,7 +41,7 @@ Resolver = Callable[[str, int], list[str]]
 
 _IPV4_RANGE_CHARS = re.compile(r"[0-9.,\-]+")
 _HOSTNAME_CHARS = re.compile(r"[A-Za-z0-9._\-]+")
-_OCTET_ITEM = re.compile(r"(\d{1,3})?(-)?(\d{1,3})?")
+_OCTET_ITEM = re.compile(r"(\d+)|(\d*)-(\d*)")
 _MAX_HOSTNAME = 253
 _MAX_LABEL = 63
 
@@ -57,7 +57,13 @@ class Target:
 
 
 def _fail(text: str, why: str) -> TargetSpecError:
-    return TargetSpecError(f"invalid target specification '{text}': {why}")
+    shown = text.encode("unicode_escape").decode("ascii")  # keep the message on one line
+    return TargetSpecError(f"invalid target specification '{shown}': {why}")
+
+
+def _octet_number(digits: str) -> int:
+    """The digits as an octet value; anything longer than three digits maps past 255."""
+    return int(digits) if len(digits) <= 3 else 256
 
 
 class TargetSpec:
@@ -192,7 +198,7 @@ class HostnameSpec(TargetSpec):
     def block(self, address: str) -> NetworkSpec:
         """The addresses this spec means once ``name`` resolved to ``address``."""
         if self.family == 4:
-            return _ipv4_block(self.text, str(ipaddress.IPv4Address(address)), self.prefix)
+            return _ipv4_ranges(self.text, str(ipaddress.IPv4Address(address)), self.prefix)
         return _ipv6_block(self.text, address, self.prefix)
 
     def __repr__(self) -> str:
@@ -206,11 +212,12 @@ def _octet_values(text: str, part: str) -> tuple[int, ...]:
         match = _OCTET_ITEM.fullmatch(item)
         if not item or match is None:
             raise _fail(text, f"bad octet '{part}'")
-        low_text, dash, high_text = match.groups()
-        low = int(low_text) if low_text else 0
-        high = int(high_text) if high_text else (255 if dash else low)
-        if not dash and high_text:  # "12" matched as high with no dash cannot happen; guard anyway
-            raise _fail(text, f"bad octet '{part}'")
+        single, low_text, high_text = match.groups()
+        if single is not None:
+            low = high = _octet_number(single)
+        else:
+            low = _octet_number(low_text) if low_text else 0
+            high = _octet_number(high_text) if high_text else 255
         if low > 255 or high > 255:
             raise _fail(text, f"octet '{item}' is above 255")
         if low > high:
@@ -235,7 +242,7 @@ def _widen(values: tuple[int, ...], host_bits: int) -> tuple[int, ...]:
 
 def _parse_prefix(text: str, prefix_text: str, family: int) -> int:
     limit = 32 if family == 4 else 128
-    if not prefix_text.isdigit() or int(prefix_text) > limit:
+    if not (prefix_text.isascii() and prefix_text.isdigit()) or len(prefix_text) > 3 or int(prefix_text) > limit:
         raise _fail(text, f"netmask '/{prefix_text}' must be a number from 0 to {limit}")
     return int(prefix_text)
 
@@ -251,10 +258,6 @@ def _ipv4_ranges(text: str, body: str, prefix: int | None) -> Ipv4Ranges:
             bits_in_octet = host_bits - 8 * (3 - position)
             octets[position] = _widen(octets[position], min(8, bits_in_octet))
     return Ipv4Ranges(text, tuple(octets))
-
-
-def _ipv4_block(text: str, address: str, prefix: int | None) -> Ipv4Ranges:
-    return _ipv4_ranges(text, address, prefix)
 
 
 def _ipv6_block(text: str, body: str, prefix: int | None) -> Ipv6Block:
@@ -335,12 +338,13 @@ def _resolve(name: str, family: int, resolve: Resolver, warn: Callable[[str], No
         answers = []
     addresses: list[str] = []
     for answer in answers:
+        bare, percent, zone = answer.partition("%")
         try:
-            parsed = ipaddress.ip_address(answer.partition("%")[0])
+            parsed = ipaddress.ip_address(bare)
         except ValueError:
             continue
         if parsed.version == family:
-            addresses.append(str(parsed) + (f"%{answer.partition('%')[2]}" if "%" in answer else ""))
+            addresses.append(f"{parsed}{percent}{zone}")
     if not addresses:
         warn(f'Failed to resolve "{name}".')
     return addresses
