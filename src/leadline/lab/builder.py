@@ -10,9 +10,11 @@ namespaces are configured in parallel, so a whole lab builds in about a second.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 
+from leadline.errors import LabError
 from leadline.lab import netns
 from leadline.lab.topology import Host, Topology
 
@@ -58,6 +60,10 @@ def base_sysctls(forwarding: bool, ttl: int) -> dict[str, str]:
     values["net.ipv4.conf.all.rp_filter"] = strictness
     values["net.ipv4.conf.default.rp_filter"] = strictness
     values["net.ipv4.ip_default_ttl"] = str(ttl)
+    # Linux answers each destination with at most one error per second (burst
+    # 6), so two scans in a row would see different verdicts.  The lab answers
+    # every probe; Lab.set_sysctls brings the limit back where a test wants it.
+    values["net.ipv4.icmp_ratelimit"] = "0"
     return values
 
 
@@ -128,3 +134,33 @@ def _host_job(host: Host, namespace: str) -> Callable[[], None]:
         if host.firewall:
             netns.restore_filter_table(namespace, [(r.chain, r.spec) for r in host.firewall])
     return job
+
+
+def wait_until_forwarding(topology: Topology, prefix: str, timeout: float = 5.0) -> None:
+    """Wait, bounded, until every link carries traffic.
+
+    The kernel reports a new veth's carrier to the bridge asynchronously (up
+    to a second later), and until then the bridge drops frames: the first ARP
+    request of a scan would vanish.  So `up` returns only once every host
+    interface is operationally up and every bridge port forwards.
+    """
+    wanted = {namespace_name(prefix, SWITCH): {switch_port_name(h, i)
+                                               for h in topology.hosts
+                                               for i in range(len(h.interfaces))}}
+    for host in topology.hosts:
+        wanted[namespace_name(prefix, host.name)] = {f"eth{i}" for i in range(len(host.interfaces))}
+    deadline = time.monotonic() + timeout
+    while True:
+        lagging = [(ns, name) for ns, names in wanted.items()
+                   for name, (oper, port) in _states(ns, names).items()
+                   if oper != "UP" or port not in (None, "forwarding")]
+        if not lagging:
+            return
+        if time.monotonic() > deadline:
+            raise LabError(f"link {lagging[0][1]} in {lagging[0][0]} is not up after {timeout:g} s")
+        time.sleep(0.05)
+
+
+def _states(namespace: str, names: set[str]) -> dict[str, tuple[str, str | None]]:
+    states = netns.link_states(namespace)
+    return {name: states.get(name, ("MISSING", None)) for name in names}

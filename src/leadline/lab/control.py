@@ -110,6 +110,7 @@ class Lab:
             builder.create_namespaces(topology, self.prefix)
             builder.create_links(topology, self.prefix)
             builder.configure(topology, self.prefix)
+            builder.wait_until_forwarding(topology, self.prefix)
             self._start_daemons(topology, record)
         except BaseException:
             self.down()
@@ -183,6 +184,10 @@ class Lab:
         """Start a command in a host's namespace; the caller waits for it."""
         namespace = self._existing_namespace(host)
         return subprocess.Popen(netns.in_namespace(namespace, argv), **options)  # type: ignore[call-overload]
+
+    def set_sysctls(self, host: str, values: dict[str, str]) -> None:
+        """Change a host's per-namespace sysctls, e.g. {"net.ipv4.icmp_ratelimit": "1000"}."""
+        netns.set_sysctls(self._existing_namespace(host), values)
 
     # Firewall changes at run time.  Every rule carries the comment
     # "leadline:<tag>" so clear_rules can take back exactly what was added.

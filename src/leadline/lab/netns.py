@@ -7,6 +7,7 @@ Namespaces are the named ones of ``ip netns`` (files under /run/netns).
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
@@ -119,3 +120,11 @@ def addresses(namespace: str) -> dict[str, list[str]]:
         if len(words) >= 4 and words[2] == "inet":
             table.setdefault(words[1], []).append(words[3])
     return table
+
+
+def link_states(namespace: str) -> dict[str, tuple[str, str | None]]:
+    """Interface name -> (operstate, bridge port state or None) inside a namespace."""
+    links = json.loads(run_command(["ip", "-n", namespace, "-d", "-j", "link", "show"]) or "[]")
+    return {link["ifname"]: (link.get("operstate", ""),
+                             link.get("linkinfo", {}).get("info_slave_data", {}).get("state"))
+            for link in links}

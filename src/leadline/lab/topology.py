@@ -101,7 +101,9 @@ class Host:
     services: tuple[Service, ...] = ()
     forwarding: bool = False  # a router forwards and filters reverse paths strictly
     ttl: int = 64  # net.ipv4.ip_default_ttl: the initial TTL OS detection sees
-    sysctls: tuple[tuple[str, str], ...] = ()  # further settings, applied last
+    # Further per-namespace settings, applied last.  Not net.ipv4.icmp_msgs_*:
+    # some kernels keep those global, and the lab never changes the host.
+    sysctls: tuple[tuple[str, str], ...] = ()
     role: str = ""  # one phrase for `lab status`
 
     @property
