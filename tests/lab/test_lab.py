@@ -168,6 +168,11 @@ def test_exec_runs_in_the_scanner_and_passes_the_exit_code_on(own_lab: Lab) -> N
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 7
     assert f"{net.SCANNER}/24" in done.stdout
+    shell = subprocess.run([*CLI, "shell", "--prefix", OWN_PREFIX, "--host", "far"],
+                           input="ip -4 -o addr show dev eth0; exit 3\n", capture_output=True,
+                           text=True, timeout=30, env=dict(os.environ, SHELL="/bin/sh"))
+    assert shell.returncode == 3
+    assert f"{net.FAR}/24" in shell.stdout
 
 
 def test_runtime_rules_drop_limit_and_clear(own_lab: Lab) -> None:
