@@ -22,7 +22,7 @@ from leadline import __version__
 from leadline.config import ScanConfig, ScanType
 from leadline.core.permutation import Permutation
 from leadline.core.ports import PortList, compact, select_ports
-from leadline.core.targets import Target, iter_targets
+from leadline.core.targets import Target, iter_targets, parse_target_spec
 from leadline.engines import resolve
 from leadline.errors import PrivilegeError, UsageError
 from leadline.model import (
@@ -131,6 +131,12 @@ class Scan:
         )
         self.counts = _Counts()
         self.port_key = random.getrandbits(32)
+        # Parse every spec now, so a typo fails before any output starts;
+        # expansion itself stays lazy.
+        self.extra_targets = list(self.extra_targets)
+        for spec in itertools.chain(config.targets, self.extra_targets):
+            parse_target_spec(spec, ipv6=config.ipv6)
+        self.target_stream = self.targets()
 
     # -- the run -------------------------------------------------------
     def run_info(self, start: float) -> RunInfo:
@@ -185,7 +191,7 @@ class Scan:
         if self.config.timing.max_hostgroup:
             group_size = min(group_size, self.config.timing.max_hostgroup)
         group_size = max(group_size, self.config.timing.min_hostgroup)
-        stream = self.targets()
+        stream = self.target_stream
         while not self.stop.is_set():
             group = list(itertools.islice(stream, group_size))
             if not group:

@@ -288,6 +288,9 @@ def _check_hostname(text: str, name: str) -> None:
             raise _fail(text, "empty label in host name")
         if len(label) > _MAX_LABEL:
             raise _fail(text, f"host name label longer than {_MAX_LABEL} characters")
+    if len(labels) > 1 and labels[-1].isdigit():
+        # No top-level domain is all digits (RFC 3696 s2), so this is a mistyped address or range.
+        raise _fail(text, "not an IPv4 address, range or host name")
 
 
 def parse_target_spec(text: str, *, ipv6: bool = False) -> TargetSpec:
