@@ -31,6 +31,7 @@ another scanner on the same host, fail the check and are ignored.
 from __future__ import annotations
 
 import hashlib
+import struct
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -40,6 +41,7 @@ ATTEMPT_MODULUS = 256  # attempts are encoded mod this
 _ATTEMPT_SHIFT = 24  # attempt lives in the top byte of the sequence number
 _LOW_MASK = (1 << _ATTEMPT_SHIFT) - 1
 EPHEMERAL_PORTS = (32768, 61000)  # inclusive; Linux's default ephemeral range
+_DIGEST_FIELDS = struct.Struct("!IHHHH")  # seq_base, port_offset, ip_id, icmp_ident, icmp_sequence_base
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +58,14 @@ class CookieValues:
 class ReplyCookie:
     """Derives probe fields from the per-scan secret and checks what replies echo."""
 
-    __slots__ = ("_secret", "_fixed_port", "_low", "_span")
+    __slots__ = ("_keyed", "_fixed_port", "_low", "_span")
 
     def __init__(self, secret: bytes, *, source_port: int | None = None, port_range: tuple[int, int] = EPHEMERAL_PORTS) -> None:
         if not secret:
             raise ValueError("the reply cookie needs a non-empty secret")
-        self._secret = hashlib.blake2b(secret).digest() if len(secret) > 64 else secret
+        key = hashlib.blake2b(secret).digest() if len(secret) > 64 else secret
+        # Keying blake2b costs as much as hashing; copying a keyed state is cheaper per probe.
+        self._keyed = hashlib.blake2b(key=key, digest_size=12)
         self._fixed_port = source_port
         self._low = port_range[0]
         self._span = port_range[1] - port_range[0] + 1
@@ -73,14 +77,9 @@ class ReplyCookie:
         return ReplyCookie(secret, source_port=source_port)
 
     def values(self, src: bytes, dst: bytes, protocol: int, port: int) -> CookieValues:
-        h = hashlib.blake2b(src + dst + bytes((protocol, port >> 8, port & 0xFF)), key=self._secret, digest_size=12).digest()
-        return CookieValues(
-            int.from_bytes(h[0:4], "big"),
-            int.from_bytes(h[4:6], "big"),
-            int.from_bytes(h[6:8], "big"),
-            int.from_bytes(h[8:10], "big"),
-            int.from_bytes(h[10:12], "big"),
-        )
+        h = self._keyed.copy()
+        h.update(src + dst + bytes((protocol, port >> 8, port & 0xFF)))
+        return CookieValues(*_DIGEST_FIELDS.unpack(h.digest()))
 
     # --- building -------------------------------------------------------
     @staticmethod
