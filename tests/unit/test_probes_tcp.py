@@ -269,3 +269,10 @@ def test_registry_names_are_nmaps_scaninfo_types() -> None:
         ScanType.SYN: "syn", ScanType.FIN: "fin", ScanType.NULL: "null", ScanType.XMAS: "xmas",
         ScanType.ACK: "ack", ScanType.WINDOW: "window", ScanType.MAIMON: "maimon", ScanType.CUSTOM: "syn",
     }
+
+
+def test_probe_and_reply_keys_agree_however_the_address_is_spelled() -> None:
+    module = scan(ScanType.SYN)
+    probe = module.build("2001:DB8:0:0::10", 22, 0, CTX6)
+    matched = module.match(tcp_answer(probe, "rst"), CTX6)
+    assert matched is not None and matched[0] == probe.key == ProbeKey(TARGET6, 22, "tcp")

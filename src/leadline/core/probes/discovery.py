@@ -138,7 +138,7 @@ class _IcmpQueryPing:
         else:
             message = self._message(values.icmp_ident, sequence, cookie.sequence(values, attempt))
             packet = _ip_datagram(ctx, address, 1, icmp.build_icmp(message), values.ip_id)
-        return Probe(ProbeKey(address, 0, "icmp"), packet, attempt)
+        return Probe(ProbeKey(canonical_address(address), 0, "icmp"), packet, attempt)
 
     def _echo_ok(self, message: icmp.ICMPMessage, values: CookieValues, attempt: int) -> bool:
         return True
@@ -292,7 +292,7 @@ class UdpPing:
         src, dst = pack_address(ctx.source_address), pack_address(address)
         values = cookie.values(src, dst, 17, port)
         segment = build_udp(UDPDatagram(cookie.source_port(values, attempt), port), src, dst)
-        return Probe(ProbeKey(address, port, "udp"), _ip_datagram(ctx, address, 17, segment, values.ip_id), attempt)
+        return Probe(ProbeKey(canonical_address(address), port, "udp"), _ip_datagram(ctx, address, 17, segment, values.ip_id), attempt)
 
     def match(self, datagram: bytes, ctx: ProbeContext) -> tuple[ProbeKey, Reply] | None:
         try:

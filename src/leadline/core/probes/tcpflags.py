@@ -131,7 +131,7 @@ class TcpFlagScan:
         seq = cookie.sequence(values, attempt)
         ack = seq if flags & TCPFlag.ACK else 0
         packet = self._template(ctx, flags).render(dst, cookie.source_port(values, attempt), port, seq, ack, values.ip_id)
-        return Probe(ProbeKey(address, port, "tcp"), packet, attempt)
+        return Probe(ProbeKey(canonical_address(address), port, "tcp"), packet, attempt)
 
     # --- receive path -------------------------------------------------------
     def match(self, datagram: bytes, ctx: ProbeContext) -> tuple[ProbeKey, Reply] | None:
