@@ -22,7 +22,7 @@ from leadline.lab import Host, Interface, Lab, Route, Service, ServiceKind, Topo
 from leadline.lab import practice as net
 from leadline.lab.daemons import processes_in_namespace, start_time_of
 from leadline.lab.netns import namespace_inode, namespaces
-from tests.lab.conftest import probe_in_lab, scan_in_lab
+from tests.conftest import probe_in_lab, scan_in_lab
 
 pytestmark = pytest.mark.lab
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from leadline.lab import practice
-from tests.lab.conftest import scan_in_lab
+from tests.conftest import scan_in_lab
 from tests.oracle.nmapxml import diff_states, read_states
 
 pytestmark = [pytest.mark.lab, pytest.mark.oracle]
@@ -67,8 +67,8 @@ def test_far_host_through_two_routers(practice_lab) -> None:  # type: ignore[no-
 
 
 def test_unprivileged_ping_sweep_finds_the_same_hosts(practice_lab) -> None:  # type: ignore[no-untyped-def]
-    ours, theirs = both(practice_lab, ["--unprivileged", "-sn", "-n"], [practice.SUBNET])
+    ours, theirs = both(practice_lab, ["--unprivileged", "-sn", "-n"], [practice.LAN])
     up_theirs = sorted(a for a, h in theirs.items() if h.status == "up")
     up_ours = sorted(a for a, h in ours.items() if h.status == "up")
     assert up_ours == up_theirs
-    assert practice.COURSE in up_ours and practice.EMPTY not in up_ours
+    assert practice.COURSE in up_ours and practice.NO_HOST not in up_ours

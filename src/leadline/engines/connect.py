@@ -229,11 +229,19 @@ class _ConnectEngine:
             )
             for h in hosts
         ]
+        # Answers from any host of the group teach the timeout for hosts that
+        # have not answered yet (as nmap keeps group-wide timing), so silent
+        # addresses in a sweep are not each given the initial timeout.
+        self.group_rtt = RttEstimator(timing)
         self.fd_limit = fd_budget()
         self.fd_cap = self.fd_limit  # lowered when the kernel says we are out of descriptors
         self.fd_retry_at = 0.0
-        ceiling = timing.max_parallelism or _DEFAULT_MAX_PARALLELISM
-        self.window = CongestionWindow(timing.min_parallelism, min(ceiling, self.fd_limit), _INITIAL_WINDOW)
+        ceiling = min(timing.max_parallelism or _DEFAULT_MAX_PARALLELISM, self.fd_limit)
+        # A ping sweep expects most addresses to stay silent: silence there
+        # means "down", not congestion, so it starts with one probe per host
+        # in flight instead of growing a window from answers that never come.
+        initial = min(ceiling, max(_INITIAL_WINDOW, len(hosts))) if first_answer_decides else _INITIAL_WINDOW
+        self.window = CongestionWindow(timing.min_parallelism, ceiling, initial)
         self.rate = RateGovernor(timing.min_rate, timing.max_rate)
         self.rate_limited = timing.min_rate is not None or timing.max_rate is not None
         self.scan_delay = timing.scan_delay
@@ -407,6 +415,7 @@ class _ConnectEngine:
         retransmission = probe.attempts - 1
         if reason in _LIVE_REASONS:
             host.rtt.update(elapsed)
+            self.group_rtt.update(elapsed)
         self.window.on_answer()
         if retransmission > 0:
             # The port answers, yet an earlier attempt went unanswered: that
@@ -463,7 +472,7 @@ class _ConnectEngine:
     def _expire(self, now: float) -> None:
         for host in list(self.waiting_hosts):
             order = host.sent_order
-            limit = now - host.rtt.timeout()
+            limit = now - self._timeout(host)
             while order:
                 sent_at, attempt, probe = order[0]
                 current = probe.live and probe.attempts == attempt
@@ -481,9 +490,12 @@ class _ConnectEngine:
         for host in self.waiting_hosts:
             self._drop_stale(host)
             if host.sent_order:
-                at = host.sent_order[0][0] + host.rtt.timeout()
+                at = host.sent_order[0][0] + self._timeout(host)
                 soonest = at if soonest is None else min(soonest, at)
         return soonest
+
+    def _timeout(self, host: _Host) -> float:
+        return host.rtt.timeout() if host.rtt.samples else self.group_rtt.timeout()
 
     def _enforce_host_timeouts(self, now: float) -> None:
         for host in self.hosts:
