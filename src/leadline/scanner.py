@@ -43,6 +43,20 @@ Warn = Callable[[str], None]
 # Hosts scanned together.  Connect scans keep many sockets per host in
 # flight, so groups stay modest; discovery-only sweeps take more at once.
 PORT_SCAN_GROUP = 64
+
+# nmap's names for each scan's task lines (normal output and XML taskbegin).
+TASK_NAMES = {
+    ScanType.CONNECT: "Connect Scan",
+    ScanType.SYN: "SYN Stealth Scan",
+    ScanType.FIN: "FIN Scan",
+    ScanType.XMAS: "XMAS Scan",
+    ScanType.NULL: "NULL Scan",
+    ScanType.ACK: "ACK Scan",
+    ScanType.WINDOW: "Window Scan",
+    ScanType.MAIMON: "Maimon Scan",
+    ScanType.CUSTOM: "Custom Scan",
+    ScanType.UDP: "UDP Scan",
+}
 DISCOVERY_GROUP = 1024
 
 
@@ -82,6 +96,20 @@ def effective_scan_types(config: ScanConfig, privileged: bool) -> tuple[ScanType
     return wanted
 
 
+def _exchange_line(exchange: tuple[str, ...], verdict: object) -> tuple[str, ...]:
+    """The --explain line for one port: the probes and replies in order, joined by arrows.
+
+    When a SYN/ACK answers our SYN, no socket of ours exists, so our kernel
+    resets the half-open connection: that RST ends the exchange.
+    """
+    if not exchange:
+        return ()
+    steps = list(exchange)
+    if steps[-1].startswith("SYN/ACK") and steps[0].startswith("SYN") and "ACK" not in steps[0]:
+        steps.append("RST (from our kernel)")
+    return (" \u2192 ".join(steps),)
+
+
 def _letter(t: ScanType) -> str:
     from leadline.cli.options import SCAN_LETTERS
 
@@ -111,6 +139,7 @@ class Scan:
         extra_targets: Iterable[str] = (),
         extra_excludes: Iterable[str] = (),
         services: ServiceTable | None = None,
+        trace: Callable[[str], None] | None = None,
     ) -> None:
         self.config = config
         self.sink = sink
@@ -129,6 +158,15 @@ class Scan:
             protocols=protocols,
             services=self.services,
         )
+        self.trace = trace if config.packet_trace else None
+        self.pcap = None
+        if config.pcap:
+            from leadline.output.pcap import PcapWriter
+
+            try:
+                self.pcap = PcapWriter(config.pcap)
+            except OSError as e:
+                raise UsageError(f"cannot write --pcap file '{config.pcap}': {e.strerror or e}") from None
         self.counts = _Counts()
         self.port_key = random.getrandbits(32)
         # Parse every spec now, so a typo fails before any output starts;
@@ -182,6 +220,9 @@ class Scan:
             error = str(e) or type(e).__name__
             self.sink.end(self.stats(t0, exit_status, error))
             raise
+        finally:
+            if self.pcap is not None:
+                self.pcap.close()
         stats = self.stats(t0, exit_status, error)
         self.sink.end(stats)
         return stats
@@ -299,7 +340,7 @@ class Scan:
 
         ports = self.port_order(self.ports.tcp)
         total = len(ports) * len(up)
-        task = "Connect Scan"
+        task = TASK_NAMES[ScanType.CONNECT]
         self.sink.task_begin(task, time.time())
         t0 = time.monotonic()
         last = [0.0]
@@ -325,7 +366,60 @@ class Scan:
         self.sink.task_end(task, time.time(), f"{total} total ports")
 
     def raw_scan(self, scan_type: ScanType, up, results, latencies, timed_out) -> None:  # type: ignore[no-untyped-def]
-        raise UsageError(f"the {scan_type.value} scan is not available in this build")
+        """One raw TCP scan over a host group: a session per source address, driven by the raw engine."""
+        from leadline.core.probes.base import ProbeContext
+        from leadline.core.probes.registry import module_for
+        from leadline.core.ratecontrol import RateController
+        from leadline.core.session import HostDone, PortDecided, ScanSession
+        from leadline.core.timing import RttEstimator
+        from leadline.engines.raw import run_raw_scan, source_address_for
+
+        ports = self.port_order(self.ports.tcp)
+        by_source: dict[tuple[str, int], list[str]] = {}
+        for t in up:
+            by_source.setdefault((source_address_for(t.address), t.family), []).append(t.address)
+        task = TASK_NAMES[scan_type]
+        total = len(ports) * len(up)
+        decided = [0]
+        t0 = time.monotonic()
+        last = [0.0]
+        rtts = {t.address: RttEstimator(self.config.timing) for t in up}
+        self.sink.task_begin(task, time.time())
+
+        def on_event(event) -> None:  # type: ignore[no-untyped-def]
+            if isinstance(event, PortDecided):
+                v = event.verdict
+                results[event.address].append(
+                    PortResult(event.port, "tcp", v.state, v.reason, v.ttl, None, _exchange_line(event.exchange, v))
+                )
+                if event.rtt is not None and event.attempts == 1:
+                    rtts[event.address].update(event.rtt)
+                decided[0] += 1
+                now = time.monotonic()
+                if now - last[0] >= 1.0:
+                    last[0] = now
+                    rate = decided[0] / max(now - t0, 1e-6)
+                    remaining = (total - decided[0]) / rate if rate else 0.0
+                    wall = time.time()
+                    self.sink.task_progress(task, wall, 100.0 * decided[0] / max(total, 1), remaining, wall + remaining)
+            elif isinstance(event, HostDone):
+                pass
+            else:
+                self.warn(f"{event.address}: {event.text}")
+
+        for (source, family), addresses in by_source.items():
+            if self.stop.is_set():
+                break
+            module = module_for(scan_type, self.config.scanflags)
+            ctx = ProbeContext(source_address=source, secret=os.urandom(16), family=family, tcp_flags=self.config.scanflags)
+            session = ScanSession.for_group(
+                module, ctx, addresses, ports, self.config.timing, RateController.from_timing(self.config.timing)
+            )
+            run_raw_scan(session, family=family, on_event=on_event, stop=self.stop, pcap=self.pcap, trace=self.trace)
+        for address, est in rtts.items():
+            if est.srtt is not None:
+                latencies[address] = est.srtt
+        self.sink.task_end(task, time.time(), f"{total} total ports")
 
     # -- helpers -------------------------------------------------------
     def named(self, p: PortResult) -> PortResult:

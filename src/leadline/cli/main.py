@@ -35,6 +35,13 @@ def _warn(msg: str) -> None:
     print(f"Warning: {msg}" if not msg.startswith(("Failed", "Warning")) else msg, file=sys.stderr, flush=True)
 
 
+def _trace(line: str) -> None:
+    """--packet-trace lines go to standard output, as nmap's do."""
+    if _progress_line is not None:
+        _progress_line.clear()  # type: ignore[attr-defined]
+    print(line, flush=True)
+
+
 def read_list_file(path: str, option: str) -> list[str]:
     """Targets from an ``-iL``/``--excludefile`` file ("-" is standard input)."""
     from leadline.core.targets import read_target_file
@@ -139,7 +146,15 @@ def run(parsed: Parsed) -> int:
     with ExitStack() as stack:
         global _progress_line
         sink, _progress_line = build_sinks(config, stack)
-        scan = Scan(config, sink, warn=_warn, stop=stop, extra_targets=extra_targets, extra_excludes=extra_excludes)
+        scan = Scan(
+            config,
+            sink,
+            warn=_warn,
+            stop=stop,
+            extra_targets=extra_targets,
+            extra_excludes=extra_excludes,
+            trace=_trace,
+        )
         stats = scan.run()
     return 130 if stats.exit == "error" and stop.is_set() else 0
 
