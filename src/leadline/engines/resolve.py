@@ -8,8 +8,9 @@ batch rather than per address.
 
 from __future__ import annotations
 
-import concurrent.futures
+import queue
 import socket
+import threading
 import time
 from collections.abc import Iterable
 
@@ -28,23 +29,44 @@ def reverse_lookup_many(addresses: Iterable[str], *, workers: int = 16, timeout:
     """PTR names for ``addresses``, looked up in parallel; None where there is no name.
 
     Lookups still running after ``timeout`` seconds are given up (reported
-    as None); their threads finish in the background without blocking us.
+    as None).  The workers are daemon threads: a resolver stuck on an
+    unreachable name server must not hold the process open at exit, as
+    the joined workers of a ThreadPoolExecutor would.
     """
     unique = list(dict.fromkeys(addresses))
     names: dict[str, str | None] = dict.fromkeys(unique)
     if not unique:
         return names
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(workers, len(unique))))
-    try:
-        futures = {pool.submit(_reverse_lookup, address): address for address in unique}
-        deadline = time.monotonic() + timeout
+    todo: queue.SimpleQueue[str] = queue.SimpleQueue()
+    for address in unique:
+        todo.put(address)
+    answers: queue.SimpleQueue[tuple[str, str | None]] = queue.SimpleQueue()
+
+    def work() -> None:
+        while True:
+            try:
+                address = todo.get_nowait()
+            except queue.Empty:
+                return
+            answers.put((address, _reverse_lookup(address)))
+
+    for _ in range(max(1, min(workers, len(unique)))):
+        threading.Thread(target=work, name="leadline-rdns", daemon=True).start()
+    deadline = time.monotonic() + timeout
+    for _ in range(len(unique)):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
         try:
-            for future in concurrent.futures.as_completed(futures, timeout=max(0.0, deadline - time.monotonic())):
-                names[futures[future]] = future.result()
-        except concurrent.futures.TimeoutError:
-            pass
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+            address, name = answers.get(timeout=remaining)
+        except queue.Empty:
+            break
+        names[address] = name
+    while True:  # stop idle workers from starting lookups nobody waits for
+        try:
+            todo.get_nowait()
+        except queue.Empty:
+            break
     return names
 
 
