@@ -1,0 +1,211 @@
+"""What every side-by-side benchmark shares: a private lab, timed runs under a budget,
+port-state comparison and the result table.
+
+A benchmark is only worth its number if both tools saw the same network in
+the same run and came back with the same answer, so each script builds its
+own lab (prefix "lli..."), runs leadline and nmap (or masscan) alternately in
+the scanner namespace, compares their port states, prints wall times and
+the ratio leadline/nmap, and removes the lab whatever happens.  Every run is
+capped by a budget, so a benchmark always ends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import select
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # the oracle's XML reader lives in tests/oracle
+
+from leadline.lab import Lab, Topology, practice_topology  # noqa: E402
+from tests.oracle.nmapxml import HostStates, diff_states, read_states  # noqa: E402
+
+LEADLINE = str(Path(sys.executable).parent / "leadline")
+COURSE = "198.18.1.10"
+KILL_GRACE = 5.0  # seconds a capped tool gets to exit after SIGINT before SIGKILL
+
+
+@dataclass
+class Run:
+    """One execution of one tool."""
+
+    tool: str
+    wall: float  # seconds, from spawn to exit (the budget when capped)
+    capped: bool  # stopped by the budget
+    returncode: int | None
+    peak_rss_kb: int  # ru_maxrss of the child
+    xml: str  # its -oX file ("" when it wrote none)
+    stderr: str
+
+    @property
+    def shown_wall(self) -> str:
+        return f">{self.wall:.1f}" if self.capped else f"{self.wall:.2f}"
+
+
+@dataclass
+class Comparison:
+    """Port states of one run against the reference, for one address."""
+
+    ports: int  # ports the run reported
+    differences: list[str] = field(default_factory=list)
+
+    @property
+    def same(self) -> bool:
+        return self.ports > 0 and not self.differences
+
+
+def arguments(description: str, budget: float, repeat: int = 1) -> argparse.Namespace:
+    """The options every benchmark takes."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--budget", type=float, default=budget,
+                        help=f"seconds each tool run may take before it is stopped (default {budget:g})")
+    parser.add_argument("--repeat", type=int, default=repeat,
+                        help=f"runs of each tool; the median counts (default {repeat})")
+    options = parser.parse_args()
+    if options.budget <= 0 or options.repeat < 1:
+        parser.error("--budget must be positive and --repeat at least 1")
+    return options
+
+
+def _stop_on_sigterm() -> None:
+    """Turn SIGTERM into an exception so the lab is still torn down."""
+    def handler(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, handler)
+
+
+@contextmanager
+def bench_lab(prefix: str, topology: Topology | None = None) -> Iterator[Lab]:
+    """A lab of our own for the length of one benchmark; always removed afterwards."""
+    if os.geteuid() != 0:
+        raise SystemExit("the benchmarks build network namespaces: run them as root")
+    _stop_on_sigterm()
+    lab = Lab(prefix)
+    lab.down()  # whatever a crashed earlier run left
+    try:
+        started = time.perf_counter()
+        lab.up(topology or practice_topology())
+        print(f"lab {prefix!r} up in {time.perf_counter() - started:.1f} s", flush=True)
+        yield lab
+    finally:
+        lab.down()
+        print(f"lab {prefix!r} removed", flush=True)
+
+
+def timed_run(lab: Lab, tool: str, argv: Sequence[str], budget: float) -> Run:
+    """Run argv (with -oX added) in the scanner namespace; time it and take its peak RSS.
+
+    The wait uses a pidfd, so the exit is seen the moment it happens, and
+    wait4 gives the child's own resource usage.
+    """
+    with tempfile.TemporaryDirectory(prefix="lli-bench-") as scratch:
+        xml_path = Path(scratch) / "out.xml"
+        err_path = Path(scratch) / "err.txt"
+        with open(err_path, "wb") as err:
+            started = time.perf_counter()
+            child = lab.popen(lab.scanner, [*argv, "-oX", str(xml_path)],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+            pidfd = os.pidfd_open(child.pid)
+            try:
+                ready, _, _ = select.select([pidfd], [], [], budget)
+                capped = not ready
+                if capped:
+                    os.kill(child.pid, signal.SIGINT)
+                    if not select.select([pidfd], [], [], KILL_GRACE)[0]:
+                        os.kill(child.pid, signal.SIGKILL)
+                _, status, usage = os.wait4(child.pid, 0)
+                wall = budget if capped else time.perf_counter() - started
+            finally:
+                os.close(pidfd)
+            child.returncode = os.waitstatus_to_exitcode(status)  # Popen must not reap it again
+        xml = xml_path.read_text(errors="replace") if xml_path.exists() else ""
+        return Run(tool, wall, capped, None if capped else child.returncode, usage.ru_maxrss, xml,
+                   err_path.read_text(errors="replace"))
+
+
+def states(run: Run, address: str) -> HostStates | None:
+    """The run's port states for one address, or None when it has none (capped, failed)."""
+    if not run.xml:
+        return None
+    try:
+        return read_states(run.xml).get(address)
+    except Exception:  # a capped run's XML may be cut short
+        return None
+
+
+def compare(run: Run, reference: HostStates | None, address: str, with_reason: bool = True) -> Comparison:
+    """How the run's port states differ from the reference's."""
+    found = states(run, address)
+    if found is None or reference is None:
+        return Comparison(0, ["no result" if found is None else "no reference"])
+    return Comparison(len(found.ports), diff_states(found, reference, with_reason))
+
+
+def median_wall(runs: Sequence[Run]) -> tuple[float, bool]:
+    """Median wall time and whether it is only a lower bound (some run was capped)."""
+    return statistics.median(r.wall for r in runs), any(r.capped for r in runs)
+
+
+def ratio_text(ours: Sequence[Run], theirs: Sequence[Run]) -> tuple[float, str]:
+    """leadline/other as a number and as text that says when it is only a bound."""
+    mine, mine_capped = median_wall(ours)
+    other, other_capped = median_wall(theirs)
+    value = mine / other
+    if mine_capped and other_capped:
+        return value, "unknown (both capped)"
+    if other_capped:
+        return value, f"<= {value:.4f} (the other tool was capped at the budget)"
+    if mine_capped:
+        return value, f">= {value:.3f} (leadline was capped at the budget)"
+    return value, f"{value:.3f}"
+
+
+def print_runs(title: str, rows: Sequence[tuple[Run, Comparison]]) -> None:
+    """One line per run: tool, wall time, peak RSS, exit code, agreement with the reference."""
+    print(f"\n== {title}")
+    print(f"{'tool':<10} {'wall s':>9} {'peak RSS MB':>12} {'exit':>5}  states")
+    for run, comparison in rows:
+        if comparison.same:
+            verdict = f"same as reference ({comparison.ports} ports)"
+        else:
+            verdict = f"{len(comparison.differences)} differ: " + "; ".join(comparison.differences[:3])
+        exit_text = "-" if run.returncode is None else str(run.returncode)
+        print(f"{run.tool:<10} {run.shown_wall:>9} {run.peak_rss_kb / 1024:>12.1f} {exit_text:>5}  {verdict}")
+        if run.returncode not in (0, None) and run.stderr.strip():
+            print(f"{'':<10} stderr: {run.stderr.strip().splitlines()[-1]}")
+
+
+def print_summary(ours: Sequence[Run], theirs: Sequence[Run], other_name: str, goal: str,
+                  goal_met: bool, agree: bool) -> None:
+    """The lines the README quotes: medians, the ratio, the goal and whether results agree."""
+    mine, mine_capped = median_wall(ours)
+    other, other_capped = median_wall(theirs)
+    _, ratio = ratio_text(ours, theirs)
+    print(f"\nmedian wall: leadline {'>' if mine_capped else ''}{mine:.2f} s, "
+          f"{other_name} {'>' if other_capped else ''}{other:.2f} s")
+    print(f"ratio leadline/{other_name}: {ratio}   goal {goal}: {'met' if goal_met else 'NOT met'}")
+    print(f"results: {'identical port states' if agree else 'DIFFERENT port states (see above)'}")
+
+
+def side_by_side(lab: Lab, commands: dict[str, list[str]], repeat: int,
+                 budget: float) -> dict[str, list[Run]]:
+    """Run every tool `repeat` times, interleaved, so drift in the machine hits all alike."""
+    runs: dict[str, list[Run]] = {tool: [] for tool in commands}
+    for round_number in range(repeat):
+        for tool, argv in commands.items():
+            run = timed_run(lab, tool, argv, budget)
+            print(f"  round {round_number + 1}: {tool} {run.shown_wall} s", flush=True)
+            runs[tool].append(run)
+    return runs
