@@ -21,6 +21,7 @@ __all__ = ["CustomScan"]
 class CustomScan(TcpFlagScan):
     name: ClassVar[str] = "syn"  # nmap reports a --scanflags scan under its base type, SYN by default
     default_flags: ClassVar[int] = TCPFlag.SYN
+    answer_flags: ClassVar[int] = TCPFlag.SYN | TCPFlag.RST
 
     def classify(self, reply: Reply | None) -> Verdict:
         return classify_like_syn(reply)

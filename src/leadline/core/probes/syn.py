@@ -32,6 +32,7 @@ def classify_like_syn(reply: Reply | None) -> Verdict:
 class SynScan(TcpFlagScan):
     name: ClassVar[str] = "syn"
     default_flags: ClassVar[int] = TCPFlag.SYN
+    answer_flags: ClassVar[int] = TCPFlag.SYN | TCPFlag.RST
 
     def classify(self, reply: Reply | None) -> Verdict:
         return classify_like_syn(reply)

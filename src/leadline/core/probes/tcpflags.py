@@ -14,6 +14,13 @@ How a reply proves it answers us (RFC 9293 §3.10.7.1, as Linux does it):
 if our probe had ACK set, an RST carries seq = our ack; otherwise the
 reply has ACK set and ack = our seq + SYN + FIN (+ data, none here).
 ICMP errors quote our TCP header: its ports and sequence number.
+
+Which TCP replies count as answers is the scan's choice
+(``answer_flags``), as in nmap: a SYN scan heeds SYN (SYN/ACK, or a
+bare SYN) and RST; every other scan heeds RST alone.  Anything else,
+e.g. a SYN/ACK to a FIN scan run with ``--scanflags SYN``, is ignored
+like silence, so the port ends as the scan's no-response state and
+results stay comparable with nmap's.
 """
 
 from __future__ import annotations
@@ -103,6 +110,7 @@ class TcpFlagScan:
     ip_protocol: ClassVar[int] = TCP
     capture_filter: ClassVar[str] = "tcp or icmp or icmp6"
     default_flags: ClassVar[int] = TCPFlag.SYN
+    answer_flags: ClassVar[int] = TCPFlag.RST  # a TCP reply with none of these is ignored
 
     def __init__(self, flags: int | None = None) -> None:
         self.flags = self.default_flags if flags is None else flags & 0xFF
@@ -148,6 +156,8 @@ class TcpFlagScan:
         cookie = ReplyCookie.for_scan(ctx.secret, ctx.source_port)
         src_raw = pack_address(ctx.source_address)
         if isinstance(transport, TCPSegment):
+            if not transport.flags & self.answer_flags:
+                return None
             values = cookie.values(src_raw, pack_address(parsed.src), TCP, transport.sport)
             attempt = self._attempt_from_tcp(transport, values, cookie, ctx)
             if attempt == NOT_OURS:
@@ -223,15 +233,12 @@ class TcpFlagScan:
 def classify_rfc_silence(reply: Reply | None) -> Verdict:
     """FIN / NULL / Xmas / Maimon: RST -> closed, silence -> open|filtered, ICMP -> filtered.
 
-    A reply with SYN set can only come from a listener, so it reads as open.
+    Only RSTs reach here (``answer_flags``); other TCP replies were ignored.
     """
     if reply is None:
         return Verdict(PortState.OPEN_FILTERED, Reason.NO_RESPONSE)
     if reply.kind is ReplyKind.TCP:
-        flags = reply.tcp_flags or 0
-        if flags & TCPFlag.RST:
+        if (reply.tcp_flags or 0) & TCPFlag.RST:
             return Verdict(PortState.CLOSED, Reason.RESET, reply.ttl)
-        if flags & TCPFlag.SYN:
-            return Verdict(PortState.OPEN, Reason.SYN_ACK, reply.ttl)
         return Verdict(PortState.OPEN_FILTERED, Reason.UNKNOWN_RESPONSE, reply.ttl)
     return icmp_verdict(reply) or Verdict(PortState.FILTERED, Reason.UNKNOWN_RESPONSE, reply.ttl)
