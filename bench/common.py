@@ -12,6 +12,7 @@ capped by a budget, so a benchmark always ends.
 from __future__ import annotations
 
 import argparse
+import re
 import os
 import select
 import signal
@@ -20,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,7 @@ class Run:
     returncode: int | None
     peak_rss_kb: int  # ru_maxrss of the child
     xml: str  # its -oX file ("" when it wrote none)
+    stdout: str
     stderr: str
 
     @property
@@ -112,11 +114,12 @@ def timed_run(lab: Lab, tool: str, argv: Sequence[str], budget: float) -> Run:
     """
     with tempfile.TemporaryDirectory(prefix="lli-bench-") as scratch:
         xml_path = Path(scratch) / "out.xml"
+        out_path = Path(scratch) / "out.txt"
         err_path = Path(scratch) / "err.txt"
-        with open(err_path, "wb") as err:
+        with open(out_path, "wb") as out, open(err_path, "wb") as err:
             started = time.perf_counter()
             child = lab.popen(lab.scanner, [*argv, "-oX", str(xml_path)],
-                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+                              stdin=subprocess.DEVNULL, stdout=out, stderr=err)
             pidfd = os.pidfd_open(child.pid)
             try:
                 ready, _, _ = select.select([pidfd], [], [], budget)
@@ -132,7 +135,7 @@ def timed_run(lab: Lab, tool: str, argv: Sequence[str], budget: float) -> Run:
             child.returncode = os.waitstatus_to_exitcode(status)  # Popen must not reap it again
         xml = xml_path.read_text(errors="replace") if xml_path.exists() else ""
         return Run(tool, wall, capped, None if capped else child.returncode, usage.ru_maxrss, xml,
-                   err_path.read_text(errors="replace"))
+                   out_path.read_text(errors="replace"), err_path.read_text(errors="replace"))
 
 
 def states(run: Run, address: str) -> HostStates | None:
@@ -209,3 +212,50 @@ def side_by_side(lab: Lab, commands: dict[str, list[str]], repeat: int,
             print(f"  round {round_number + 1}: {tool} {run.shown_wall} s", flush=True)
             runs[tool].append(run)
     return runs
+
+
+_NMAP_PROGRESS = re.compile(r"About (\d+(?:\.\d+)?)% done")
+
+
+def projected_total(run: Run) -> float | None:
+    """What a capped nmap run would have taken, from the last progress line it printed.
+
+    Needs `--stats-every` on nmap's command line; None without a usable line.
+    """
+    found = _NMAP_PROGRESS.findall(run.stdout)
+    if not found or float(found[-1]) <= 0:
+        return None
+    return run.wall / (float(found[-1]) / 100)
+
+
+def impaired_benchmark(prefix: str, title: str, flags: list[str],
+                       impair: Callable[[Lab], None], options: argparse.Namespace,
+                       ratio_goal: float) -> tuple[dict[str, list[Run]], bool, bool]:
+    """Scan the course server clean (the reference), impair it, then run both tools.
+
+    Under loss or a reset cap the honest answer is still the clean one, so
+    both tools are compared with nmap's clean scan.  Returns the runs,
+    whether every run agrees with the reference and whether the goal
+    (leadline/nmap <= ratio_goal, proven even when nmap was capped) is met.
+    """
+    with bench_lab(prefix) as lab:
+        clean = timed_run(lab, "nmap", ["nmap", *flags, COURSE], options.budget)
+        impair(lab)
+        runs = side_by_side(lab, {
+            "leadline": [LEADLINE, *flags, COURSE],
+            "nmap": ["nmap", *flags, "--stats-every", "10s", COURSE],
+        }, options.repeat, options.budget)
+    reference = states(clean, COURSE)
+    print_runs("clean reference (before impairing)", [(clean, compare(clean, reference, COURSE))])
+    rows = [(run, compare(run, reference, COURSE, with_reason=False))
+            for tool in runs for run in runs[tool]]
+    print_runs(f"{title}, {options.repeat} run(s) each", rows)
+    for run in runs["nmap"]:
+        if run.capped and (total := projected_total(run)) is not None:
+            print(f"nmap was capped at {run.wall:g} s; its own progress projects about {total:.0f} s "
+                  f"in all (ratio then about {median_wall(runs['leadline'])[0] / total:.4f})")
+    agree = all(comparison.same for run, comparison in rows if not run.capped)
+    ratio, _ = ratio_text(runs["leadline"], runs["nmap"])
+    met = ratio <= ratio_goal and not any(run.capped for run in runs["leadline"])
+    print_summary(runs["leadline"], runs["nmap"], "nmap", f"<= {ratio_goal:g}", met, agree)
+    return runs, agree, met
