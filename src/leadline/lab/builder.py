@@ -44,17 +44,34 @@ def in_parallel(jobs: Iterable[Callable[[], None]]) -> None:
             future.result()
 
 
-def base_sysctls(forwarding: bool, ttl: int) -> dict[str, str]:
+def base_sysctls(forwarding: bool, ttl: int, ipv6: bool = False) -> dict[str, str]:
     """Settings that make a namespace answer only as its topology says.
 
-    IPv6 is off, so no router solicitation or MLD report ever appears on a
-    segment; routers filter reverse paths strictly so nothing with a source
-    outside the lab is forwarded.
+    Without ``ipv6`` IPv6 is off, so no router solicitation or MLD report
+    ever appears on a segment.  With it, IPv6 is on but silent until asked:
+    no duplicate-address probes, no router solicitations, no router
+    advertisements accepted (``ipv6_quiet_rules`` drops the MLD reports no
+    sysctl can stop), so a segment carries only what a scan causes.  The
+    kernel's EUI-64 link-local address stays: a router solicits the next
+    hop of a forwarded packet from it, and would stay mute without one.  Routers filter reverse paths strictly so nothing
+    with a source outside the lab is forwarded.
     """
     values: dict[str, str] = {}
     if os.path.isdir("/proc/sys/net/ipv6"):
-        values["net.ipv6.conf.all.disable_ipv6"] = "1"
-        values["net.ipv6.conf.default.disable_ipv6"] = "1"
+        if ipv6:
+            for scope in ("all", "default"):
+                values[f"net.ipv6.conf.{scope}.accept_dad"] = "0"
+                values[f"net.ipv6.conf.{scope}.router_solicitations"] = "0"
+                values[f"net.ipv6.conf.{scope}.accept_ra"] = "0"
+                values[f"net.ipv6.conf.{scope}.accept_redirects"] = "0"
+                values[f"net.ipv6.conf.{scope}.hop_limit"] = str(ttl)
+            values["net.ipv6.conf.all.forwarding"] = "1" if forwarding else "0"
+            values["net.ipv6.icmp.ratelimit"] = "0"  # as icmp_ratelimit below, for ICMPv6
+            values["net.ipv6.conf.all.disable_ipv6"] = "0"
+            values["net.ipv6.conf.default.disable_ipv6"] = "0"
+        else:
+            values["net.ipv6.conf.all.disable_ipv6"] = "1"
+            values["net.ipv6.conf.default.disable_ipv6"] = "1"
     values["net.ipv4.ip_forward"] = "1" if forwarding else "0"
     strictness = "1" if forwarding else "0"
     values["net.ipv4.conf.all.rp_filter"] = strictness
@@ -67,12 +84,25 @@ def base_sysctls(forwarding: bool, ttl: int) -> dict[str, str]:
     return values
 
 
+# ICMPv6 types a host sends on its own: MLD query, report and done (130-132),
+# router solicitation (133) and MLDv2 report (143).  Dropping them on the way
+# out keeps a segment silent between scans; neighbour discovery (135/136)
+# and everything a probe asks for still pass.
+_UNSOLICITED_ICMPV6 = (130, 131, 132, 133, 143)
+
+
+def ipv6_quiet_rules() -> list[tuple[str, str]]:
+    """ip6tables rules (chain, spec) that stop a host's unsolicited IPv6 chatter."""
+    return [("OUTPUT", f"-p ipv6-icmp --icmpv6-type {icmp_type} -j DROP")
+            for icmp_type in _UNSOLICITED_ICMPV6]
+
+
 def create_namespaces(topology: Topology, prefix: str) -> None:
     """Create every namespace, then give each its sysctls before any link exists."""
     netns.add_namespaces(all_namespaces(topology, prefix))
     jobs = [_sysctl_job(namespace_name(prefix, SWITCH), base_sysctls(False, 64))]
     for host in topology.hosts:
-        values = base_sysctls(host.forwarding, host.ttl) | dict(host.sysctls)
+        values = base_sysctls(host.forwarding, host.ttl, host.speaks_ipv6) | dict(host.sysctls)
         jobs.append(_sysctl_job(namespace_name(prefix, host.name), values))
     in_parallel(jobs)
 
@@ -123,6 +153,8 @@ def host_commands(host: Host) -> list[str]:
     lines = ["link set lo up"]
     for index, interface in enumerate(host.interfaces):
         lines.append(f"addr add {interface.address} dev eth{index}")
+        if interface.address6:
+            lines.append(f"addr add {interface.address6} dev eth{index}")
         lines.append(f"link set eth{index} up")
     lines += [f"route add {route.ip_arguments()}" for route in host.routes]
     return lines
@@ -130,9 +162,14 @@ def host_commands(host: Host) -> list[str]:
 
 def _host_job(host: Host, namespace: str) -> Callable[[], None]:
     def job() -> None:
+        if host.speaks_ipv6:
+            # Before any link is up, so not even the first MLD report escapes.
+            rules6 = ipv6_quiet_rules() + [(r.chain, r.spec) for r in host.firewall if r.family == 6]
+            netns.restore_filter_table(namespace, rules6, family=6)
         netns.ip_batch(host_commands(host), namespace)
-        if host.firewall:
-            netns.restore_filter_table(namespace, [(r.chain, r.spec) for r in host.firewall])
+        rules = [(r.chain, r.spec) for r in host.firewall if r.family == 4]
+        if rules:
+            netns.restore_filter_table(namespace, rules)
     return job
 
 

@@ -82,17 +82,19 @@ def set_sysctls(namespace: str, values: Mapping[str, str]) -> None:
         run_command(in_namespace(namespace, ["sysctl", "-q", "-w", *settings]))
 
 
-def restore_filter_table(namespace: str, rules: Sequence[tuple[str, str]]) -> None:
-    """Replace a namespace's filter table by (chain, spec) rules, all policies ACCEPT."""
+def restore_filter_table(namespace: str, rules: Sequence[tuple[str, str]], family: int = 4) -> None:
+    """Replace a namespace's IPv4 (or IPv6) filter table by (chain, spec) rules, all policies ACCEPT."""
     lines = ["*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]"]
     lines += [f"-A {chain} {spec}" for chain, spec in rules]
     lines.append("COMMIT")
-    run_command(in_namespace(namespace, ["iptables-restore"]), stdin_text="\n".join(lines) + "\n")
+    program = "ip6tables-restore" if family == 6 else "iptables-restore"
+    run_command(in_namespace(namespace, [program]), stdin_text="\n".join(lines) + "\n")
 
 
-def iptables(namespace: str, arguments: Sequence[str]) -> str:
-    """One iptables call inside a namespace."""
-    return run_command(in_namespace(namespace, ["iptables", "-w", "5", *arguments]))
+def iptables(namespace: str, arguments: Sequence[str], family: int = 4) -> str:
+    """One iptables (or, for family 6, ip6tables) call inside a namespace."""
+    program = "ip6tables" if family == 6 else "iptables"
+    return run_command(in_namespace(namespace, [program, "-w", "5", *arguments]))
 
 
 def tagged_rules(namespace: str, comment: str) -> list[list[str]]:
@@ -112,12 +114,13 @@ def _comment_of(words: list[str]) -> str | None:
     return None
 
 
-def addresses(namespace: str) -> dict[str, list[str]]:
-    """Interface name -> its IPv4 addresses with prefix length, as the kernel has them."""
+def addresses(namespace: str, family: int = 4) -> dict[str, list[str]]:
+    """Interface name -> its IPv4 (or IPv6) addresses with prefix length, as the kernel has them."""
     table: dict[str, list[str]] = {}
-    for line in run_command(["ip", "-n", namespace, "-4", "-o", "addr", "show"]).splitlines():
+    word = "inet6" if family == 6 else "inet"
+    for line in run_command(["ip", "-n", namespace, f"-{family}", "-o", "addr", "show"]).splitlines():
         words = line.split()
-        if len(words) >= 4 and words[2] == "inet":
+        if len(words) >= 4 and words[2] == word:
             table.setdefault(words[1], []).append(words[3])
     return table
 

@@ -24,6 +24,25 @@ LAN = "198.18.1.0/24"
 TRANSIT = "198.18.2.0/24"
 FAR_LAN = "198.18.3.0/24"
 
+# IPv6: one /64 per segment inside the lab's unique local prefix, and each
+# host's interface identifier is the last byte of its IPv4 address, so
+# 198.18.1.10 is fd18:4c11:0:1::10 (read the identifier as the same digits).
+LAB_PREFIX6 = "fd18:4c11::/48"
+LAN6 = "fd18:4c11:0:1::/64"
+TRANSIT6 = "fd18:4c11:0:2::/64"
+FAR_LAN6 = "fd18:4c11:0:3::/64"
+SCANNER6 = "fd18:4c11:0:1::2"
+ROUTER1_6 = "fd18:4c11:0:1::1"
+ROUTER1_FAR_SIDE6 = "fd18:4c11:0:2::1"
+COURSE6 = "fd18:4c11:0:1::10"
+IOT6 = "fd18:4c11:0:1::20"
+WINDOWS6 = "fd18:4c11:0:1::30"
+FIREWALL6 = "fd18:4c11:0:1::40"
+NO_HOST6 = "fd18:4c11:0:1::50"
+ROUTER2_6 = "fd18:4c11:0:2::2"
+ROUTER2_FAR_SIDE6 = "fd18:4c11:0:3::1"
+FAR6 = "fd18:4c11:0:3::10"
+
 IOT_MAC = "b8:27:eb:4c:11:20"  # Raspberry Pi Foundation
 WINDOWS_MAC = "00:15:5d:4c:11:30"  # Microsoft
 
@@ -43,6 +62,16 @@ FIREWALL_ICMP_REJECTS = {
     993: "icmp-port-unreachable",
     995: "icmp-host-prohibited",
 }
+# The same rejections over IPv6, in ICMPv6's vocabulary (RFC 4443 codes):
+# address unreachable (3), no route (0), administratively prohibited (1),
+# port unreachable (4), source address failed policy (5).
+FIREWALL_ICMP6_REJECTS = {
+    110: "icmp6-addr-unreachable",
+    111: "icmp6-no-route",
+    143: "icmp6-adm-prohibited",
+    993: "icmp6-port-unreachable",
+    995: "icmp6-policy-fail",
+}
 FAR_SSH_BANNER = "SSH-2.0-OpenSSH_9.2p1 Debian-2"
 
 
@@ -51,11 +80,16 @@ def _mac(index: int) -> str:
     return f"02:4c:11:00:00:{index:02x}"
 
 
-def _lan(address: str, mac: str) -> tuple[Interface, ...]:
-    return (Interface("lan", f"{address}/24", mac),)
+def _lan(address: str, mac: str, address6: str) -> tuple[Interface, ...]:
+    return (Interface("lan", f"{address}/24", mac, f"{address6}/64"),)
 
 
-_VIA_ROUTER1 = (Route("198.18.0.0/15", via=ROUTER1),)
+def _both(chain: str, spec: str) -> tuple[Rule, Rule]:
+    """A rule whose words mean the same to iptables and ip6tables, for both families."""
+    return Rule(chain, spec), Rule(chain, spec, family=6)
+
+
+_VIA_ROUTER1 = (Route("198.18.0.0/15", via=ROUTER1), Route(LAB_PREFIX6, via=ROUTER1_6))
 
 
 def practice_topology() -> Topology:
@@ -63,11 +97,11 @@ def practice_topology() -> Topology:
     dropped = ",".join(str(port) for port in COURSE_DROPPED_PORTS)
     course = Host(
         "course",
-        _lan(COURSE, _mac(0x10)),
+        _lan(COURSE, _mac(0x10), COURSE6),
         routes=_VIA_ROUTER1,
         firewall=(
-            Rule("INPUT", f"-p tcp -m multiport --dports {dropped} -j DROP"),
-            Rule("INPUT", f"-p udp -m multiport --dports {dropped} -j DROP"),
+            *_both("INPUT", f"-p tcp -m multiport --dports {dropped} -j DROP"),
+            *_both("INPUT", f"-p udp -m multiport --dports {dropped} -j DROP"),
         ),
         services=(
             Service(ServiceKind.TCP_ECHO, COURSE_ECHO_PORT),
@@ -77,7 +111,7 @@ def practice_topology() -> Topology:
     )
     iot = Host(
         "iot",
-        _lan(IOT, IOT_MAC),
+        _lan(IOT, IOT_MAC, IOT6),
         routes=_VIA_ROUTER1,
         services=(
             Service(ServiceKind.HTTP, 80),
@@ -89,11 +123,11 @@ def practice_topology() -> Topology:
     windows_open = ",".join(str(port) for port in WINDOWS_OPEN_PORTS)
     windows = Host(
         "windows",
-        _lan(WINDOWS, WINDOWS_MAC),
+        _lan(WINDOWS, WINDOWS_MAC, WINDOWS6),
         routes=_VIA_ROUTER1,
         firewall=(
-            Rule("INPUT", f"-p tcp -m multiport --dports {windows_open} -j ACCEPT"),
-            Rule("INPUT", "-p tcp -j DROP"),
+            *_both("INPUT", f"-p tcp -m multiport --dports {windows_open} -j ACCEPT"),
+            *_both("INPUT", "-p tcp -j DROP"),
         ),
         services=tuple(Service(ServiceKind.TCP_OPEN, port) for port in WINDOWS_OPEN_PORTS),
         ttl=128,
@@ -106,9 +140,16 @@ def practice_topology() -> Topology:
     for port, icmp_type in FIREWALL_ICMP_REJECTS.items():
         firewall_rules.append(Rule("INPUT", f"-p tcp --dport {port} -j REJECT --reject-with {icmp_type}"))
     firewall_rules.append(Rule("INPUT", f"-p tcp --dport {FIREWALL_DROPPED_PORT} -j DROP"))
+    firewall_rules.append(Rule("INPUT", f"-p tcp -m multiport --dports "
+                               f"{','.join(map(str, FIREWALL_RESET_PORTS))} "
+                               "-j REJECT --reject-with tcp-reset", family=6))
+    for port, icmp_type in FIREWALL_ICMP6_REJECTS.items():
+        firewall_rules.append(Rule("INPUT", f"-p tcp --dport {port} -j REJECT --reject-with {icmp_type}",
+                                   family=6))
+    firewall_rules.append(Rule("INPUT", f"-p tcp --dport {FIREWALL_DROPPED_PORT} -j DROP", family=6))
     firewall = Host(
         "firewall",
-        _lan(FIREWALL, _mac(0x40)),
+        _lan(FIREWALL, _mac(0x40), FIREWALL6),
         routes=_VIA_ROUTER1,
         firewall=tuple(firewall_rules),
         services=(Service(ServiceKind.TCP_OPEN, FIREWALL_OPEN_PORT),),
@@ -116,30 +157,30 @@ def practice_topology() -> Topology:
     )
     scanner = Host(
         "scanner",
-        _lan(SCANNER, _mac(0x02)),
-        routes=(Route("default", via=ROUTER1),),
+        _lan(SCANNER, _mac(0x02), SCANNER6),
+        routes=(Route("default", via=ROUTER1), Route(LAB_PREFIX6, via=ROUTER1_6)),
         role="scans run here",
     )
     router1 = Host(
         "router1",
-        (Interface("lan", f"{ROUTER1}/24", _mac(0x01)),
-         Interface("transit", f"{ROUTER1_FAR_SIDE}/24", _mac(0x81))),
-        routes=(Route(FAR_LAN, via=ROUTER2),),
+        (Interface("lan", f"{ROUTER1}/24", _mac(0x01), f"{ROUTER1_6}/64"),
+         Interface("transit", f"{ROUTER1_FAR_SIDE}/24", _mac(0x81), f"{ROUTER1_FAR_SIDE6}/64")),
+        routes=(Route(FAR_LAN, via=ROUTER2), Route(FAR_LAN6, via=ROUTER2_6)),
         forwarding=True,
         role="first hop",
     )
     router2 = Host(
         "router2",
-        (Interface("transit", f"{ROUTER2}/24", _mac(0x82)),
-         Interface("farlan", f"{ROUTER2_FAR_SIDE}/24", _mac(0x91))),
-        routes=(Route(LAN, via=ROUTER1_FAR_SIDE),),
+        (Interface("transit", f"{ROUTER2}/24", _mac(0x82), f"{ROUTER2_6}/64"),
+         Interface("farlan", f"{ROUTER2_FAR_SIDE}/24", _mac(0x91), f"{ROUTER2_FAR_SIDE6}/64")),
+        routes=(Route(LAN, via=ROUTER1_FAR_SIDE), Route(LAN6, via=ROUTER1_FAR_SIDE6)),
         forwarding=True,
         role="second hop",
     )
     far = Host(
         "far",
-        (Interface("farlan", f"{FAR}/24", _mac(0x9a)),),
-        routes=(Route("198.18.0.0/15", via=ROUTER2_FAR_SIDE),),
+        (Interface("farlan", f"{FAR}/24", _mac(0x9a), f"{FAR6}/64"),),
+        routes=(Route("198.18.0.0/15", via=ROUTER2_FAR_SIDE), Route(LAB_PREFIX6, via=ROUTER2_FAR_SIDE6)),
         services=(
             Service(ServiceKind.TCP_BANNER, 22, banner=FAR_SSH_BANNER),
             Service(ServiceKind.HTTP, 80),

@@ -4,7 +4,8 @@ A topology is plain data: hosts with interfaces on named segments, routes,
 firewall rules, services and sysctls.  ``leadline.lab.builder`` turns it into
 namespaces; nothing here touches the system.  ``Topology.validate`` keeps the
 one safety promise of the lab: every address and route stays inside
-198.18.0.0/15 (RFC 2544's benchmarking range), so a lab can never send a
+198.18.0.0/15 (RFC 2544's benchmarking range) or, for IPv6, inside the
+unique local prefix fd18:4c11::/48 (RFC 4193), so a lab can never send a
 packet anywhere real.
 """
 
@@ -18,6 +19,9 @@ from dataclasses import dataclass, field
 from leadline.errors import LabError
 
 LAB_RANGE = ipaddress.ip_network("198.18.0.0/15")
+# A unique local prefix: never routed on the Internet, and nothing else on
+# these machines uses it, so a lab's IPv6 packets have nowhere to go.
+LAB_RANGE6 = ipaddress.ip_network("fd18:4c11::/48")
 
 _HOST_NAME = re.compile(r"^[a-z][a-z0-9]{0,10}$")
 _SEGMENT_NAME = re.compile(r"^[a-z][a-z0-9]{0,11}$")
@@ -48,10 +52,15 @@ class Interface:
     segment: str
     address: str  # "198.18.1.10/24"
     mac: str | None = None  # None: the kernel picks one
+    address6: str | None = None  # "fd18:4c11:0:1::10/64"; None: the interface speaks IPv4 only
 
     @property
     def ip(self) -> str:
         return str(ipaddress.ip_interface(self.address).ip)
+
+    @property
+    def ip6(self) -> str | None:
+        return str(ipaddress.ip_interface(self.address6).ip) if self.address6 else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +88,7 @@ class Rule:
 
     chain: str  # "INPUT", "OUTPUT" or "FORWARD"
     spec: str  # iptables match and target, e.g. "-p tcp --dport 23 -j REJECT --reject-with tcp-reset"
+    family: int = 4  # 4: iptables; 6: ip6tables (the spec then uses ip6tables' vocabulary)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +120,16 @@ class Host:
     def address(self) -> str:
         """The host's first address, the one scans aim at."""
         return self.interfaces[0].ip if self.interfaces else ""
+
+    @property
+    def address6(self) -> str | None:
+        """The host's first IPv6 address, the one ``-6`` scans aim at; None without IPv6."""
+        return next((i.ip6 for i in self.interfaces if i.ip6), None)
+
+    @property
+    def speaks_ipv6(self) -> bool:
+        """Whether the namespace gets IPv6 at all; without it IPv6 stays disabled."""
+        return self.address6 is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,18 +178,27 @@ def _validate_host(host: Host, segments: set[str]) -> None:
         if interface.segment not in segments:
             raise LabError(f"host {host.name}: unknown segment {interface.segment!r}")
         _require_lab_network(host.name, interface.address)
+        if interface.address6 is not None:
+            _require_lab_network(host.name, interface.address6, family=6)
         if interface.mac is not None and not _MAC.match(interface.mac):
             raise LabError(f"host {host.name}: bad MAC address {interface.mac!r}")
     for route in host.routes:
         if route.kind not in _ROUTE_KINDS:
             raise LabError(f"host {host.name}: unknown route kind {route.kind!r}")
+        family = None
         if route.destination != "default":
-            _require_lab_network(host.name, route.destination)
+            family = _require_lab_network(host.name, route.destination)
         if route.via is not None:
-            _require_lab_network(host.name, route.via)
+            via_family = _require_lab_network(host.name, route.via, family=family)
+            if route.destination == "default" and via_family != 4:
+                # "default" means the IPv4 default route; an IPv6 one would
+                # cover the whole Internet, so IPv6 routes name a lab prefix.
+                raise LabError(f"host {host.name}: an IPv6 route must name a prefix in {LAB_RANGE6}")
     for rule in host.firewall:
         if rule.chain not in _CHAINS:
             raise LabError(f"host {host.name}: unknown chain {rule.chain!r}")
+        if rule.family not in (4, 6):
+            raise LabError(f"host {host.name}: bad rule family {rule.family!r}: use 4 or 6")
     for service in host.services:
         if not 1 <= service.port <= 65535:
             raise LabError(f"host {host.name}: bad port {service.port}")
@@ -177,10 +206,22 @@ def _validate_host(host: Host, segments: set[str]) -> None:
         raise LabError(f"host {host.name}: bad TTL {host.ttl}")
 
 
-def _require_lab_network(host_name: str, text: str) -> None:
+def _require_lab_network(host_name: str, text: str, family: int | None = None) -> int:
+    """The address family of ``text``, which must lie in the lab range of that family.
+
+    ``family`` demands one family (an interface's IPv6 address, a route's
+    gateway matching its destination); None takes either.
+    """
     try:
         network = ipaddress.ip_network(text, strict=False)
     except ValueError:
         raise LabError(f"host {host_name}: bad address {text!r}") from None
-    if network.version != 4 or not network.subnet_of(LAB_RANGE):  # type: ignore[arg-type]
+    if family is not None and network.version != family:
+        raise LabError(f"host {host_name}: {text} is not an IPv{family} address")
+    if isinstance(network, ipaddress.IPv6Network):
+        if not network.subnet_of(LAB_RANGE6):
+            raise LabError(f"host {host_name}: {text} lies outside the lab's IPv6 range {LAB_RANGE6}")
+        return 6
+    if not network.subnet_of(LAB_RANGE):
         raise LabError(f"host {host_name}: {text} lies outside the lab range {LAB_RANGE}")
+    return 4
