@@ -16,13 +16,14 @@ import random
 import threading
 import time
 from dataclasses import dataclass, replace
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 from leadline import __version__
 from leadline.config import ScanConfig, ScanType
 from leadline.core.permutation import Permutation
 from leadline.core.ports import PortList, compact, select_ports
 from leadline.core.targets import Target, iter_targets, parse_target_spec
+from leadline.detect.oui import vendor_for
 from leadline.engines import resolve
 from leadline.errors import PrivilegeError, UsageError
 from leadline.model import (
@@ -37,6 +38,9 @@ from leadline.model import (
 )
 from leadline.output.base import Sink
 from leadline.services import ServiceTable
+
+if TYPE_CHECKING:
+    from leadline.engines.discovery import DiscoveryResult
 
 Warn = Callable[[str], None]
 
@@ -168,6 +172,8 @@ class Scan:
             except OSError as e:
                 raise UsageError(f"cannot write --pcap file '{config.pcap}': {e.strerror or e}") from None
         self.counts = _Counts()
+        # What discovery learned beyond up/down (MAC, reply TTL), until the host is written.
+        self.link_facts: dict[str, tuple[str | None, int | None]] = {}
         self.port_key = random.getrandbits(32)
         # Parse every spec now, so a typo fails before any output starts;
         # expansion itself stays lazy.
@@ -228,6 +234,9 @@ class Scan:
         return stats
 
     def scan_all(self) -> None:
+        if not (self.scan_types or self.config.list_only or self.config.skip_discovery) and self.raw_discovery_applies():
+            self.ping_sweep()
+            return
         group_size = PORT_SCAN_GROUP if self.scan_types else DISCOVERY_GROUP
         if self.config.timing.max_hostgroup:
             group_size = min(group_size, self.config.timing.max_hostgroup)
@@ -291,9 +300,13 @@ class Scan:
         self.port_scan(up, alive, started)
 
     def discover(self, group: Sequence[Target]) -> dict[str, tuple[bool, Reason, float | None]]:
-        """Which hosts are up, why, and their latency."""
+        """Which hosts are up, why, and their latency (MACs and reply TTLs go to ``self.link_facts``)."""
         if self.config.skip_discovery:
+            if self.raw_discovery_applies() and self.arp_allowed() and any(t is not ScanType.CONNECT for t in self.scan_types):
+                return self.arp_only_discovery(group)
             return {t.address: (True, Reason.USER_SET, None) for t in group}
+        if self.raw_discovery_applies():
+            return self.raw_discovery(group)
         from leadline.engines.connect import connect_ping
 
         result: dict[str, tuple[bool, Reason, float | None]] = {
@@ -308,6 +321,91 @@ class Scan:
             result[r.address] = (r.up, r.reason, r.latency)
         self.sink.task_end("Ping Scan", time.time(), f"{len(group)} total hosts")
         return result
+
+    # nmap as root: raw probes for IPv4 (ARP on directly connected Ethernet), connect() otherwise.
+    def raw_discovery_applies(self) -> bool:
+        return self.privileged and not self.config.ipv6 and raw_engine_available()
+
+    def arp_allowed(self) -> bool:
+        return not (self.config.disable_arp_ping or self.config.send_ip)
+
+    def raw_discovery_results(self, addresses: Iterable[str]) -> Iterator[DiscoveryResult]:
+        from leadline.engines.discovery import raw_discover
+
+        return raw_discover(
+            addresses,
+            self.config.discovery_probes,
+            self.config.timing,
+            arp=self.arp_allowed(),
+            stop=self.stop,
+            pcap=self.pcap,
+            trace=self.trace,
+        )
+
+    def raw_discovery(self, group: Sequence[Target]) -> dict[str, tuple[bool, Reason, float | None]]:
+        result: dict[str, tuple[bool, Reason, float | None]] = {
+            t.address: (False, Reason.NO_RESPONSE, None) for t in group
+        }
+        self.sink.task_begin("Ping Scan", time.time())
+        for r in self.raw_discovery_results(t.address for t in group):
+            result[r.address] = (r.up, r.reason, r.latency)
+            self.link_facts[r.address] = (r.mac, r.ttl)
+        self.sink.task_end("Ping Scan", time.time(), f"{len(group)} total hosts")
+        return result
+
+    def arp_only_discovery(self, group: Sequence[Target]) -> dict[str, tuple[bool, Reason, float | None]]:
+        """-Pn with a raw scan: nmap still ARPs directly connected targets, and one that stays silent is down."""
+        from leadline.engines.discovery import RouteTable
+
+        routes = RouteTable.load()
+        result: dict[str, tuple[bool, Reason, float | None]] = {}
+        neighbours = []
+        for t in group:
+            path = routes.path_for(t.address)
+            if path is not None and path.on_link and path.ethernet and t.address not in routes.local:
+                neighbours.append(t.address)
+            result[t.address] = (True, Reason.USER_SET, None)
+        if neighbours:
+            wanted = set(neighbours)
+            result.update(self.raw_discovery([t for t in group if t.address in wanted]))
+        return result
+
+    def ping_sweep(self) -> None:
+        """-sn as root: one stream through the raw discovery engine, hosts written in target order as decided."""
+        waiting: dict[str, list[Target]] = {}
+
+        def addresses() -> Iterator[str]:
+            for t in self.target_stream:
+                waiting.setdefault(t.address, []).append(t)
+                yield t.address
+
+        chunk: list[tuple[Target, DiscoveryResult]] = []
+        started = time.time()
+        self.sink.task_begin("Ping Scan", started)
+        total = 0
+        for r in self.raw_discovery_results(addresses()):
+            for t in waiting.pop(r.address, []):
+                chunk.append((t, r))
+                total += 1
+            if self.config.dns == "never" or len(chunk) >= DISCOVERY_GROUP:
+                self.emit_sweep_chunk(chunk, started)
+                chunk, started = [], time.time()
+        self.emit_sweep_chunk(chunk, started)
+        self.sink.task_end("Ping Scan", time.time(), f"{total} total hosts")
+
+    def emit_sweep_chunk(self, chunk: list[tuple[Target, DiscoveryResult]], started: float) -> None:
+        if not chunk:
+            return
+        wanted = [t.address for t, r in chunk if r.up or self.config.dns == "always"]
+        names = self.reverse_names(wanted) if wanted else {}
+        for t, r in chunk:
+            self.counts.total += 1
+            if r.up:
+                self.counts.up += 1
+            else:
+                self.counts.down += 1
+            status = HostStatus.UP if r.up else HostStatus.DOWN
+            self.emit(t, status, r.reason, r.latency, (), names, started, mac=r.mac, reason_ttl=r.ttl)
 
     def port_order(self, ports: Sequence[int]) -> list[int]:
         if self.config.sequential_ports:
@@ -448,7 +546,12 @@ class Scan:
         names: dict[str, str | None],
         started: float,
         timed_out: bool = False,
+        *,
+        mac: str | None = None,
+        reason_ttl: int | None = None,
     ) -> None:
+        if mac is None and reason_ttl is None:
+            mac, reason_ttl = self.link_facts.pop(t.address, (None, None))
         hostnames: list[Hostname] = []
         if t.hostname:
             hostnames.append(Hostname(t.hostname, "user"))
@@ -468,5 +571,8 @@ class Scan:
                 end_time=time.time(),
                 other_addresses=t.other_addresses,
                 timed_out=timed_out,
+                mac=mac,
+                mac_vendor=vendor_for(mac) if mac else None,
+                status_reason_ttl=reason_ttl,
             )
         )
