@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import errno
 import heapq
-import ipaddress
 import json
 import os
 import selectors
@@ -614,7 +613,7 @@ def raw_discover(
     max_in_flight: int | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> Iterator[DiscoveryResult]:
-    """Decide which IPv4 ``targets`` are up; one result per distinct address, in target order.
+    """Decide which IPv4 ``targets`` (canonical dotted quads) are up; one result per address, in target order.
 
     ``probes`` are the IP probes for routed targets (empty: nmap's default
     set); ``arp`` allows ARP for directly connected Ethernet targets.
@@ -623,7 +622,7 @@ def raw_discover(
         attempts = min(DEFAULT_ATTEMPTS, timing.max_retries + 1)
     window = max_in_flight or timing.max_parallelism or DEFAULT_MAX_IN_FLIGHT
     sweep = _Sweep(
-        (str(ipaddress.IPv4Address(a)) if not _is_plain_ipv4(a) else a for a in targets),
+        targets,
         probes,
         timing,
         arp=arp,
@@ -637,8 +636,3 @@ def raw_discover(
         clock=clock,
     )
     return sweep.run()
-
-
-def _is_plain_ipv4(address: str) -> bool:
-    parts = address.split(".")
-    return len(parts) == 4 and all(p.isdigit() and (p == "0" or not p.startswith("0")) for p in parts)
