@@ -40,6 +40,9 @@ class Reason(str, enum.Enum):
     ADMIN_PROHIBITED = "admin-prohibited"
     HOST_PROHIBITED = "host-prohibited"
     NET_PROHIBITED = "net-prohibited"
+    NO_ROUTE = "no-route"  # ICMPv6 unreachable code 0
+    BEYOND_SCOPE = "beyond-scope"  # ICMPv6 code 2
+    REJECT_ROUTE = "reject-route"  # ICMPv6 code 6
     HOST_UNKNOWN = "host-unknown"
     NET_UNKNOWN = "net-unknown"
     ECHO_REPLY = "echo-reply"

@@ -153,7 +153,8 @@ def test_icmp_codes_nmap_ignores_are_ignored(code: int) -> None:
 
 @pytest.mark.parametrize(
     ("code", "reason"),
-    [(0, Reason.NET_UNREACH), (1, Reason.ADMIN_PROHIBITED), (3, Reason.HOST_UNREACH), (4, Reason.PORT_UNREACH)],
+    [(0, Reason.NO_ROUTE), (1, Reason.ADMIN_PROHIBITED), (2, Reason.BEYOND_SCOPE), (3, Reason.HOST_UNREACH),
+     (4, Reason.PORT_UNREACH), (6, Reason.REJECT_ROUTE)],
 )
 def test_ipv6_syn_scan_with_icmpv6_unreachable(code: int, reason: Reason) -> None:
     module = scan(ScanType.SYN)

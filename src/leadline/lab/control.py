@@ -122,8 +122,9 @@ class Lab:
     def _start_daemons(self, topology: Topology, record: LabRecord) -> None:
         for host in topology.hosts:
             for service in host.services:
+                dual_stack = any(i.address6 for i in host.interfaces)
                 daemon = daemons.start_daemon(self.namespace(host.name), host.name, service,
-                                              self.state_dir)
+                                              self.state_dir, dual_stack)
                 record.daemons.append(daemon)
                 state.save(self.state_dir, record)
         daemons.wait_until_listening(record.daemons)

@@ -67,11 +67,12 @@ def command_name(pid: int) -> str:
         return ""
 
 
-def nginx_config(state_dir: Path, host: str, port: int) -> Path:
+def nginx_config(state_dir: Path, host: str, port: int, dual_stack: bool = False) -> Path:
     """Write an nginx configuration whose every path lies in the lab's state dir."""
     base = state_dir / f"nginx-{host}-{port}"
     base.mkdir(parents=True, exist_ok=True)
     page = f"leadline practice lab: {host}\\n"
+    listen6 = f"\n        listen [::]:{port} reuseport ipv6only=on;" if dual_stack else ""
     text = f"""\
 worker_processes 1;
 pid {base}/nginx.pid;
@@ -86,7 +87,7 @@ http {{
     uwsgi_temp_path {base}/uwsgi;
     scgi_temp_path {base}/scgi;
     server {{
-        listen {port} reuseport;
+        listen {port} reuseport;{listen6}
         default_type text/plain;
         location / {{ return 200 "{page}"; }}
     }}
@@ -108,31 +109,40 @@ def banner_script(state_dir: Path, host: str, port: int, banner: str) -> Path:
     return path
 
 
-def daemon_argv(service: Service, state_dir: Path, host: str) -> list[str]:
-    """The command line of the real program that provides a service."""
+def daemon_argv(service: Service, state_dir: Path, host: str, dual_stack: bool = False) -> list[str]:
+    """The command line of the real program that provides a service.
+
+    On a host with IPv6 addresses the service answers on both families
+    (one IPv6 socket that also takes IPv4), as a real server would.
+    """
     port = service.port
+    tcp = f"TCP6-LISTEN:{port},ipv6only=0" if dual_stack else f"TCP4-LISTEN:{port}"
+    udp = f"UDP6-RECVFROM:{port},ipv6only=0" if dual_stack else f"UDP4-RECVFROM:{port}"
+    udp_recv = f"UDP6-RECV:{port},ipv6only=0" if dual_stack else f"UDP4-RECV:{port}"
     match service.kind:
         case ServiceKind.HTTP:
-            config = nginx_config(state_dir, host, port)
+            config = nginx_config(state_dir, host, port, dual_stack)
             return ["nginx", "-p", str(config.parent), "-e", str(config.parent / "error.log"),
                     "-c", str(config), "-g", "daemon off;"]
         case ServiceKind.TCP_ECHO:
-            return ["socat", f"TCP4-LISTEN:{port},fork,reuseaddr", "PIPE"]
+            return ["socat", f"{tcp},fork,reuseaddr", "PIPE"]
         case ServiceKind.TCP_OPEN:
-            return ["socat", "-u", f"TCP4-LISTEN:{port},fork,reuseaddr", "OPEN:/dev/null"]
+            return ["socat", "-u", f"{tcp},fork,reuseaddr", "OPEN:/dev/null"]
         case ServiceKind.TCP_BANNER:
             script = banner_script(state_dir, host, port, service.banner)
-            return ["socat", f"TCP4-LISTEN:{port},fork,reuseaddr", f"EXEC:{script}"]
+            return ["socat", f"{tcp},fork,reuseaddr", f"EXEC:{script}"]
         case ServiceKind.UDP_ECHO:
-            return ["socat", "-T", "1", f"UDP4-RECVFROM:{port},fork", "PIPE"]
+            return ["socat", "-T", "1", f"{udp},fork", "PIPE"]
         case ServiceKind.UDP_LISTEN:
-            return ["socat", "-u", f"UDP4-RECV:{port}", "OPEN:/dev/null"]
+            return ["socat", "-u", udp_recv, "OPEN:/dev/null"]
     raise LabError(f"unknown service kind {service.kind!r}")
 
 
-def start_daemon(namespace: str, host: str, service: Service, state_dir: Path) -> RunningDaemon:
+def start_daemon(
+    namespace: str, host: str, service: Service, state_dir: Path, dual_stack: bool = False
+) -> RunningDaemon:
     """Start one daemon in the background inside a namespace."""
-    argv = daemon_argv(service, state_dir, host)
+    argv = daemon_argv(service, state_dir, host, dual_stack)
     pid = spawn_detached(in_namespace(namespace, argv),
                          state_dir / f"{host}-{service.kind.value}-{service.port}.log")
     start = start_time_of(pid)
@@ -162,10 +172,12 @@ def is_listening(daemon: RunningDaemon, protocol: str) -> bool:
     """Whether the daemon's namespace has a socket bound to the daemon's port."""
     table = "tcp" if protocol == "tcp" else "udp"
     wanted_state = _TCP_LISTEN_STATE if protocol == "tcp" else _UDP_UNCONNECTED_STATE
-    try:
-        lines = Path(f"/proc/{daemon.pid}/net/{table}").read_text().splitlines()[1:]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
+    lines: list[str] = []
+    for suffix in ("", "6"):  # a dual-stack daemon's socket is listed in the IPv6 table
+        try:
+            lines += Path(f"/proc/{daemon.pid}/net/{table}{suffix}").read_text().splitlines()[1:]
+        except (FileNotFoundError, ProcessLookupError):
+            pass
     for line in lines:
         words = line.split()
         local_port = int(words[1].rsplit(":", 1)[1], 16)

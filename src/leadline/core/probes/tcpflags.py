@@ -62,15 +62,17 @@ ICMP4_UNREACHABLE_REASONS: dict[int, Reason] = {
     10: Reason.HOST_PROHIBITED,
     13: Reason.ADMIN_PROHIBITED,
 }
-# ICMPv6 type 1 codes (RFC 4443 §3.1).  0 "no route" and 5/6 (policy, reject route)
-# have no exact reason string in our vocabulary; the nearest one is used.
+# ICMPv6 type 1 codes (RFC 4443 s3.1), with nmap's reason strings.  Code 5
+# (source address failed policy) has no string of its own; it is a policy
+# refusal, so admin-prohibited.
 ICMP6_UNREACHABLE_REASONS: dict[int, Reason] = {
-    0: Reason.NET_UNREACH,
+    0: Reason.NO_ROUTE,
     1: Reason.ADMIN_PROHIBITED,
+    2: Reason.BEYOND_SCOPE,
     3: Reason.HOST_UNREACH,
     4: Reason.PORT_UNREACH,
     5: Reason.ADMIN_PROHIBITED,
-    6: Reason.ADMIN_PROHIBITED,
+    6: Reason.REJECT_ROUTE,
 }
 _ICMP4_ERRORS = {3: ReplyKind.ICMP_UNREACHABLE, 11: ReplyKind.ICMP_TIME_EXCEEDED}
 _ICMP6_ERRORS = {1: ReplyKind.ICMP_UNREACHABLE, 3: ReplyKind.ICMP_TIME_EXCEEDED}
