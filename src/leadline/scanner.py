@@ -123,6 +123,19 @@ def _letter(t: ScanType) -> str:
     return "?"
 
 
+def neighbour_mac(address: str) -> str | None:
+    """The kernel's resolved MAC for a directly connected IPv4 ``address`` (/proc/net/arp), if any."""
+    try:
+        with open("/proc/net/arp", encoding="ascii") as table:
+            for line in table.readlines()[1:]:
+                fields = line.split()
+                if len(fields) >= 4 and fields[0] == address and int(fields[2], 16) & 0x2:  # ATF_COM: complete
+                    return fields[3].upper()
+    except (OSError, ValueError):
+        return None
+    return None
+
+
 @dataclass
 class _Counts:
     up: int = 0
@@ -552,6 +565,10 @@ class Scan:
     ) -> None:
         if mac is None and reason_ttl is None:
             mac, reason_ttl = self.link_facts.pop(t.address, (None, None))
+        if mac is None and status is HostStatus.UP and ports and self.raw_discovery_applies() and any(
+            s is not ScanType.CONNECT for s in self.scan_types
+        ):
+            mac = neighbour_mac(t.address)  # as nmap does: a raw scan's replies came from this MAC
         hostnames: list[Hostname] = []
         if t.hostname:
             hostnames.append(Hostname(t.hostname, "user"))

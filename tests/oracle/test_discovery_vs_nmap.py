@@ -85,3 +85,15 @@ def test_syn_scan_reports_discovery_and_macs_like_nmap(practice_lab) -> None:  #
         assert ours[address].status_reason == theirs[address].status_reason == "arp-response"
         assert ours[address].ports == theirs[address].ports
     assert vendors(ours_xml) == vendors(theirs_xml)
+
+
+@pytest.mark.parametrize("extra", [[], ["--disable-arp-ping"]])
+def test_syn_scan_without_discovery_still_arps_or_learns_macs(practice_lab, extra: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """-Pn with a raw scan: nmap still ARPs its neighbours (a silent one is down); without ARP the scan's replies give the MAC."""
+    targets = [practice.IOT, practice.NO_HOST, practice.FAR]
+    ours_xml, theirs_xml = both(practice_lab, ["-sS", "-n", "-Pn", "-p", "80", *extra], targets)
+    ours, theirs = up_hosts(ours_xml), up_hosts(theirs_xml)
+    assert sorted(ours) == sorted(theirs)
+    assert {a: (h.status_reason, h.mac) for a, h in ours.items()} == {a: (h.status_reason, h.mac) for a, h in theirs.items()}
+    assert ours[practice.IOT].mac == practice.IOT_MAC.upper()
+    assert ours[practice.FAR].mac is None
