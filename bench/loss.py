@@ -17,7 +17,7 @@ LOSS = 0.3
 
 def main() -> int:
     options = common.arguments(__doc__.splitlines()[0], budget=300, repeat=1)
-    _, agree, _ = common.impaired_benchmark(
+    _, agree = common.impaired_benchmark(
         "llil", f"-sS -p 1-2000 -n -Pn {common.COURSE}, {LOSS:.0%} random loss", FLAGS,
         lambda lab: lab.drop_random("course", LOSS), options, GOAL)
     return 0 if agree else 1

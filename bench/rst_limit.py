@@ -16,7 +16,7 @@ RESETS_PER_SECOND = 50
 
 def main() -> int:
     options = common.arguments(__doc__.splitlines()[0], budget=300, repeat=1)
-    _, agree, _ = common.impaired_benchmark(
+    _, agree = common.impaired_benchmark(
         "llir", f"-sS -p 1-2000 -n -Pn {common.COURSE}, resets capped at {RESETS_PER_SECOND}/s",
         FLAGS, lambda lab: lab.limit_rst("course", RESETS_PER_SECOND), options, GOAL)
     return 0 if agree else 1
