@@ -314,12 +314,17 @@ class Scan:
 
     def discover(self, group: Sequence[Target]) -> dict[str, tuple[bool, Reason, float | None]]:
         """Which hosts are up, why, and their latency (MACs and reply TTLs go to ``self.link_facts``)."""
+        raw_port_scan = any(t is not ScanType.CONNECT for t in self.scan_types)
         if self.config.skip_discovery:
-            if self.raw_discovery_applies() and self.arp_allowed() and any(t is not ScanType.CONNECT for t in self.scan_types):
+            if self.raw_discovery_applies() and self.arp_allowed() and raw_port_scan:
                 return self.arp_only_discovery(group)
+            if self.neighbour_discovery_applies() and self.arp_allowed() and raw_port_scan:
+                return self.neighbour_discovery(group, on_link_only=True)
             return {t.address: (True, Reason.USER_SET, None) for t in group}
         if self.raw_discovery_applies():
             return self.raw_discovery(group)
+        if self.neighbour_discovery_applies():
+            return self.neighbour_discovery(group)
         from leadline.engines.connect import connect_ping
 
         result: dict[str, tuple[bool, Reason, float | None]] = {
@@ -338,6 +343,36 @@ class Scan:
     # nmap as root: raw probes for IPv4 (ARP on directly connected Ethernet), connect() otherwise.
     def raw_discovery_applies(self) -> bool:
         return self.privileged and not self.config.ipv6 and raw_engine_available()
+
+    def neighbour_discovery_applies(self) -> bool:
+        return self.privileged and self.config.ipv6 and raw_engine_available()
+
+    def neighbour_discovery(self, group: Sequence[Target], on_link_only: bool = False) -> dict[str, tuple[bool, Reason, float | None]]:
+        """IPv6 as root: neighbour solicitation on the link, pings beyond it.
+
+        With ``on_link_only`` (-Pn with a raw scan) only directly connected
+        targets are solicited, as nmap does, and every target stays up.
+        """
+        from leadline.engines.ndp import Ipv6Routes, ndp_discover
+
+        result: dict[str, tuple[bool, Reason, float | None]] = {
+            t.address: ((True, Reason.USER_SET, None) if on_link_only else (False, Reason.NO_RESPONSE, None))
+            for t in group
+        }
+        addresses = [t.address for t in group]
+        if on_link_only:
+            routes = Ipv6Routes.load()
+            addresses = [a for a in addresses if (r := routes.route_for(a)) is not None and r.on_link and r.ethernet]
+        if not addresses:
+            return result
+        self.sink.task_begin("Ping Scan", time.time())
+        for r in ndp_discover(addresses, self.config.timing, stop=self.stop):
+            if on_link_only and not r.up:
+                continue
+            result[r.address] = (r.up, r.reason, r.latency)
+            self.link_facts[r.address] = (r.mac, r.ttl)
+        self.sink.task_end("Ping Scan", time.time(), f"{len(addresses)} total hosts")
+        return result
 
     def arp_allowed(self) -> bool:
         return not (self.config.disable_arp_ping or self.config.send_ip)

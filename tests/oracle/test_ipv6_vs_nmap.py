@@ -96,3 +96,23 @@ def test_course_and_far_host_match_nmap(lab6: Lab, scan: str, closed_reason: str
     far = ours[practice.FAR6].ports
     assert far[("tcp", 443)] == ("open", "syn-ack")
     assert far[("tcp", 21)] == ("closed", closed_reason)
+
+
+def test_ipv6_ping_sweep_finds_the_same_hosts_and_macs(lab6: Lab) -> None:
+    targets = ["fd18:4c11:0:1::/120", practice.FAR6]
+    ours, theirs = both(lab6, ["-6", "-sn", "-n"], targets)
+    up_theirs = {a: h.mac for a, h in theirs.items() if h.status == "up"}
+    up_ours = {a: h.mac for a, h in ours.items() if h.status == "up"}
+    assert up_ours == up_theirs
+    assert practice.COURSE6 in up_ours and practice.NO_HOST6 not in up_ours
+    assert ours[practice.COURSE6].status_reason == theirs[practice.COURSE6].status_reason == "nd-response"
+
+
+def test_ipv6_syn_scan_with_discovery_matches_nmap(lab6: Lab) -> None:
+    targets = [practice.COURSE6, practice.NO_HOST6, practice.FAR6]
+    ours, theirs = both(lab6, ["-6", "-sS", "-n", "-p", "22,80,50007,50010"], targets)
+    assert sorted(a for a, h in ours.items() if h.status == "up") == sorted(a for a, h in theirs.items() if h.status == "up")
+    for address in (practice.COURSE6, practice.FAR6):
+        assert ours[address].status_reason == theirs[address].status_reason
+        assert ours[address].mac == theirs[address].mac
+        assert not diff_states(ours[address], theirs[address])
