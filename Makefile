@@ -21,11 +21,17 @@ $(BIN)/.installed: pyproject.toml
 
 venv: $(BIN)/.installed
 
+LL := $(CURDIR)/$(BIN)/leadline
+
 demo: deps venv
 	$(BIN)/leadline lab up
-	$(BIN)/leadline lab exec -- $(CURDIR)/$(BIN)/leadline -sT -p 1-1024,50000-50010 --reason 198.18.1.10
-	$(BIN)/leadline lab exec -- $(CURDIR)/$(BIN)/leadline -sT -sn 198.18.1.0/24
-	@echo "The lab stays up: 'leadline lab shell' to explore, 'leadline lab down' to remove it."
+	@echo; echo '## A connect scan of the course server (any user can run this)'
+	$(BIN)/leadline lab exec -- $(LL) -sT -p 1-1024,50000-50010 --reason 198.18.1.10
+	@echo; echo '## Which hosts are up on the lab subnet (ARP, with MAC vendors)'
+	$(BIN)/leadline lab exec -- $(LL) -sn 198.18.1.0/24
+	@echo; echo '## A SYN scan of the Windows-like host, with the exchange behind each verdict'
+	$(BIN)/leadline lab exec -- $(LL) -sS --top-ports 20 --explain --open 198.18.1.30
+	@echo; echo "The lab stays up: '$(BIN)/leadline lab shell' to explore, '$(BIN)/leadline lab down' to remove it."
 
 test: deps venv
 	$(BIN)/python -m pytest -q
