@@ -33,6 +33,25 @@ class ScanType(str, enum.Enum):
     def needs_root(self) -> bool:
         return self is not ScanType.CONNECT
 
+    @property
+    def flag(self) -> str:
+        """The option that asks for this scan, as nmap spells it."""
+        return _SCAN_FLAGS[self]
+
+
+_SCAN_FLAGS = {
+    ScanType.CONNECT: "-sT",
+    ScanType.SYN: "-sS",
+    ScanType.FIN: "-sF",
+    ScanType.XMAS: "-sX",
+    ScanType.NULL: "-sN",
+    ScanType.ACK: "-sA",
+    ScanType.WINDOW: "-sW",
+    ScanType.MAIMON: "-sM",
+    ScanType.CUSTOM: "--scanflags",
+    ScanType.UDP: "-sU",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Timing:

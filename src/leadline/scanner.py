@@ -94,7 +94,7 @@ def effective_scan_types(config: ScanConfig, privileged: bool) -> tuple[ScanType
     if needs_root and not privileged:
         if os.geteuid() == 0:
             raise UsageError(f"the {needs_root[0].value} scan needs raw packets, which --unprivileged rules out")
-        raise PrivilegeError(f"the {needs_root[0].value} scan (-s{_letter(needs_root[0])}) needs root privileges")
+        raise PrivilegeError(f"the {needs_root[0].value} scan ({needs_root[0].flag}) needs root privileges")
     if needs_root and not raw_engine_available():
         raise UsageError(f"the {needs_root[0].value} scan is not available in this build")
     return wanted
@@ -112,15 +112,6 @@ def _exchange_line(exchange: tuple[str, ...], verdict: object) -> tuple[str, ...
     if steps[-1].startswith("SYN/ACK") and steps[0].startswith("SYN") and "ACK" not in steps[0]:
         steps.append("RST (from our kernel)")
     return (" \u2192 ".join(steps),)
-
-
-def _letter(t: ScanType) -> str:
-    from leadline.cli.options import SCAN_LETTERS
-
-    for k, v in SCAN_LETTERS.items():
-        if v is t:
-            return k
-    return "?"
 
 
 def neighbour_mac(address: str) -> str | None:
