@@ -90,6 +90,8 @@ def effective_scan_types(config: ScanConfig, privileged: bool) -> tuple[ScanType
         wanted = (ScanType.SYN,)
     else:
         wanted = (ScanType.CONNECT,)
+    if ScanType.UDP in wanted:
+        raise UsageError("the UDP scan (-sU) is not implemented yet; TCP scans and discovery are")
     needs_root = [t for t in wanted if t.needs_root]
     if needs_root and not privileged:
         if os.geteuid() == 0:

@@ -34,6 +34,7 @@ def run(*argv: str) -> subprocess.CompletedProcess[str]:
         (["-sQ", "198.18.1.10"], "-sQ"),
         (["--no-such-flag", "198.18.1.10"], "--no-such-flag"),
         (["-T9", "198.18.1.10"], "-T9"),
+        (["-sU", "-p", "53", "198.18.1.10"], "-sU"),
         (["-sT"], "no targets"),
     ],
 )
