@@ -39,6 +39,20 @@ the two are compared with a two-proportion z-test:
     restored, the lower fraction becomes the new normal, and lost
     probes are left to retransmission.
 
+Calling loss random when it is a cap is the expensive mistake: the low
+fraction becomes "normal", the rate keeps growing and ports run out of
+attempts.  It happens when both rates of an experiment are over the cap
+(a target's burst allowance lets the rate double far past it before the
+first drop is seen) or when too few answers came back to compare.  So
+when halving hints at a cap without proving it, or the two sides hold
+too few answers to say anything although earlier bins were answered
+normally, the experiment steps down once more
+(the low side becomes the high side), at most six times, and only then
+accepts random loss and restores the rate it started from.  Likewise a
+ceiling estimate no better than the low rate means the low rate was
+capped too (its answer rate equalled the high side's), so the
+experiment steps down instead of settling there.
+
 A scan on a lossy path therefore pays one half-rate bin and keeps its
 speed; a scan against a rate-limited target settles near the target's
 answer rate instead of flooding it with probes that will be ignored.
@@ -79,6 +93,8 @@ _FAST_GROWTH = 2.0
 _SLOW_GROWTH = 1.05
 _BURST_SECONDS = 0.005
 _DECISION_LOG = 64
+_MAX_DESCENT = 6  # an unclear experiment halves the rate at most this many extra times
+_DESCENT_FLOOR = 10.0  # ... and never below this many probes/s
 
 
 @dataclass(slots=True)
@@ -142,6 +158,10 @@ class RateController:
         self._rttvar = 0.0
         self._experiment_high: _Bin | None = None  # the measurement that looked capped
         self._experiment_low: _Bin | None = None  # what half the rate got so far
+        self._experiment_origin = 0.0  # the rate the experiment started from
+        self._descent = 0  # extra halvings taken by the current experiment
+        self._capped_answer_rate: float | None = None  # the cap a step of this experiment proved
+        self._fraction_seen = False  # a bin was judged normal: usual_fraction is measured, not assumed
         self._tally: _Bin | None = None  # settled bins at the current rate, not yet judged
         self._tally_since = -math.inf
         self._busy = False  # the last bin sent as fast as the pacer allowed
@@ -306,12 +326,16 @@ class RateController:
             low = self._clamp(measured.rate / 2)
             if low < measured.rate:
                 self._experiment_high = measured
+                self._experiment_origin = measured.rate
+                self._descent = 0
+                self._capped_answer_rate = None
                 self._set_rate(now, low, f"answered {measured.fraction:.0%} at {measured.rate:.0f}/s, trying half")
             return
         # The usual fraction only rises here; it falls only when an experiment
         # proves the loss random.  Letting it drift down with each small rise in
         # rate would walk the rate past a cap one unnoticed step at a time.
         self.usual_fraction = max(usual, 0.8 * usual + 0.2 * measured.fraction)
+        self._fraction_seen = self._fraction_seen or measured.answered > 0
         if measured.paced and self.rate < self.max_rate:
             growth = _FAST_GROWTH if self.ceiling is None else _SLOW_GROWTH
             self._set_rate(now, self.rate * growth, "no sign of a limit, faster")
@@ -332,18 +356,49 @@ class RateController:
             # Slower got fewer answers: the path changed under us (a burst allowance
             # ran out, the scan reached filtered ports).  Measure again.
             self._end_experiment()
-            self._set_rate(now, high.rate, "inconclusive, rate restored")
+            self._set_rate(now, self._experiment_origin, "inconclusive, rate restored")
             return
         capped = low.fraction > high.fraction * _LIMIT_RATIO and z > _Z_SIGNIFICANT
         if not capped and z > 1.0 and low.sent < _EXTEND_LIMIT * high.sent:
             return  # a hint of a cap but not proof: keep measuring at the low rate
-        self._end_experiment()
         if not capped:
+            # Too few answers to compare means something only after answers were normal:
+            # from the first bin on it is a black hole (filtered ports), not a cap.
+            too_few = self._fraction_seen and low.answered + high.answered < _MIN_ANSWERS
+            if (z > 1.0 or too_few) and self._step_down(low, now, "unclear, one step lower"):
+                return
+            self._end_experiment()
+            if self._capped_answer_rate is not None:
+                # An earlier step proved a cap and this one sees none: both rates here are
+                # under it, so their fraction is the unhurried one the cap divides by.
+                natural = max(low.fraction, high.fraction, 1e-3)
+                self.usual_fraction = natural
+                self.ceiling = self._clamp(
+                    min(self._experiment_origin, max(high.rate, self._capped_answer_rate / natural)))
+                self._set_rate(now, self.ceiling, f"answers capped near {self._capped_answer_rate:.0f}/s")
+                return
             self.usual_fraction = max(0.01, (low.fraction + high.fraction) / 2)
-            self._set_rate(now, high.rate, f"loss is random ({high.fraction:.0%} vs {low.fraction:.0%}), rate restored")
+            self._set_rate(now, self._experiment_origin,
+                           f"loss is random ({high.fraction:.0%} vs {low.fraction:.0%}), rate restored")
             return
         # The cap is the answer rate the target sustained; divided by the share of
         # probes an unhurried scan gets answered, it is the send rate to pace at.
         natural = max(low.fraction, self.usual_fraction, 1e-3)
-        self.ceiling = self._clamp(min(high.rate, high.answer_rate / natural))
+        ceiling = self._clamp(min(high.rate, high.answer_rate / natural))
+        self._capped_answer_rate = high.answer_rate
+        if ceiling <= low.rate * _LIMIT_RATIO and self._step_down(low, now, "low rate capped too, one step lower"):
+            return
+        self._end_experiment()
+        self.ceiling = ceiling
         self._set_rate(now, self.ceiling, f"answers capped near {high.answer_rate:.0f}/s")
+
+    def _step_down(self, low: _Bin, now: float, why: str) -> bool:
+        """Continue the experiment at half the low rate, the low side becoming the high one."""
+        lower = self._clamp(low.rate / 2)
+        if self._descent >= _MAX_DESCENT or lower < _DESCENT_FLOOR or lower >= low.rate:
+            return False
+        self._descent += 1
+        self._experiment_high = low
+        self._experiment_low = None
+        self._set_rate(now, lower, why)
+        return True
