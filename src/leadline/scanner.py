@@ -47,6 +47,8 @@ Warn = Callable[[str], None]
 # Hosts scanned together.  Connect scans keep many sockets per host in
 # flight, so groups stay modest; discovery-only sweeps take more at once.
 PORT_SCAN_GROUP = 64
+RAW_SCAN_GROUP_MAX = 16384
+RAW_SCAN_RESULTS_PER_GROUP = 262144  # port results held before a group's hosts are written
 
 # nmap's names for each scan's task lines (normal output and XML taskbegin).
 TASK_NAMES = {
@@ -243,7 +245,7 @@ class Scan:
         if not (self.scan_types or self.config.list_only or self.config.skip_discovery) and self.raw_discovery_applies():
             self.ping_sweep()
             return
-        group_size = PORT_SCAN_GROUP if self.scan_types else DISCOVERY_GROUP
+        group_size = self.group_size()
         if self.config.timing.max_hostgroup:
             group_size = min(group_size, self.config.timing.max_hostgroup)
         group_size = max(group_size, self.config.timing.min_hostgroup)
@@ -253,6 +255,22 @@ class Scan:
             if not group:
                 break
             self.scan_group(group)
+
+    def group_size(self) -> int:
+        """Hosts scanned together.
+
+        A connect scan holds sockets per host, so its groups stay modest.  A
+        raw scan's session holds only the probes in flight, so its groups are
+        bounded by the port results they collect before hosts are written:
+        a sweep of a few ports takes thousands of hosts at once, ``-p-``
+        takes the minimum.
+        """
+        if not self.scan_types:
+            return DISCOVERY_GROUP
+        if ScanType.CONNECT in self.scan_types:
+            return PORT_SCAN_GROUP
+        ports = max(1, len(self.ports.tcp))
+        return max(PORT_SCAN_GROUP, min(RAW_SCAN_GROUP_MAX, RAW_SCAN_RESULTS_PER_GROUP // ports))
 
     def stats(self, t0: float, exit_status: str, error: str) -> RunStats:
         elapsed = time.monotonic() - t0
