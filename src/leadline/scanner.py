@@ -37,6 +37,7 @@ from leadline.model import (
     ScanInfo,
 )
 from leadline.output.base import Sink
+from leadline.output.formatting import port_sort_key
 from leadline.services import ServiceTable
 
 if TYPE_CHECKING:
@@ -486,7 +487,7 @@ class Scan:
                 self.raw_scan(scan_type, up, results, latencies, timed_out)
         names = self.reverse_names(list(by_address))
         for address, t in by_address.items():
-            ports = tuple(sorted((self.named(p) for p in results[address]), key=lambda p: (p.protocol, p.port)))
+            ports = tuple(sorted(map(self.named, results[address]), key=port_sort_key))
             _, reason, _ = alive[address]
             self.counts.up += 1
             self.counts.total += 1
@@ -585,7 +586,8 @@ class Scan:
         evidence = p.evidence if self.config.explain else ()
         if service == p.service and evidence == p.evidence:
             return p
-        return replace(p, service=service, evidence=evidence)
+        # The constructor, not dataclasses.replace: this runs once per port, 65535 times for -p-.
+        return PortResult(p.port, p.protocol, p.state, p.reason, p.reason_ttl, service, evidence)
 
     def reverse_names(self, addresses: list[str], listing: bool = False) -> dict[str, str | None]:
         if self.config.dns == "never" or not addresses:

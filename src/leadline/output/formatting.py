@@ -193,11 +193,12 @@ def fold_ports(ports: Sequence[PortResult], *, open_only: bool = False, verbosit
             return state not in POSSIBLY_OPEN
         return per_state[state] > limit
 
-    shown = tuple(p for p in ordered if not folded(p.state))
+    fold = {state: folded(state) for state in per_state}  # decided once per state, not per port
+    shown = tuple(p for p in ordered if not fold[p.state])
     groups: dict[tuple[PortState, str, str], list[int]] = {}
     for p in ordered:
-        if folded(p.state):
-            groups.setdefault((p.state, p.protocol, str(p.reason)), []).append(p.port)
+        if fold[p.state]:
+            groups.setdefault((p.state, p.protocol, p.reason.value), []).append(p.port)
     folded_groups = [FoldedGroup(state, proto, reason, tuple(nums)) for (state, proto, reason), nums in groups.items()]
     folded_groups.sort(key=lambda g: (-g.count, STATE_ORDER[g.state], PROTOCOL_ORDER.get(g.protocol, 9)))
     return PortFolding(shown=shown, folded=tuple(folded_groups), total=len(ordered))
