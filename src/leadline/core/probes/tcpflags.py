@@ -74,6 +74,8 @@ ICMP6_UNREACHABLE_REASONS: dict[int, Reason] = {
     5: Reason.ADMIN_PROHIBITED,
     6: Reason.REJECT_ROUTE,
 }
+# Plain ints: IntFlag arithmetic costs an enum construction per operation, on every packet.
+_SYN, _ACK, _RST, _FIN = int(TCPFlag.SYN), int(TCPFlag.ACK), int(TCPFlag.RST), int(TCPFlag.FIN)
 _ICMP4_ERRORS = {3: ReplyKind.ICMP_UNREACHABLE, 11: ReplyKind.ICMP_TIME_EXCEEDED}
 _ICMP6_ERRORS = {1: ReplyKind.ICMP_UNREACHABLE, 3: ReplyKind.ICMP_TIME_EXCEEDED}
 
@@ -115,18 +117,19 @@ class TcpFlagScan:
     answer_flags: ClassVar[int] = TCPFlag.RST  # a TCP reply with none of these is ignored
 
     def __init__(self, flags: int | None = None) -> None:
-        self.flags = self.default_flags if flags is None else flags & 0xFF
+        self.flags = int(self.default_flags if flags is None else flags & 0xFF)
+        self._answer_flags = int(self.answer_flags)
         self._templates: dict[tuple[str, int, int], TcpProbeTemplate] = {}
 
     def flags_for(self, ctx: ProbeContext) -> int:
         """The flags sent: ``ctx.tcp_flags`` (--scanflags) wins over the module's own."""
-        return self.flags if ctx.tcp_flags is None else ctx.tcp_flags & 0xFF
+        return self.flags if ctx.tcp_flags is None else int(ctx.tcp_flags) & 0xFF
 
     def _template(self, ctx: ProbeContext, flags: int) -> TcpProbeTemplate:
         key = (ctx.source_address, flags, ctx.ttl)
         template = self._templates.get(key)
         if template is None:
-            options = SYN_OPTIONS if flags & TCPFlag.SYN else ()
+            options = SYN_OPTIONS if flags & _SYN else ()
             template = TcpProbeTemplate(
                 ctx.source_address, flags=flags, window=PROBE_WINDOW, options=options, ttl=ctx.ttl, ip_flags=0
             )
@@ -139,7 +142,7 @@ class TcpFlagScan:
         cookie = ReplyCookie.for_scan(ctx.secret, ctx.source_port)
         values = cookie.values(src, dst, TCP, port)
         seq = cookie.sequence(values, attempt)
-        ack = seq if flags & TCPFlag.ACK else 0
+        ack = seq if flags & _ACK else 0
         packet = self._template(ctx, flags).render(dst, cookie.source_port(values, attempt), port, seq, ack, values.ip_id)
         return Probe(ProbeKey(canonical_address(address), port, "tcp"), packet, attempt)
 
@@ -158,7 +161,7 @@ class TcpFlagScan:
         cookie = ReplyCookie.for_scan(ctx.secret, ctx.source_port)
         src_raw = pack_address(ctx.source_address)
         if isinstance(transport, TCPSegment):
-            if not transport.flags & self.answer_flags:
+            if not transport.flags & self._answer_flags:
                 return None
             values = cookie.values(src_raw, pack_address(parsed.src), TCP, transport.sport)
             attempt = self._attempt_from_tcp(transport, values, cookie, ctx)
@@ -201,15 +204,16 @@ class TcpFlagScan:
     ) -> int | None:
         """The attempt a TCP reply answers (None: unknown); ``NOT_OURS`` if it answers none of ours."""
         flags = self.flags_for(ctx)
-        if flags & TCPFlag.ACK and segment.flags & TCPFlag.RST:
+        reply_flags = int(segment.flags)
+        if flags & _ACK and reply_flags & _RST:
             echoed: int | None = segment.seq
-        elif segment.flags & TCPFlag.ACK:
-            echoed = segment.ack - bool(flags & TCPFlag.SYN) - bool(flags & TCPFlag.FIN)
+        elif reply_flags & _ACK:
+            echoed = segment.ack - bool(flags & _SYN) - bool(flags & _FIN)
         else:
             echoed = None
         if echoed is None:
             # A bare SYN back (split handshake) echoes nothing; only the port can vouch for it.
-            if flags & TCPFlag.SYN and segment.flags & TCPFlag.SYN and cookie.port_is_ours(values, segment.dport):
+            if flags & _SYN and reply_flags & _SYN and cookie.port_is_ours(values, segment.dport):
                 return cookie.attempt_from_port(values, segment.dport)
             return NOT_OURS
         attempt = cookie.attempt_from_sequence(values, echoed & 0xFFFFFFFF)
