@@ -364,8 +364,8 @@ class TestBadInput:
 
 
 class TestAllPortsAgainstNmap:
-    def test_full_range_beats_nmap(self, pair: Pair) -> None:
-        """-p- on a host that drops 8 ports and rejects the rest, timed beside nmap -sT."""
+    def test_full_range_matches_nmap(self, pair: Pair) -> None:
+        """-p- on a host that drops 8 ports and rejects the rest, beside nmap -sT (timing is bench/'s job)."""
         host = pair.scan([], port_range=[1, 65535], template=3)
         verdicts = host["verdicts"]
         assert len(verdicts) == 65535
@@ -376,5 +376,5 @@ class TestAllPortsAgainstNmap:
         nmap_elapsed = time.monotonic() - started
         assert "8080/tcp open" in nmap.stdout
         print(f"\n-p- connect scan: leadline {host['elapsed']:.2f} s, nmap {nmap_elapsed:.2f} s")
-        # Typically about two thirds of nmap's time; the margin absorbs a busy machine.
-        assert host["elapsed"] < nmap_elapsed * 1.25
+        nmap_open = {int(line.split("/")[0]) for line in nmap.stdout.splitlines() if "/tcp" in line and " open " in line}
+        assert nmap_open == set(OPEN_PORTS)
