@@ -68,6 +68,14 @@ _DECIDING_ERRNOS: dict[int, tuple[PortState, Reason]] = {
 }
 # Answers that prove a live endpoint: they feed the RTT estimate.
 _LIVE_REASONS = frozenset({Reason.SYN_ACK, Reason.CONN_REFUSED})
+_LIVE_ERRNOS = frozenset(code for code, (_, reason) in _DECIDING_ERRNOS.items() if reason in _LIVE_REASONS)
+# What each deciding errno means, with the name the evidence line gives it.
+_ANSWERS = {
+    code: (state, reason, "connected" if code in (0, errno.EISCONN) else errno.errorcode.get(code, str(code)))
+    for code, (state, reason) in _DECIDING_ERRNOS.items()
+}
+# The outcome code of a port whose every attempt went unanswered.
+NO_ANSWER = -1
 # Everything else (ETIMEDOUT, EHOSTDOWN, odd errors) counts as "this attempt
 # got no answer" and goes through the retransmission logic.
 
@@ -76,6 +84,15 @@ _INITIAL_WINDOW = 32
 _LAUNCHES_PER_ROUND = 512  # bounds work between two looks at timeouts and answers
 _MAX_POLL = 0.1  # seconds; keeps the engine responsive to ``stop``
 _FD_BACKOFF = 0.05  # seconds to wait after EMFILE/ENFILE before trying socket() again
+_STREAM_NONBLOCK = socket.SOCK_STREAM | socket.SOCK_NONBLOCK
+
+# A port's verdict as the engine keeps it until a host is reported:
+# (errno of the deciding answer or NO_ANSWER, attempts made, seconds) where
+# the seconds are the answered attempt's RTT, or the whole wait when silent.
+# Building the PortResult (and its evidence line) is deferred to
+# ``port_result`` so that the per-probe path stays short and a worker
+# process can ship verdicts as plain tuples.
+Outcome = tuple[int, int, float]
 
 
 @dataclass(slots=True)
@@ -118,6 +135,7 @@ class _Probe:
 class _Host:
     """Scan state of one target address."""
 
+    index: int
     address: str
     family: int
     rtt: RttEstimator
@@ -129,7 +147,7 @@ class _Host:
     # attempt expires by the host's *current* timeout, so the first answers
     # shorten the wait of probes sent before the RTT was known.
     sent_order: collections.deque[tuple[float, int, _Probe]] = field(default_factory=collections.deque)
-    verdicts: dict[int, PortResult] = field(default_factory=dict)
+    outcomes: dict[int, Outcome] = field(default_factory=dict)
     next_send_at: float = 0.0
     # Highest retransmission count that ever drew an answer from this host:
     # a port gets one retransmission more than that (nmap's adaptive retries),
@@ -186,6 +204,28 @@ class _ConnectWatcher:
             self.selector.close()
 
 
+def port_result(port: int, code: int, attempts: int, seconds: float) -> PortResult:
+    """The reported verdict for one port, from the engine's compact outcome."""
+    if code == NO_ANSWER:
+        evidence = f"connect() to port {port}: no answer to {attempts} attempts in {seconds * 1000:.0f} ms"
+        return PortResult(port, "tcp", PortState.FILTERED, Reason.NO_RESPONSE, None, None, (evidence,))
+    state, reason, outcome = _ANSWERS[code]
+    evidence = f"connect() to port {port}: {outcome} after {seconds * 1000:.2f} ms (attempt {attempts})"
+    return PortResult(port, "tcp", state, reason, None, None, (evidence,))
+
+
+def check_scan_inputs(hosts: Sequence[str], ports: Sequence[int]) -> None:
+    """Reject what no engine could scan, with one line naming the culprit."""
+    for port in ports:
+        if not 0 <= port <= 65535:
+            raise PortSpecError(f"port out of range: {port}")
+    if len(set(hosts)) != len(hosts):
+        duplicate = next(h for h in hosts if list(hosts).count(h) > 1)
+        raise TargetSpecError(f"host listed twice in one group: {duplicate}")
+    for host in hosts:
+        _family_of(host)
+
+
 def _family_of(address: str) -> int:
     try:
         parsed = ipaddress.ip_address(address.split("%", 1)[0])
@@ -205,34 +245,39 @@ class _ConnectEngine:
         *,
         clock: Callable[[], float],
         first_answer_decides: bool = False,
+        journal: list[tuple[int, int, int, int, float]] | None = None,
     ) -> None:
-        for port in ports:
-            if not 0 <= port <= 65535:
-                raise PortSpecError(f"port out of range: {port}")
-        if len(set(hosts)) != len(hosts):
-            duplicate = next(h for h in hosts if list(hosts).count(h) > 1)
-            raise TargetSpecError(f"host listed twice in one group: {duplicate}")
+        check_scan_inputs(hosts, ports)
         self.timing = timing
         # A port listed twice would never let its host count as complete.
         self.ports = list(dict.fromkeys(ports))
+        self.port_count = len(self.ports)
         self.clock = clock
+        # When set, every verdict is also appended here as (host index, port,
+        # *outcome) and finished hosts are reported without ports: a worker
+        # process streams the journal to the process that reports results.
+        self.journal = journal
         self.first_answer_decides = first_answer_decides
         self.total = len(hosts) * len(self.ports)
         self.decided = 0
         now = clock()
         self.hosts = [
             _Host(
+                index=index,
                 address=h,
                 family=_family_of(h),
                 rtt=RttEstimator(timing),
                 deadline=None if timing.host_timeout is None else now + timing.host_timeout,
             )
-            for h in hosts
+            for index, h in enumerate(hosts)
         ]
         # Answers from any host of the group teach the timeout for hosts that
         # have not answered yet (as nmap keeps group-wide timing), so silent
         # addresses in a sweep are not each given the initial timeout.
         self.group_rtt = RttEstimator(timing)
+        # The group estimate is read only for hosts without samples of their
+        # own; once none is left unfinished, updating it is wasted work.
+        self.unsampled_hosts = len(self.hosts)
         self.fd_limit = fd_budget()
         self.fd_cap = self.fd_limit  # lowered when the kernel says we are out of descriptors
         self.fd_retry_at = 0.0
@@ -273,70 +318,129 @@ class _ConnectEngine:
             host.queued = True
             self.ready.append(host)
 
-    def _next_probe(self, host: _Host) -> _Probe | None:
-        if host.retries:
-            return host.retries.popleft()
-        if host.next_port < len(self.ports):
-            probe = _Probe(host, self.ports[host.next_port])
-            host.next_port += 1
-            return probe
-        return None
-
     def _launch(self, now: float) -> None:
         if now < self.fd_retry_at:
             return
         rate_allows = self.rate.may_send(now)
         owed = self.rate.must_send(now)
+        ready = self.ready
+        window = self.window
+        port_count = self.port_count
+        clock = self.clock
         launched = 0
         idle_hosts = 0
-        while self.ready and idle_hosts < len(self.ready) and launched < _LAUNCHES_PER_ROUND:
+        while ready and idle_hosts < len(ready) and launched < _LAUNCHES_PER_ROUND:
             if launched >= rate_allows:
                 return
             if self.in_flight >= self.fd_cap:
                 return
-            if self.in_flight >= self.window.size and launched >= owed:
+            if self.in_flight >= window.size and launched >= owed:
                 return
-            host = self.ready[0]
+            host = ready[0]
             if host.next_send_at > now:
-                self.ready.rotate(-1)
+                ready.rotate(-1)
                 idle_hosts += 1
                 continue
-            probe = self._next_probe(host)
-            if probe is None:
-                self.ready.popleft()
+            if host.retries:
+                probe = host.retries.popleft()
+                now = clock()
+                if not self._send(probe, now):
+                    host.retries.appendleft(probe)
+                    return
+            elif host.next_port < port_count:
+                now = clock()
+                if not self._send_first(host, self.ports[host.next_port], now):
+                    return
+                host.next_port += 1
+            else:
+                ready.popleft()
                 host.queued = False
                 continue
-            now = self.clock()
-            if not self._send(probe, now):
-                host.retries.appendleft(probe)
-                return
             launched += 1
             idle_hosts = 0
-            if len(self.ready) > 1 and self.ready and self.ready[0] is host:
-                self.ready.rotate(-1)
+            if len(ready) > 1 and ready[0] is host:
+                ready.rotate(-1)
+
+    def _send_first(self, host: _Host, port: int, now: float) -> bool:
+        """A port's first connect attempt; False when out of descriptors (try later).
+
+        The commonest outcome by far, a refusal already on the socket when
+        connect() returns, is decided here without a _Probe object.
+        """
+        family = host.family
+        address = (host.address, port) if family == socket.AF_INET else (host.address, port, 0, 0)
+        sock = self.spare.pop(family, None)
+        try:
+            if sock is None:
+                try:
+                    # The bare C type: socket.socket's Python-level constructor
+                    # costs more than the system call at tens of thousands a second.
+                    sock = _socket.socket(family, _STREAM_NONBLOCK)
+                except OSError as exc:
+                    if exc.errno in FD_EXHAUSTED:
+                        self._back_off_descriptors(now)
+                        return False
+                    raise
+                result = sock.connect_ex(address)
+            else:
+                result = sock.connect_ex(address)
+                if result == errno.ECONNABORTED:
+                    # A socket whose last connect was refused reports that one
+                    # as aborted first; the next call starts a new connection.
+                    result = sock.connect_ex(address)
+        except OSError as exc:  # e.g. a scope-less link-local v6 address
+            result = exc.errno or errno.EINVAL
+        if result in FD_EXHAUSTED:
+            sock.close()
+            self._back_off_descriptors(now)
+            return False
+        host.next_send_at = now + self.scan_delay
+        if self.rate_limited:
+            self.rate.record_sent(now)
+        if result == errno.EINPROGRESS:
+            # On a nearby target the answer is often processed before
+            # connect() returns: a refusal is then already on the socket,
+            # and one getsockopt() saves a trip through epoll.
+            result = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if result == 0:
+                probe = _Probe(host, port)
+                probe.attempts = 1
+                probe.sent_at = probe.first_sent_at = now
+                self._watch(probe, sock, now)
+                return True
+            if result == errno.ECONNREFUSED and family not in self.spare:
+                # Linux lets a refused TCP socket connect again: keeping it
+                # saves a socket() and a close() on the commonest outcome.
+                self.spare[family] = sock
+            else:
+                sock.close()
+        else:
+            if result == 0:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
+            sock.close()
+        answered = self.clock()
+        if result in _DECIDING_ERRNOS:
+            self._answered(host, port, result, 1, answered - now, now, answered)
+        else:
+            probe = _Probe(host, port)
+            probe.attempts = 1
+            probe.sent_at = probe.first_sent_at = now
+            self._no_answer(probe, answered)
+        return True
 
     def _send(self, probe: _Probe, now: float) -> bool:
-        """Start one connect attempt; False when out of descriptors (try later)."""
+        """Retransmit: a new connect attempt on a fresh socket; False when out of descriptors."""
         host = probe.host
-        sock = self.spare.pop(host.family, None)
-        reused = sock is not None
-        if sock is None:
-            try:
-                # The bare C type: socket.socket's Python-level constructor costs
-                # more than the system call itself at tens of thousands per second.
-                sock = _socket.socket(host.family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
-            except OSError as exc:
-                if exc.errno in FD_EXHAUSTED:
-                    self._back_off_descriptors(now)
-                    return False
-                raise
+        try:
+            sock = _socket.socket(host.family, _STREAM_NONBLOCK)
+        except OSError as exc:
+            if exc.errno in FD_EXHAUSTED:
+                self._back_off_descriptors(now)
+                return False
+            raise
         try:
             result = sock.connect_ex(host.sockaddr(probe.port))
-            if reused and result == errno.ECONNABORTED:
-                # A socket whose last connect was refused reports that one as
-                # aborted first; the next call starts a new connection.
-                result = sock.connect_ex(host.sockaddr(probe.port))
-        except OSError as exc:  # e.g. a scope-less link-local v6 address
+        except OSError as exc:
             result = exc.errno or errno.EINVAL
         if result in FD_EXHAUSTED:
             sock.close()
@@ -350,31 +454,26 @@ class _ConnectEngine:
         if self.rate_limited:
             self.rate.record_sent(now)
         if result == errno.EINPROGRESS:
-            # On a nearby target the answer is often processed before
-            # connect() returns: a refusal is then already on the socket,
-            # and one getsockopt() saves a trip through epoll.
             result = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if result == 0:
-                probe.sock = sock  # type: ignore[assignment]
-                probe.live = True
-                self.in_flight += 1
-                self.watcher.watch(sock.fileno(), probe)
-                if not host.sent_order:
-                    self.waiting_hosts.add(host)
-                host.sent_order.append((now, probe.attempts, probe))
-                return True
-            now = self.clock()
-            if result == errno.ECONNREFUSED and host.family not in self.spare:
-                # Linux lets a refused TCP socket connect again: keeping it
-                # saves a socket() and a close() on the commonest outcome.
-                self.spare[host.family] = sock
-                self._conclude(probe, result, now)
+                self._watch(probe, sock, now)
                 return True
         elif result == 0:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
         sock.close()
-        self._conclude(probe, result, now)
+        self._conclude(probe, result, self.clock())
         return True
+
+    def _watch(self, probe: _Probe, sock: _socket.socket, now: float) -> None:
+        """Wait for an attempt whose answer has not arrived yet."""
+        host = probe.host
+        probe.sock = sock  # type: ignore[assignment]
+        probe.live = True
+        self.in_flight += 1
+        self.watcher.watch(sock.fileno(), probe)
+        if not host.sent_order:
+            self.waiting_hosts.add(host)
+        host.sent_order.append((now, probe.attempts, probe))
 
     def _back_off_descriptors(self, now: float) -> None:
         self.fd_cap = max(1, self.in_flight)
@@ -403,29 +502,36 @@ class _ConnectEngine:
 
     def _conclude(self, probe: _Probe, result: int, now: float) -> None:
         """Turn one attempt's outcome into a verdict, or into a retransmission."""
-        host = probe.host
+        if probe.host.done:
+            return
+        if result in _DECIDING_ERRNOS:
+            self._answered(probe.host, probe.port, result, probe.attempts, now - probe.sent_at, probe.first_sent_at, now)
+        else:
+            self._no_answer(probe, now)
+
+    def _answered(
+        self, host: _Host, port: int, result: int, attempts: int, elapsed: float, first_sent_at: float, now: float
+    ) -> None:
+        """An attempt drew an answer that decides its port."""
         if host.done:
             return
-        verdict = _DECIDING_ERRNOS.get(result)
-        if verdict is None:
-            self._no_answer(probe, now)
-            return
-        state, reason = verdict
-        elapsed = now - probe.sent_at
-        retransmission = probe.attempts - 1
-        if reason in _LIVE_REASONS:
-            host.rtt.update(elapsed)
-            self.group_rtt.update(elapsed)
-        self.window.on_answer()
-        if retransmission > 0:
+        if result in _LIVE_ERRNOS:
+            rtt = host.rtt
+            rtt.update(elapsed)
+            if self.unsampled_hosts:
+                self.group_rtt.update(elapsed)
+                if rtt.samples == 1:
+                    self.unsampled_hosts -= 1
+        window = self.window
+        if window.cwnd < window.maximum:
+            window.on_answer()
+        if attempts > 1:
             # The port answers, yet an earlier attempt went unanswered: that
             # attempt was lost on the way, which is what congestion looks like.
             # (A timeout alone cannot tell a congested path from a firewall.)
-            self.window.on_drop(probe.first_sent_at, now)
-            host.best_answered_retry = max(host.best_answered_retry, retransmission)
-        outcome = "connected" if result in (0, errno.EISCONN) else errno.errorcode.get(result, str(result))
-        evidence = (f"connect() to port {probe.port}: {outcome} after {elapsed * 1000:.2f} ms (attempt {probe.attempts})",)
-        self._record(host, PortResult(probe.port, "tcp", state, reason, None, None, evidence), now)
+            window.on_drop(first_sent_at, now)
+            host.best_answered_retry = max(host.best_answered_retry, attempts - 1)
+        self._record(host, port, (result, attempts, elapsed))
 
     def _no_answer(self, probe: _Probe, now: float) -> None:
         host = probe.host
@@ -433,30 +539,37 @@ class _ConnectEngine:
             host.retries.append(probe)
             self._enqueue(host)
             return
-        waited = now - probe.first_sent_at
-        evidence = (f"connect() to port {probe.port}: no answer to {probe.attempts} attempts in {waited * 1000:.0f} ms",)
-        self._record(host, PortResult(probe.port, "tcp", PortState.FILTERED, Reason.NO_RESPONSE, None, None, evidence), now)
+        self._record(host, probe.port, (NO_ANSWER, probe.attempts, now - probe.first_sent_at))
 
-    def _record(self, host: _Host, result: PortResult, now: float) -> None:
-        host.verdicts[result.port] = result
+    def _record(self, host: _Host, port: int, outcome: Outcome) -> None:
+        outcomes = host.outcomes
+        outcomes[port] = outcome
         self.decided += 1
-        if len(host.verdicts) == len(self.ports):
+        if self.journal is not None:
+            self.journal.append((host.index, port, *outcome))
+        if len(outcomes) == self.port_count:
             self._finish(host)
-        elif self.first_answer_decides and result.reason in _LIVE_REASONS:
+        elif self.first_answer_decides and outcome[0] in _LIVE_ERRNOS:
             self._finish(host)
 
     def _finish(self, host: _Host, *, timed_out: bool = False, interrupted: bool = False) -> None:
         if host.done:
             return
         host.done = True
+        if not host.rtt.samples:
+            self.unsampled_hosts -= 1
         self._retire_all(host)
         host.retries.clear()
         if host.queued:
             self.ready.remove(host)
             host.queued = False
-        undecided = len(self.ports) - len(host.verdicts)
+        undecided = self.port_count - len(host.outcomes)
         self.decided += undecided if timed_out else 0
-        ports = [] if timed_out else [host.verdicts[p] for p in sorted(host.verdicts)]
+        if timed_out or self.journal is not None:
+            ports = []
+        else:
+            outcomes = host.outcomes
+            ports = [port_result(port, *outcomes[port]) for port in sorted(outcomes)]
         self.finished_hosts.append(HostPortResults(host.address, ports, host.rtt.srtt, timed_out, interrupted))
         if self.ports:
             self.remaining_hosts -= 1
@@ -578,9 +691,20 @@ def connect_scan(
     ``on_host_done`` is called once per host as soon as all its ports are
     decided, so output can stream.  Setting ``stop`` ends the scan within
     about a tenth of a second; unfinished hosts are then reported with
-    ``interrupted=True``.
+    ``interrupted=True``.  A scan with many probes runs in one worker
+    process per CPU core (see ``workers``), with the same results.
     """
-    engine = _ConnectEngine(hosts, ports, timing, clock=clock)
+    check_scan_inputs(hosts, ports)
+    from leadline.engines.workers import split_connect_scan, worker_count
+
+    unique_ports = list(dict.fromkeys(ports))
+    workers = worker_count(len(hosts), len(unique_ports), timing)
+    if workers > 1:
+        split_connect_scan(
+            hosts, unique_ports, timing, workers, on_host_done=on_host_done, on_progress=on_progress, stop=stop, clock=clock
+        )
+        return
+    engine = _ConnectEngine(hosts, unique_ports, timing, clock=clock)
     last_progress = -1
     try:
         for result in engine.finished_hosts:  # hosts with nothing to scan
