@@ -571,7 +571,13 @@ class Scan:
             module = module_for(scan_type, self.config.scanflags)
             ctx = ProbeContext(source_address=source, secret=os.urandom(16), family=family, tcp_flags=self.config.scanflags)
             session = ScanSession.for_group(
-                module, ctx, addresses, ports, self.config.timing, RateController.from_timing(self.config.timing)
+                module,
+                ctx,
+                addresses,
+                ports,
+                self.config.timing,
+                RateController.from_timing(self.config.timing),
+                explain=self.config.explain,
             )
             run_raw_scan(session, family=family, on_event=on_event, stop=self.stop, pcap=self.pcap, trace=self.trace)
         for address, est in rtts.items():

@@ -333,7 +333,8 @@ class _Sweep:
             sender.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
             sender.setblocking(False)
             _grow_buffer(receiver)
-            _attach_filter(receiver, _protocol_filter(4, self.ip_protocols))
+            # Sent probes reach the pcap from the send side: the kernel may drop our own copies.
+            _attach_filter(receiver, _protocol_filter(4, self.ip_protocols, outgoing=False))
             receiver.setblocking(False)
             _drain(receiver)
             self.selector.register(receiver, selectors.EVENT_READ, "ip")

@@ -8,7 +8,8 @@ own outgoing packets (PACKET_OUTGOING), so the pcap holds the whole
 conversation, including the RST the kernel sends when a SYN/ACK answers
 a SYN it never made.  A classic BPF filter attached to that socket
 passes only the probe's protocol and ICMP, so the kernel, not Python,
-throws away unrelated traffic.
+throws away unrelated traffic; when no pcap is written it also drops our
+own outgoing packets, which would otherwise double the receive work.
 
 All decisions live in the session; this module only moves bytes and
 reads the clock.
@@ -36,6 +37,7 @@ _ETH_P_IP = 0x0800
 _ETH_P_IPV6 = 0x86DD
 _ETH_P_ALL = 0x0003  # only "all protocols" taps see outgoing packets too
 _SKF_AD_PROTOCOL = 0xFFFFF000  # BPF ancillary load: SKF_AD_OFF + SKF_AD_PROTOCOL
+_SKF_AD_PKTTYPE = 0xFFFFF004  # BPF ancillary load: SKF_AD_OFF + SKF_AD_PKTTYPE
 _PACKET_OUTGOING = 4
 _SO_ATTACH_FILTER = 26
 _SO_RCVBUFFORCE = 33
@@ -51,11 +53,19 @@ def source_address_for(dst: str) -> str:
         return str(probe.getsockname()[0])
 
 
-def _protocol_filter(family: int, protocols: tuple[int, ...]) -> bytes:
-    """Classic BPF: accept an IPv4 (or IPv6) datagram whose protocol byte is one of ``protocols``."""
+def _protocol_filter(family: int, protocols: tuple[int, ...], *, outgoing: bool = True) -> bytes:
+    """Classic BPF: accept an IPv4 (or IPv6) datagram whose protocol byte is one of ``protocols``.
+
+    ``outgoing=False`` also drops the packets we send ourselves (pkttype PACKET_OUTGOING).
+    """
     ethertype = _ETH_P_IPV6 if family == 6 else _ETH_P_IP
     offset = 6 if family == 6 else 9  # next-header / protocol field; no link header on SOCK_DGRAM
-    program = [
+    program: list[tuple[int, int, int, int]] = []
+    if not outgoing:
+        skip_to_drop = 2 + 1 + len(protocols)  # past the ethertype test, the load and every protocol test
+        program.append((0x20, 0, 0, _SKF_AD_PKTTYPE))  # ld skb->pkt_type
+        program.append((0x15, skip_to_drop, 0, _PACKET_OUTGOING))  # jeq #outgoing -> drop
+    program += [
         (0x28, 0, 0, _SKF_AD_PROTOCOL),  # ldh skb->protocol (the ethertype)
         (0x15, 0, len(protocols) + 1, ethertype),  # jeq #ethertype, else -> drop
         (0x30, 0, 0, offset),  # ldb [offset]
@@ -74,7 +84,7 @@ def _attach_filter(sock: socket.socket, program: bytes) -> None:
     sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, fprog)
 
 
-def _open_sockets(family: int, ip_protocol: int) -> tuple[socket.socket, socket.socket]:
+def _open_sockets(family: int, ip_protocol: int, *, outgoing: bool) -> tuple[socket.socket, socket.socket]:
     try:
         if family == 6:
             sender = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
@@ -91,7 +101,7 @@ def _open_sockets(family: int, ip_protocol: int) -> tuple[socket.socket, socket.
         receiver.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, 8 << 20)
     except OSError:
         receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
-    _attach_filter(receiver, _protocol_filter(family, tuple(dict.fromkeys((ip_protocol, icmp)))))
+    _attach_filter(receiver, _protocol_filter(family, tuple(dict.fromkeys((ip_protocol, icmp))), outgoing=outgoing))
     receiver.setblocking(False)
     while True:  # whatever arrived before the filter was attached
         try:
@@ -117,19 +127,21 @@ def run_raw_scan(
     clock: Callable[[], float] = time.monotonic,
 ) -> None:
     """Run ``session`` to the end (or until ``stop`` is set), sending and capturing for real."""
-    sender, receiver = _open_sockets(family, session.module.ip_protocol)
+    sender, receiver = _open_sockets(family, session.module.ip_protocol, outgoing=pcap is not None)
     loopback = _loopback_names()
     selector = selectors.DefaultSelector()
     selector.register(receiver, selectors.EVENT_READ)
     start = clock()
     wall_offset = time.time() - start
     our_address = session.ctx.source_address
+    send = sender.sendto
+    receive = session.receive
     try:
         while not session.finished and not (stop is not None and stop.is_set()):
             now = clock()
             for probe in session.due(now):
                 try:
-                    sender.sendto(probe.packet, (probe.key.address, 0))
+                    send(probe.packet, (probe.key.address, 0))
                 except OSError as exc:
                     if exc.errno not in (errno.ENOBUFS, errno.EAGAIN, errno.EHOSTUNREACH, errno.ENETUNREACH):
                         raise
@@ -139,22 +151,33 @@ def run_raw_scan(
             wait = min(_MAX_WAIT, session.time_until_next(clock()))
             if wait > 0 and selector.select(wait):
                 pass
-            for _ in range(_RECEIVE_BATCH):
-                try:
-                    datagram, address = receiver.recvfrom(65535)
-                except BlockingIOError:
-                    break
-                received = clock()
-                interface, packet_type = address[0], address[2]
-                outgoing = packet_type == _PACKET_OUTGOING
-                if pcap is not None and not (outgoing and interface in loopback):
-                    pcap.write(datagram, received + wall_offset)
-                if outgoing:
-                    continue
-                if trace is not None and _destination(datagram) == our_address:
-                    trace(trace_line("RCVD", received - start, datagram))
-                for event in session.receive(datagram, received):
-                    on_event(event)
+            if pcap is None and trace is None:
+                # The kernel already dropped our own packets: nothing to look at but the bytes.
+                recv = receiver.recv
+                for _ in range(_RECEIVE_BATCH):
+                    try:
+                        datagram = recv(65535)
+                    except BlockingIOError:
+                        break
+                    for event in receive(datagram, clock()):
+                        on_event(event)
+            else:
+                for _ in range(_RECEIVE_BATCH):
+                    try:
+                        datagram, address = receiver.recvfrom(65535)
+                    except BlockingIOError:
+                        break
+                    received = clock()
+                    interface, packet_type = address[0], address[2]
+                    outgoing = packet_type == _PACKET_OUTGOING
+                    if pcap is not None and not (outgoing and interface in loopback):
+                        pcap.write(datagram, received + wall_offset)
+                    if outgoing:
+                        continue
+                    if trace is not None and _destination(datagram) == our_address:
+                        trace(trace_line("RCVD", received - start, datagram))
+                    for event in receive(datagram, received):
+                        on_event(event)
             for event in session.expire(clock()):
                 on_event(event)
     finally:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import ClassVar, NamedTuple, Protocol
 
 from leadline.model import PortState, Reason
 
@@ -34,17 +34,20 @@ class ReplyKind(enum.Enum):
     ND_ADVERT = "nd-advert"
 
 
-@dataclass(frozen=True, slots=True)
-class ProbeKey:
-    """Which probe a reply answers: the probe's destination and port (0 for portless probes)."""
+class ProbeKey(NamedTuple):
+    """Which probe a reply answers: the probe's destination and port (0 for portless probes).
+
+    Named tuples, here and for ``Reply``: one of each is made per reply on
+    the receive path and the key is hashed on every lookup; a frozen
+    dataclass costs several times as much for both.
+    """
 
     address: str
     port: int
     protocol: str = "tcp"
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
+class Reply(NamedTuple):
     """The facts about a received packet that classification needs."""
 
     kind: ReplyKind
@@ -59,8 +62,9 @@ class Reply:
     family: int = 4  # 4 or 6: ICMP codes mean different things in ICMPv6
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(NamedTuple):
+    """A port's state and why; one per port, so as cheap to make as ``Reply``."""
+
     state: PortState
     reason: Reason
     ttl: int | None = None

@@ -16,15 +16,18 @@ from leadline.model import PortState, Reason
 
 __all__ = ["SynScan", "classify_like_syn"]
 
+# Plain ints: IntFlag arithmetic costs an enum construction per operation, on every reply.
+_SYN, _RST = int(TCPFlag.SYN), int(TCPFlag.RST)
+
 
 def classify_like_syn(reply: Reply | None) -> Verdict:
     if reply is None:
         return Verdict(PortState.FILTERED, Reason.NO_RESPONSE)
     if reply.kind is ReplyKind.TCP:
         flags = reply.tcp_flags or 0
-        if flags & TCPFlag.RST:
+        if flags & _RST:
             return Verdict(PortState.CLOSED, Reason.RESET, reply.ttl)
-        if flags & TCPFlag.SYN:
+        if flags & _SYN:
             return Verdict(PortState.OPEN, Reason.SYN_ACK, reply.ttl)
     return icmp_verdict(reply) or Verdict(PortState.FILTERED, Reason.UNKNOWN_RESPONSE, reply.ttl)
 

@@ -9,6 +9,12 @@ a port state; both are class attributes of the small per-scan modules
 * ``match`` returns None, never raises, for anything that is not an
   answer to one of our probes: not addressed to us, wrong cookie, wrong
   ports, truncated, or an ICMP code nmap does not act on.
+* ``match`` reads the common reply, a TCP segment in an IPv4 datagram
+  with no IP options, straight from its fixed offsets
+  (``_match_ipv4_tcp``) and builds no parsed objects; it makes the very
+  checks the full parser would and gives the same answer (tests hold
+  the two to agreement on tables and random packets).  Everything else
+  (ICMP errors, IPv6, IP options) goes through ``parse_datagram``.
 
 How a reply proves it answers us (RFC 9293 §3.10.7.1, as Linux does it):
 if our probe had ACK set, an RST carries seq = our ack; otherwise the
@@ -25,6 +31,7 @@ results stay comparable with nmap's.
 
 from __future__ import annotations
 
+import struct
 from functools import lru_cache
 from typing import ClassVar
 
@@ -33,6 +40,7 @@ from leadline.core.packet.checksum import PacketError
 from leadline.core.packet.icmp import ICMPMessage
 from leadline.core.packet.icmpv6 import ICMPv6Message
 from leadline.core.packet.parse import QuotedHeader, pack_address, parse_datagram, parse_quoted
+from leadline.core.packet.ipv4 import format_ipv4
 from leadline.core.packet.ipv6 import format_ipv6
 from leadline.core.packet.tcp import TCPFlag, TCPSegment, mss
 from leadline.core.packet.template import TcpProbeTemplate
@@ -76,6 +84,11 @@ ICMP6_UNREACHABLE_REASONS: dict[int, Reason] = {
 }
 # Plain ints: IntFlag arithmetic costs an enum construction per operation, on every packet.
 _SYN, _ACK, _RST, _FIN = int(TCPFlag.SYN), int(TCPFlag.ACK), int(TCPFlag.RST), int(TCPFlag.FIN)
+# An IPv4 header without options and the TCP header's fixed part, the fields match reads:
+# version/IHL, total length, flags/fragment offset, TTL, protocol, source, destination,
+# then ports, sequence, acknowledgment, data offset, flags, window.
+_IPV4_TCP = struct.Struct("!BxHxxHBBxx4s4sHHIIBBH")
+_FULL_PARSE = object()  # _match_ipv4_tcp's answer when the datagram is not its kind
 _ICMP4_ERRORS = {3: ReplyKind.ICMP_UNREACHABLE, 11: ReplyKind.ICMP_TIME_EXCEEDED}
 _ICMP6_ERRORS = {1: ReplyKind.ICMP_UNREACHABLE, 3: ReplyKind.ICMP_TIME_EXCEEDED}
 
@@ -120,6 +133,15 @@ class TcpFlagScan:
         self.flags = int(self.default_flags if flags is None else flags & 0xFF)
         self._answer_flags = int(self.answer_flags)
         self._templates: dict[tuple[str, int, int], TcpProbeTemplate] = {}
+        self._scan: tuple[ProbeContext, bytes, ReplyCookie, int] | None = None
+
+    def _per_scan(self, ctx: ProbeContext) -> tuple[bytes, ReplyCookie, int]:
+        """Our packed address, the cookie and the flags sent: worked out once per context, not per packet."""
+        scan = self._scan
+        if scan is None or scan[0] is not ctx:
+            scan = (ctx, pack_address(ctx.source_address), ReplyCookie.for_scan(ctx.secret, ctx.source_port), self.flags_for(ctx))
+            self._scan = scan
+        return scan[1], scan[2], scan[3]
 
     def flags_for(self, ctx: ProbeContext) -> int:
         """The flags sent: ``ctx.tcp_flags`` (--scanflags) wins over the module's own."""
@@ -137,9 +159,8 @@ class TcpFlagScan:
         return template
 
     def build(self, address: str, port: int, attempt: int, ctx: ProbeContext) -> Probe:
-        flags = self.flags_for(ctx)
-        src, dst = pack_address(ctx.source_address), pack_address(address)
-        cookie = ReplyCookie.for_scan(ctx.secret, ctx.source_port)
+        src, cookie, flags = self._per_scan(ctx)
+        dst = pack_address(address)
         values = cookie.values(src, dst, TCP, port)
         seq = cookie.sequence(values, attempt)
         ack = seq if flags & _ACK else 0
@@ -149,22 +170,50 @@ class TcpFlagScan:
     # --- receive path -------------------------------------------------------
     def match(self, datagram: bytes, ctx: ProbeContext) -> tuple[ProbeKey, Reply] | None:
         try:
+            fast = self._match_ipv4_tcp(datagram, ctx)
+            if fast is not _FULL_PARSE:
+                return fast  # type: ignore[return-value]
             return self._match(datagram, ctx)
         except (PacketError, ValueError):
             return None
+
+    def _match_ipv4_tcp(self, datagram: bytes, ctx: ProbeContext) -> tuple[ProbeKey, Reply] | None | object:
+        """``_match`` for a TCP segment in an option-less IPv4 datagram, from fixed offsets.
+
+        ``_FULL_PARSE`` for any other datagram.  The checks are the full
+        parser's, in its terms: total length within the bytes and room
+        for a TCP header, a data offset that fits, no fragment offset.
+        """
+        if len(datagram) < 40 or datagram[0] != 0x45 or datagram[9] != TCP:
+            return _FULL_PARSE
+        _, total, fragment, ttl, _, src, dst, sport, dport, seq, ack, offset, flags, window = _IPV4_TCP.unpack_from(datagram)
+        if total > len(datagram) or total < 40 or fragment & 0x1FFF or offset >> 4 < 5 or (offset >> 4) * 4 > total - 20:
+            return None
+        our_address, cookie, flags_sent = self._per_scan(ctx)
+        if dst != our_address or not flags & self._answer_flags:
+            return None
+        values = cookie.values(our_address, src, TCP, sport)
+        attempt = _attempt_from_tcp(flags_sent, flags, seq, ack, dport, values, cookie)
+        if attempt == NOT_OURS:
+            return None
+        address = format_ipv4(src)
+        return ProbeKey(address, sport, "tcp"), Reply(
+            ReplyKind.TCP, address, ttl, tcp_flags=flags, tcp_window=window, attempt=attempt, family=4
+        )
 
     def _match(self, datagram: bytes, ctx: ProbeContext) -> tuple[ProbeKey, Reply] | None:
         parsed = parse_datagram(datagram)
         if parsed.dst != canonical_address(ctx.source_address):
             return None
         transport = parsed.transport
-        cookie = ReplyCookie.for_scan(ctx.secret, ctx.source_port)
-        src_raw = pack_address(ctx.source_address)
+        src_raw, cookie, flags_sent = self._per_scan(ctx)
         if isinstance(transport, TCPSegment):
             if not transport.flags & self._answer_flags:
                 return None
             values = cookie.values(src_raw, pack_address(parsed.src), TCP, transport.sport)
-            attempt = self._attempt_from_tcp(transport, values, cookie, ctx)
+            attempt = _attempt_from_tcp(
+                flags_sent, transport.flags, transport.seq, transport.ack, transport.dport, values, cookie
+            )
             if attempt == NOT_OURS:
                 return None
             key = ProbeKey(parsed.src, transport.sport, "tcp")
@@ -199,28 +248,6 @@ class TcpFlagScan:
             return key, reply
         return None
 
-    def _attempt_from_tcp(
-        self, segment: TCPSegment, values: CookieValues, cookie: ReplyCookie, ctx: ProbeContext
-    ) -> int | None:
-        """The attempt a TCP reply answers (None: unknown); ``NOT_OURS`` if it answers none of ours."""
-        flags = self.flags_for(ctx)
-        reply_flags = int(segment.flags)
-        if flags & _ACK and reply_flags & _RST:
-            echoed: int | None = segment.seq
-        elif reply_flags & _ACK:
-            echoed = segment.ack - bool(flags & _SYN) - bool(flags & _FIN)
-        else:
-            echoed = None
-        if echoed is None:
-            # A bare SYN back (split handshake) echoes nothing; only the port can vouch for it.
-            if flags & _SYN and reply_flags & _SYN and cookie.port_is_ours(values, segment.dport):
-                return cookie.attempt_from_port(values, segment.dport)
-            return NOT_OURS
-        attempt = cookie.attempt_from_sequence(values, echoed & 0xFFFFFFFF)
-        if attempt is None or segment.dport != cookie.source_port(values, attempt):
-            return NOT_OURS
-        return attempt
-
     def _attempt_from_quote(self, quoted: QuotedHeader, cookie: ReplyCookie, ctx: ProbeContext, src_raw: bytes) -> int | None:
         if quoted.protocol != TCP or quoted.seq is None:
             return None
@@ -234,6 +261,27 @@ class TcpFlagScan:
 
     def classify(self, reply: Reply | None) -> Verdict:
         raise NotImplementedError
+
+
+def _attempt_from_tcp(
+    flags_sent: int, reply_flags: int, seq: int, ack: int, dport: int, values: CookieValues, cookie: ReplyCookie
+) -> int | None:
+    """The attempt a TCP reply answers (None: unknown); ``NOT_OURS`` if it answers none of ours."""
+    if flags_sent & _ACK and reply_flags & _RST:
+        echoed: int | None = seq
+    elif reply_flags & _ACK:
+        echoed = ack - bool(flags_sent & _SYN) - bool(flags_sent & _FIN)
+    else:
+        echoed = None
+    if echoed is None:
+        # A bare SYN back (split handshake) echoes nothing; only the port can vouch for it.
+        if flags_sent & _SYN and reply_flags & _SYN and cookie.port_is_ours(values, dport):
+            return cookie.attempt_from_port(values, dport)
+        return NOT_OURS
+    attempt = cookie.attempt_from_sequence(values, echoed & 0xFFFFFFFF)
+    if attempt is None or dport != cookie.source_port(values, attempt):
+        return NOT_OURS
+    return attempt
 
 
 def classify_rfc_silence(reply: Reply | None) -> Verdict:
