@@ -101,12 +101,23 @@ if "free_fds" in job:
         pass
     for _ in range(job["free_fds"]):
         fillers.pop().close()
-ports = job.get("ports") or list(range(job["port_range"][0], job["port_range"][1] + 1))
+ports = list(job.get("ports", []))
+if "port_range" in job:
+    ports.extend(range(job["port_range"][0], job["port_range"][1] + 1))
+for low, high in job.get("port_ranges", []):
+    ports.extend(range(low, high + 1))
 stop = threading.Event()
 if "stop_after" in job:
     threading.Timer(job["stop_after"], stop.set).start()
+if "kill_worker_after" in job:
+    def kill_a_worker():
+        import os, signal
+        with open(f"/proc/self/task/{os.getpid()}/children") as f:
+            os.kill(int(f.read().split()[0]), signal.SIGKILL)
+    threading.Timer(job["kill_worker_after"], kill_a_worker).start()
 results, progress = [], []
 started = time.monotonic()
+error = None
 if job["kind"] == "ping":
     for r in connect_ping(job["hosts"], ports, timing):
         results.append({"address": r.address, "up": r.up, "reason": r.reason.value, "latency": r.latency})
@@ -117,10 +128,17 @@ else:
             "interrupted": r.interrupted, "at": time.monotonic() - started,
             "ports": [[p.port, p.state.value, p.reason.value] for p in r.ports],
         })
-    connect_scan(job["hosts"], ports, timing, on_host_done=done,
-                 on_progress=lambda d, t: progress.append([d, t]), stop=stop)
+    try:
+        connect_scan(job["hosts"], ports, timing, on_host_done=done,
+                     on_progress=lambda d, t: progress.append([d, t]), stop=stop)
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
 elapsed = time.monotonic() - started
-print(json.dumps({"elapsed": elapsed, "results": results, "last_progress": progress[-1] if progress else None}))
+import os
+with open(f"/proc/self/task/{os.getpid()}/children") as f:
+    children = f.read().split()
+print(json.dumps({"elapsed": elapsed, "results": results, "last_progress": progress[-1] if progress else None,
+                  "error": error, "children": children}))
 """
 
 
@@ -149,6 +167,8 @@ class Pair:
 
     def scan(self, ports: list[int], **job: Any) -> dict[str, Any]:
         out = self.drive({"kind": "scan", "hosts": [TARGET], "ports": ports, **job})
+        assert out["error"] is None
+        assert out["children"] == []
         (host,) = out["results"]
         host["elapsed"] = out["elapsed"]
         host["verdicts"] = {port: (PortState(state), Reason(reason)) for port, state, reason in host["ports"]}
@@ -361,6 +381,67 @@ class TestBadInput:
     def test_bad_port_names_the_number(self) -> None:
         with pytest.raises(PortSpecError, match="70000"):
             connect_scan(["127.0.0.1"], [70000], TIMING_TEMPLATES[4], on_host_done=lambda r: None)
+
+
+class TestWorkerProcesses:
+    """Scans large enough to run in one worker process per core (this machine has several)."""
+
+    FEW = [*OPEN_PORTS, *DROPPED_PORTS, *REJECTS]
+    SPREAD = [*FEW, *range(20000, 40000)]
+
+    def test_split_scan_gives_every_verdict_and_leaves_no_process(self, pair: Pair) -> None:
+        job = {"kind": "scan", "hosts": [TARGET, NOBODY], "ports": self.FEW, "port_ranges": [[20000, 39999]], "template": 4}
+        host = pair.drive(job)
+        assert host["error"] is None and host["children"] == []
+        by_address = {r["address"]: r for r in host["results"]}
+        verdicts = {port: (PortState(state), Reason(reason)) for port, state, reason in by_address[TARGET]["ports"]}
+        assert [p for p, _, _ in by_address[TARGET]["ports"]] == sorted(self.SPREAD)
+        for port in OPEN_PORTS:
+            assert verdicts[port] == (PortState.OPEN, Reason.SYN_ACK)
+        for port in DROPPED_PORTS:
+            assert verdicts[port] == (PortState.FILTERED, Reason.NO_RESPONSE)
+        for port, expected in EXPECTED_REJECT_VERDICTS.items():
+            assert verdicts[port] == expected, port
+        assert all(verdicts[p] == (PortState.CLOSED, Reason.CONN_REFUSED) for p in range(20000, 40000))
+        assert 0 < by_address[TARGET]["latency"] < 0.05
+        # The silent address answers nothing on any share of the ports.
+        assert len(by_address[NOBODY]["ports"]) == len(self.SPREAD)
+        assert {state for _, state, _ in by_address[NOBODY]["ports"]} == {"filtered"}
+        total = 2 * len(self.SPREAD)
+        assert host["last_progress"] == [total, total]
+
+    def test_stop_reaches_every_worker(self, pair: Pair) -> None:
+        host = pair.scan([*DROPPED_PORTS], port_ranges=[[1000, 65535]], timing={"min_rtt_timeout": 1.0}, stop_after=0.3)
+        assert host["interrupted"] is True
+        assert host["elapsed"] < 1.0
+        verdicts = host["verdicts"]
+        assert 0 < len(verdicts) < 64536
+        assert all(
+            v == (PortState.CLOSED, Reason.CONN_REFUSED)
+            for p, v in verdicts.items()
+            if p not in DROPPED_PORTS and p not in OPEN_PORTS
+        )
+
+    def test_host_timeout_in_a_split_scan(self, pair: Pair) -> None:
+        host = pair.scan([*DROPPED_PORTS], port_ranges=[[1000, 20999]], timing={"host_timeout": 0.3, "min_rtt_timeout": 1.0})
+        assert host["timed_out"] is True
+        assert host["ports"] == []
+        assert host["elapsed"] < 1.0
+
+    def test_max_rate_is_shared_by_the_workers(self, pair: Pair) -> None:
+        # 30000 probes at 30000/s overall: about a second, not half of one.
+        host = pair.scan([], port_ranges=[[20000, 49999]], timing={"max_rate": 30000.0})
+        assert 0.9 <= host["elapsed"] < 3.0
+        assert len(host["verdicts"]) == 30000
+
+    def test_a_dead_worker_ends_the_scan_with_one_line(self, pair: Pair) -> None:
+        out = pair.drive(
+            {"kind": "scan", "hosts": [TARGET], "ports": [*DROPPED_PORTS], "port_ranges": [[1000, 65535]],
+             "timing": {"min_rtt_timeout": 2.0}, "kill_worker_after": 0.3}
+        )
+        assert out["error"] == "WorkerFailed: a connect-scan worker process ended before finishing its share"
+        assert out["children"] == []
+        assert out["elapsed"] < 2.0
 
 
 class TestAllPortsAgainstNmap:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 
 from leadline.config import TIMING_TEMPLATES, Timing
 from leadline.core.timing import CongestionWindow, RateGovernor, RttEstimator, TokenBucket
+from leadline.engines.workers import share_timing, worker_count
 
 NORMAL = TIMING_TEMPLATES[3]  # initial 1.0, min 0.1, max 10.0
 
@@ -201,3 +203,39 @@ class TestCongestionWindow:
         win.set_maximum(40)  # e.g. fewer descriptors than hoped
         assert win.size == 40
         assert win.room(in_flight=10) == 30
+
+
+class TestWorkerShares:
+    """How a connect scan is divided among worker processes, and its limits with it."""
+
+    def test_small_scans_stay_in_one_process(self) -> None:
+        assert worker_count(1, 1000, NORMAL, cores=8) == 1
+        assert worker_count(1, 65535, NORMAL, cores=1) == 1
+
+    def test_large_scans_use_every_core_up_to_their_size(self) -> None:
+        assert worker_count(1, 65535, NORMAL, cores=2) == 2
+        assert worker_count(1, 20000, NORMAL, cores=8) == 2
+        assert worker_count(256, 1000, NORMAL, cores=64) == 8
+        # Never more workers than ports: the shares are slices of the port list.
+        assert worker_count(100000, 3, NORMAL, cores=8) == 3
+
+    def test_paced_scans_stay_in_one_process(self) -> None:
+        assert worker_count(1, 65535, dataclasses.replace(NORMAL, scan_delay=0.01), cores=4) == 1
+        assert worker_count(1, 65535, dataclasses.replace(NORMAL, max_rate=1000.0), cores=4) == 1
+        assert worker_count(1, 65535, dataclasses.replace(NORMAL, max_parallelism=1), cores=4) == 1
+        assert worker_count(1, 65535, dataclasses.replace(NORMAL, max_rate=100000.0), cores=4) == 4
+
+    def test_limits_are_divided_so_their_sum_holds(self) -> None:
+        limited = dataclasses.replace(NORMAL, min_rate=300.0, max_rate=90000.0, min_parallelism=10, max_parallelism=100)
+        share = share_timing(limited, 3)
+        assert share.max_rate == pytest.approx(30000.0)
+        assert share.min_rate == pytest.approx(100.0)
+        assert (share.min_parallelism, share.max_parallelism) == (3, 34)
+        assert share.initial_rtt_timeout == NORMAL.initial_rtt_timeout
+        assert share.max_retries == NORMAL.max_retries
+
+    def test_unlimited_stays_unlimited_and_the_default_window_is_shared(self) -> None:
+        share = share_timing(NORMAL, 2)
+        assert share.max_rate is None and share.min_rate is None
+        assert share.max_parallelism is not None and 1 <= share.max_parallelism <= 4096
+        assert share.min_parallelism == 1

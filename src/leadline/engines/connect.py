@@ -695,10 +695,10 @@ def connect_scan(
     process per CPU core (see ``workers``), with the same results.
     """
     check_scan_inputs(hosts, ports)
-    from leadline.engines.workers import split_connect_scan, worker_count
+    from leadline.engines.workers import split_connect_scan, usable_cores, worker_count
 
     unique_ports = list(dict.fromkeys(ports))
-    workers = worker_count(len(hosts), len(unique_ports), timing)
+    workers = worker_count(len(hosts), len(unique_ports), timing, usable_cores())
     if workers > 1:
         split_connect_scan(
             hosts, unique_ports, timing, workers, on_host_done=on_host_done, on_progress=on_progress, stop=stop, clock=clock

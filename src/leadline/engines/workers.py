@@ -41,7 +41,7 @@ from leadline.engines.connect import _DEFAULT_MAX_PARALLELISM, HostPortResults, 
 from leadline.errors import LeadlineError
 from leadline.model import PortResult
 
-__all__ = ["split_connect_scan", "worker_count"]
+__all__ = ["WorkerFailed", "share_timing", "split_connect_scan", "usable_cores", "worker_count"]
 
 # Below this many probes a scan takes tens of milliseconds: forking and
 # merging would cost more than a second core saves.
@@ -54,24 +54,33 @@ _READ_SIZE = 1 << 20
 _POLL_INTERVAL = 0.1  # seconds; how soon ``stop`` is noticed
 _STOP_GRACE = 2.0  # seconds a stopped worker gets to report before it is killed
 _PR_SET_PDEATHSIG = 1
+_VANISHED = "a connect-scan worker process ended before finishing its share"
 
 
 class WorkerFailed(LeadlineError):
     """A connect-scan worker process failed or vanished."""
 
 
-def worker_count(hosts: int, ports: int, timing: Timing) -> int:
-    """How many processes the scan is worth: 1 means scan here, without forking."""
+def usable_cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def worker_count(hosts: int, ports: int, timing: Timing, cores: int) -> int:
+    """How many processes the scan is worth: 1 means scan here, without forking.
+
+    A --scan-delay or a low --max-rate leaves one process idle most of the
+    time, and spacing probes per host is only exact in one process.
+    """
     if not hasattr(os, "fork") or timing.scan_delay > 0:
         return 1
     if timing.max_rate is not None and timing.max_rate < _MIN_SPLIT_RATE:
         return 1
     if timing.max_parallelism is not None and timing.max_parallelism < 2:
         return 1
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count() or 1
     by_size = (hosts * ports) // _MIN_PROBES_PER_WORKER
     return max(1, min(cores, by_size, ports, _MAX_WORKERS))
 
@@ -170,6 +179,7 @@ class _Worker:
     fd: int
     buffer: bytearray = field(default_factory=bytearray)
     decided: int = 0
+    hosts_done: int = 0
     open: bool = True
     reaped: bool = False
 
@@ -225,6 +235,7 @@ class _Split:
         for host_index, port, code, attempts, seconds in verdicts:  # type: ignore[attr-defined]
             merges[host_index].ports.append(port_result(port, code, attempts, seconds))
         for host_index, latency, timed_out, interrupted in reports:  # type: ignore[attr-defined]
+            worker.hosts_done += 1
             merge = merges[host_index]
             merge.reports += 1
             if latency is not None:
@@ -342,6 +353,8 @@ def split_connect_scan(
                 split.read(worker)
                 if not worker.open:
                     poller.unregister(fd)
+                    if worker.hosts_done < len(hosts) and stop_sent_at is None and split.failure is None:
+                        raise WorkerFailed(_VANISHED)
             if split.failure is not None:
                 raise WorkerFailed(f"connect scan failed in a worker process: {split.failure}")
             if on_progress is not None and split.decided != last_progress:
@@ -349,7 +362,7 @@ def split_connect_scan(
                 on_progress(last_progress, total)
         unfinished = [i for i, done in enumerate(split.reported) if not done]
         if unfinished and stop_sent_at is None:
-            raise WorkerFailed("a connect-scan worker process ended before finishing its share")
+            raise WorkerFailed(_VANISHED)
         for host_index in unfinished:
             split.report(host_index, interrupted=True)
     finally:
