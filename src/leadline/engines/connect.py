@@ -399,23 +399,26 @@ class _ConnectEngine:
             self.rate.record_sent(now)
         if result == errno.EINPROGRESS:
             # On a nearby target the answer is often processed before
-            # connect() returns: a refusal is then already on the socket,
-            # and one getsockopt() saves a trip through epoll.
-            result = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-            if result == 0:
+            # connect() returns, so ask again at once: a second connect()
+            # reports the refusal (and leaves the socket ready to connect
+            # anew), 0 for an accept, or EALREADY while the answer is still
+            # out, which saves a trip through epoll for most ports.
+            try:
+                result = sock.connect_ex(address)
+            except OSError as exc:
+                result = exc.errno or errno.EINVAL
+            if result == errno.EALREADY:
                 probe = _Probe(host, port)
                 probe.attempts = 1
                 probe.sent_at = probe.first_sent_at = now
                 self._watch(probe, sock, now)
                 return True
-            if result == errno.ECONNREFUSED and family not in self.spare:
-                # Linux lets a refused TCP socket connect again: keeping it
-                # saves a socket() and a close() on the commonest outcome.
-                self.spare[family] = sock
-            else:
-                sock.close()
+        if result == errno.ECONNREFUSED and family not in self.spare:
+            # Linux lets a refused TCP socket connect again: keeping it
+            # saves a socket() and a close() on the commonest outcome.
+            self.spare[family] = sock
         else:
-            if result == 0:
+            if result in (0, errno.EISCONN):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
             sock.close()
         answered = self.clock()
