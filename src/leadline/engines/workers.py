@@ -54,6 +54,7 @@ _READ_SIZE = 1 << 20
 _POLL_INTERVAL = 0.1  # seconds; how soon ``stop`` is noticed
 _STOP_GRACE = 2.0  # seconds a stopped worker gets to report before it is killed
 _PR_SET_PDEATHSIG = 1
+_HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 _VANISHED = "a connect-scan worker process ended before finishing its share"
 
 
@@ -123,7 +124,14 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _work(fd: int, hosts: Sequence[str], ports: Sequence[int], timing: Timing, clock: Callable[[], float]) -> None:
+def _work(
+    fd: int,
+    hosts: Sequence[str],
+    ports: Sequence[int],
+    timing: Timing,
+    clock: Callable[[], float],
+    signal_mask: set[signal.Signals],
+) -> None:
     """Run one share of the scan and stream its verdicts; frames are
     ("verdicts", decided, [(host index, port, *outcome)], [(host index, latency, timed_out, interrupted)])
     or ("error", message)."""
@@ -132,6 +140,7 @@ def _work(fd: int, hosts: Sequence[str], ports: Sequence[int], timing: Timing, c
     # what it means and tells the workers with SIGTERM.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda _signum, _frame: stopping.set())
+    signal.pthread_sigmask(signal.SIG_SETMASK, signal_mask)
     journal: list[tuple[int, int, int, int, float]] = []
     engine = _ConnectEngine(hosts, ports, timing, clock=clock, journal=journal)
     index = {address: i for i, address in enumerate(hosts)}
@@ -154,12 +163,20 @@ def _work(fd: int, hosts: Sequence[str], ports: Sequence[int], timing: Timing, c
         engine.close()
 
 
-def _worker_main(fd: int, hosts: Sequence[str], ports: Sequence[int], timing: Timing, clock: Callable[[], float], parent: int) -> None:
+def _worker_main(
+    fd: int,
+    hosts: Sequence[str],
+    ports: Sequence[int],
+    timing: Timing,
+    clock: Callable[[], float],
+    parent: int,
+    signal_mask: set[signal.Signals],
+) -> None:
     """The forked process: never returns, never runs the parent's cleanup or flushes its buffers."""
     status = 0
     try:
         _die_with_parent(parent)
-        _work(fd, hosts, ports, timing, clock)
+        _work(fd, hosts, ports, timing, clock, signal_mask)
     except BrokenPipeError:
         status = 1  # the scanning process is gone; nobody to report to
     except BaseException as exc:  # noqa: BLE001 - everything must reach the parent as one line
@@ -298,12 +315,16 @@ def _fork_workers(
     try:
         for i in range(count):
             read_fd, write_fd = os.pipe()
+            # Until a worker has its own handlers, a signal would run the
+            # scanning process's handlers in it: hold signals over the fork.
+            held = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
             pid = os.fork()
             if pid == 0:
                 os.close(read_fd)
                 for earlier in workers:
                     os.close(earlier.fd)
-                _worker_main(write_fd, hosts, ports[i::count], share, clock, parent)
+                _worker_main(write_fd, hosts, ports[i::count], share, clock, parent, held)
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
             os.close(write_fd)
             os.set_blocking(read_fd, False)
             workers.append(_Worker(pid, read_fd))
