@@ -4,8 +4,12 @@ nmap prints a short vendor after a MAC ("Raspberry Pi Foundation",
 "Microsoft").  The registry (Debian's ieee-data: /usr/share/ieee-data/oui.txt)
 holds full legal names ("Microsoft Corporation"), so the display name
 drops legal-form words such as "Corporation", "Inc." and "Co., Ltd."
-from the end.  The file is read once, on the first lookup, and only the
-24-bit assignments (MA-L) are used; without the file every lookup is None.
+from the end.  The file is read once, on the first lookup, and each
+prefix is found by a text search of its "XX-XX-XX   (hex)" line and
+remembered: a scan asks for a handful of vendors, and parsing all
+~35,000 entries would cost more than the scan of a small network.  Only
+the 24-bit assignments (MA-L) are used; without the file every lookup is
+None.
 """
 
 from __future__ import annotations
@@ -40,36 +44,47 @@ def short_vendor_name(organisation: str) -> str:
 
 
 class VendorRegistry:
-    """OUI -> short vendor name, parsed lazily from one registry file."""
+    """OUI -> short vendor name, looked up lazily in one registry file."""
 
     def __init__(self, path: Path = DEFAULT_REGISTRY) -> None:
         self.path = path
-        self._table: dict[str, str] | None = None
+        self._text: str | None = None
+        self._found: dict[str, str | None] = {}
         self._lock = threading.Lock()
 
-    def _load(self) -> dict[str, str]:
-        table: dict[str, str] = {}
-        try:
-            with self.path.open(encoding="utf-8", errors="replace") as stream:
-                for line in stream:
-                    found = _HEX_LINE.match(line)
-                    if found:
-                        prefix = "".join(found.group(1, 2, 3)).upper()
-                        table.setdefault(prefix, short_vendor_name(found.group(4)))
-        except OSError:
-            return {}
-        return table
+    def _registry_text(self) -> str:
+        if self._text is None:
+            try:
+                self._text = self.path.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                self._text = ""
+        return self._text
+
+    def _search(self, prefix: str) -> str | None:
+        if int(prefix[0:2], 16) & 0x02:
+            return None  # locally administered: never assigned by the IEEE
+        text = self._registry_text()
+        key = f"{prefix[0:2]}-{prefix[2:4]}-{prefix[4:6]}"
+        for spelling in (key, key.lower()):  # plain find, not a regex scan of ~5 MB
+            at = text.find(spelling)
+            while at >= 0:
+                end = text.find("\n", at)
+                found = _HEX_LINE.match(text[at : end if end >= 0 else len(text)])
+                if found and (at == 0 or text[at - 1] == "\n"):
+                    return short_vendor_name(found.group(4))
+                at = text.find(spelling, at + 1)
+        return None
 
     def lookup(self, mac: str) -> str | None:
         """The vendor of ``mac`` (any of "b8:27:eb:..", "B8-27-EB-..", "b827eb.."), or None."""
         digits = re.sub(r"[^0-9A-Fa-f]", "", mac)
         if len(digits) < 6:
             return None
-        if self._table is None:
-            with self._lock:
-                if self._table is None:
-                    self._table = self._load()
-        return self._table.get(digits[:6].upper())
+        prefix = digits[:6].upper()
+        with self._lock:
+            if prefix not in self._found:
+                self._found[prefix] = self._search(prefix)
+            return self._found[prefix]
 
 
 _default = VendorRegistry()

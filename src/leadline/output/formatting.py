@@ -172,7 +172,27 @@ def fold_threshold(verbosity: int, debugging: int = 0) -> int:
     return FOLD_THRESHOLD
 
 
+_last_folding: tuple[object, tuple[bool, int, int], PortFolding] | None = None
+
+
 def fold_ports(ports: Sequence[PortResult], *, open_only: bool = False, verbosity: int = 0, debugging: int = 0) -> PortFolding:
+    """Split ports the way nmap does.
+
+    Every sink folds the same host's ports in turn, so the last answer is
+    kept and reused when the very same port tuple comes again with the
+    same options (a -p- host has 65535 ports to fold).
+    """
+    global _last_folding
+    options = (open_only, verbosity, debugging)
+    if _last_folding is not None and _last_folding[0] is ports and _last_folding[1] == options:
+        return _last_folding[2]
+    folding = _fold_ports(ports, open_only=open_only, verbosity=verbosity, debugging=debugging)
+    if isinstance(ports, tuple):  # immutable, so identity means the same contents
+        _last_folding = (ports, options, folding)
+    return folding
+
+
+def _fold_ports(ports: Sequence[PortResult], *, open_only: bool, verbosity: int, debugging: int) -> PortFolding:
     """Split ports the way nmap does.
 
     Open ports are always listed.  With ``open_only`` every state but
