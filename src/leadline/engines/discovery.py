@@ -59,7 +59,7 @@ from leadline.core.probes.discovery import (
 )
 from leadline.core.ratecontrol import RateController
 from leadline.core.timing import RttEstimator
-from leadline.engines.raw import _attach_filter, _protocol_filter, source_address_for
+from leadline.engines.raw import attach_filter, protocol_filter, source_address_for
 from leadline.errors import PrivilegeError
 from leadline.model import Reason
 from leadline.output.packettrace import trace_line
@@ -334,7 +334,7 @@ class _Sweep:
             sender.setblocking(False)
             _grow_buffer(receiver)
             # Sent probes reach the pcap from the send side: the kernel may drop our own copies.
-            _attach_filter(receiver, _protocol_filter(4, self.ip_protocols, outgoing=False))
+            attach_filter(receiver, protocol_filter(4, self.ip_protocols, outgoing=False))
             receiver.setblocking(False)
             _drain(receiver)
             self.selector.register(receiver, selectors.EVENT_READ, "ip")

@@ -47,11 +47,12 @@ from leadline.core.probes.discovery import (
     TcpSynPing,
     nd_multicast_mac,
 )
-from leadline.engines.raw import _attach_filter, _protocol_filter, source_address_for
+from leadline.engines.discovery import DiscoveryResult
+from leadline.engines.raw import attach_filter, protocol_filter, source_address_for
 from leadline.errors import PrivilegeError, UsageError
 from leadline.model import Reason
 
-__all__ = ["NeighborResult", "LinkRoute", "Ipv6Routes", "ndp_discover", "DEFAULT_ATTEMPTS"]
+__all__ = ["LinkRoute", "Ipv6Routes", "ndp_discover", "DEFAULT_ATTEMPTS"]
 
 DEFAULT_ATTEMPTS = 2  # a neighbour that misses two solicitations a timeout apart is gone
 _ETH_P_IPV6 = 0x86DD
@@ -70,18 +71,6 @@ _ROUTED_PROBES: tuple[tuple[DiscoveryModule, int], ...] = (
     (TcpAckPing(), 80),
 )
 _NEIGHBOR = NeighborPing()
-
-
-@dataclass(frozen=True, slots=True)
-class NeighborResult:
-    """Whether one IPv6 address is up, why (nmap's reason), and what we learned on the way."""
-
-    address: str
-    up: bool
-    reason: Reason
-    ttl: int | None = None
-    latency: float | None = None
-    mac: str | None = None  # nmap's spelling: upper case, colons
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +175,7 @@ def _open_sockets() -> tuple[socket.socket, socket.socket, socket.socket]:
         receiver.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, 4 << 20)
     except OSError:
         receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-    _attach_filter(receiver, _protocol_filter(6, (58, 6)))
+    attach_filter(receiver, protocol_filter(6, (58, 6)))
     for sock in (raw, link, receiver):
         sock.setblocking(False)
     while True:  # whatever arrived before the filter was attached
@@ -209,7 +198,7 @@ def ndp_discover(
     attempts: int | None = None,
     routes: Ipv6Routes | None = None,
     clock: Callable[[], float] = time.monotonic,
-) -> Iterator[NeighborResult]:
+) -> Iterator[DiscoveryResult]:
     """Decide which IPv6 ``hosts`` are up; one result per distinct address, as each is decided.
 
     On-link Ethernet targets are asked by neighbour solicitation, the rest
@@ -227,18 +216,18 @@ def ndp_discover(
     secret = os.urandom(16)
     contexts: dict[str, ProbeContext] = {}
     waiting: dict[str, _Host] = {}
-    decided: list[NeighborResult] = []
+    decided: list[DiscoveryResult] = []
     for text in dict.fromkeys(hosts):
         try:
             address = str(ipaddress.IPv6Address(text))
         except ValueError:
             raise UsageError(f"{text!r} is not an IPv6 address; IPv6 discovery takes IPv6 targets only") from None
         if address in local:
-            decided.append(NeighborResult(address, True, Reason.LOCALHOST, latency=0.0))
+            decided.append(DiscoveryResult(address, True, Reason.LOCALHOST, latency=0.0))
             continue
         route = routes.route_for(address)
         if route is None:
-            decided.append(NeighborResult(address, False, Reason.NO_RESPONSE))
+            decided.append(DiscoveryResult(address, False, Reason.NO_RESPONSE))
             continue
         source = source_address_for(address)
         if route.on_link and route.ethernet:
@@ -268,7 +257,7 @@ class _Sweep:
         self.contexts = list({id(h.ctx): h.ctx for h in hosts.values()}.values())
         self.deadlines: list[tuple[float, str]] = []
 
-    def run(self) -> Iterator[NeighborResult]:
+    def run(self) -> Iterator[DiscoveryResult]:
         raw, link, receiver = _open_sockets()
         selector = selectors.DefaultSelector()
         selector.register(receiver, selectors.EVENT_READ)
@@ -304,7 +293,7 @@ class _Sweep:
                 pass  # lost on our side (buffer full, no route): the next attempt retries
         heapq.heappush(self.deadlines, (now + self.timeout, host.address))
 
-    def _expire(self, raw: socket.socket, link: socket.socket) -> Iterator[NeighborResult]:
+    def _expire(self, raw: socket.socket, link: socket.socket) -> Iterator[DiscoveryResult]:
         now = self.clock()
         while self.deadlines and self.deadlines[0][0] <= now:
             _, address = heapq.heappop(self.deadlines)
@@ -316,10 +305,10 @@ class _Sweep:
                 continue
             del self.hosts[address]
             error = host.errors[0] if host.errors else None
-            yield NeighborResult(address, False, error.reason if error else Reason.NO_RESPONSE,
+            yield DiscoveryResult(address, False, error.reason if error else Reason.NO_RESPONSE,
                                  error.ttl if error else None)
 
-    def _receive(self, receiver: socket.socket) -> Iterator[NeighborResult]:
+    def _receive(self, receiver: socket.socket) -> Iterator[DiscoveryResult]:
         for _ in range(_RECEIVE_BATCH):
             try:
                 datagram, link_address = receiver.recvfrom(65535)
@@ -337,7 +326,7 @@ class _Sweep:
                     continue
                 del self.hosts[address]
                 mac = reply.mac.upper() if reply.mac else None
-                yield NeighborResult(address, True, verdict.reason, verdict.ttl, received - host.sent_at, mac)
+                yield DiscoveryResult(address, True, verdict.reason, verdict.ttl, received - host.sent_at, mac)
 
     def _match(self, datagram: bytes) -> Iterator[tuple[str, HostVerdict, Reply]]:
         """Every (host, verdict, reply) this datagram answers; usually none or one."""

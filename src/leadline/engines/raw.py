@@ -31,7 +31,7 @@ from leadline.errors import PrivilegeError
 from leadline.output.packettrace import trace_line
 from leadline.output.pcap import PcapWriter
 
-__all__ = ["run_raw_scan", "source_address_for"]
+__all__ = ["attach_filter", "protocol_filter", "run_raw_scan", "source_address_for"]
 
 _ETH_P_IP = 0x0800
 _ETH_P_IPV6 = 0x86DD
@@ -53,7 +53,7 @@ def source_address_for(dst: str) -> str:
         return str(probe.getsockname()[0])
 
 
-def _protocol_filter(family: int, protocols: tuple[int, ...], *, outgoing: bool = True) -> bytes:
+def protocol_filter(family: int, protocols: tuple[int, ...], *, outgoing: bool = True) -> bytes:
     """Classic BPF: accept an IPv4 (or IPv6) datagram whose protocol byte is one of ``protocols``.
 
     ``outgoing=False`` also drops the packets we send ourselves (pkttype PACKET_OUTGOING).
@@ -78,7 +78,7 @@ def _protocol_filter(family: int, protocols: tuple[int, ...], *, outgoing: bool 
     return b"".join(struct.pack("HBBI", *instruction) for instruction in program)
 
 
-def _attach_filter(sock: socket.socket, program: bytes) -> None:
+def attach_filter(sock: socket.socket, program: bytes) -> None:
     buffer = ctypes.create_string_buffer(program)
     fprog = struct.pack("HL", len(program) // 8, ctypes.addressof(buffer))
     sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, fprog)
@@ -101,7 +101,7 @@ def _open_sockets(family: int, ip_protocol: int, *, outgoing: bool) -> tuple[soc
         receiver.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, 8 << 20)
     except OSError:
         receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
-    _attach_filter(receiver, _protocol_filter(family, tuple(dict.fromkeys((ip_protocol, icmp))), outgoing=outgoing))
+    attach_filter(receiver, protocol_filter(family, tuple(dict.fromkeys((ip_protocol, icmp))), outgoing=outgoing))
     receiver.setblocking(False)
     while True:  # whatever arrived before the filter was attached
         try:
