@@ -68,9 +68,13 @@ class Comparison:
         return self.ports > 0 and not self.differences
 
 
-def arguments(description: str, budget: float, repeat: int = 1) -> argparse.Namespace:
-    """The options every benchmark takes."""
+def arguments(
+    description: str, budget: float, repeat: int = 1, extra: Callable[[argparse.ArgumentParser], None] | None = None
+) -> argparse.Namespace:
+    """The options every benchmark takes, plus any a benchmark adds through ``extra``."""
     parser = argparse.ArgumentParser(description=description)
+    if extra is not None:
+        extra(parser)
     parser.add_argument("--budget", type=float, default=budget,
                         help=f"seconds each tool run may take before it is stopped (default {budget:g})")
     parser.add_argument("--repeat", type=int, default=repeat,
