@@ -166,3 +166,25 @@ def test_the_real_syn_module_runs_in_the_session() -> None:
     assert found[22] is PortState.OPEN and found[80] is PortState.OPEN
     assert found[110] is PortState.FILTERED and found[143] is PortState.FILTERED and found[443] is PortState.FILTERED
     assert sum(1 for state in found.values() if state is PortState.CLOSED) == 300 - 5
+
+
+def test_random_loss_never_cuts_a_port_short_across_seeds(clean_2000) -> None:
+    # The loss estimate must not be biased low while retries are still on the
+    # wire: early timeouts once decided lossy ports after two attempts.
+    _, clean_states = clean_2000
+    wrong: dict[int, int] = {}
+    for seed in range(2, 22):
+        _, events, _, _ = scan({TARGET: FakeHost(ports=MIXED, loss=0.3)}, list(range(1, 2001)), seed=seed)
+        found = states(events)
+        differ = sum(1 for key, state in clean_states.items() if found.get(key) != state)
+        if differ:
+            wrong[seed] = differ
+    assert wrong == {}
+
+
+def test_a_clean_mostly_filtered_host_costs_two_attempts_per_silent_port() -> None:
+    ports = list(range(1, 1001))
+    _, events, session, _ = scan({TARGET: FakeHost(default=DROP, ports={22: OPEN, 80: OPEN, 135: OPEN, 445: OPEN, 139: OPEN})}, ports)
+    attempts = [e.attempts for e in events if isinstance(e, PortDecided) and e.verdict.state is PortState.FILTERED]
+    assert len(attempts) == 995
+    assert sum(attempts) <= 995 * 2 + 100  # a third attempt only while evidence is thin

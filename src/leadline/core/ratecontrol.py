@@ -234,7 +234,16 @@ class RateController:
         if len(self._outcomes) < _OUTCOME_WINDOW // 2 or not self._busy:
             return False  # few sends cannot overrun a cap: silence is the ports' own
         share = sum(self._outcomes) / len(self._outcomes)
-        return share < self.usual_fraction * _DROP_TRIGGER
+        usual = self.usual_fraction
+        # As in judging a bin, the drop must stand out from the noise: a host that
+        # answers 1% of its ports is often silent for 64 probes in a row.
+        spread = 2 * math.sqrt(max(usual * (1 - usual), 0.01) / len(self._outcomes))
+        return share < usual * _DROP_TRIGGER and usual - share > spread
+
+    @property
+    def fraction_measured(self) -> bool:
+        """True once a bin was judged normal with answers in it: the usual fraction is measured, not assumed."""
+        return self._fraction_seen
 
     # -- internals ---------------------------------------------------------
 

@@ -16,10 +16,13 @@ Invariants kept:
   * a host gets ``HostDone`` once, after its last ``PortDecided``;
   * at most ``max_retries + 1`` attempts per port.  Fewer when the scan
     shows no loss: the number of attempts is the smallest that keeps the
-    expected count of answering ports wrongly left unanswered under 0.01,
-    given the loss measured so far (the share of answered ports that
-    needed more than one attempt).  A clean path costs 2 attempts for a
-    silent port, a path losing 30% costs up to the user's limit.
+    expected count of answering ports wrongly left unanswered under 0.01.
+    The loss rate comes from resolved attempts only (first and second
+    attempts, an answer counted when its attempt's deadline passes, as a
+    timeout is), so it is not biased low while retries and timeouts are
+    still to come; until ten second attempts have resolved, a silent port
+    gets three attempts.  A clean path costs 2 or 3 attempts for a silent
+    port, a path losing 30% costs up to the user's limit.
 
 Timeouts come from a per-host RFC 6298 estimator fed only with
 unambiguous samples (ports answered on their first attempt, Karn's rule).
@@ -48,6 +51,10 @@ __all__ = ["Event", "HostDone", "PortDecided", "ScanSession", "Warning"]
 DEFAULT_MAX_IN_FLIGHT = 10_000
 _MAX_BACKOFF_DOUBLINGS = 4
 _MISS_BUDGET = 0.01  # expected answering ports wrongly left unanswered, per scan
+_SECOND_PRIOR = 0.02  # pseudo-answers to second attempts before any resolve
+_MAX_LOSS = 0.95
+_MIN_SECOND_OUTCOMES = 10  # resolved second attempts before two attempts may be enough
+_UNKNOWN_SCAN_SIZE = 1000
 _PROXY_MIN_PORTS = 200
 _PROXY_OPEN_SHARE = 0.95
 _TCP_FLAG_NAMES = ((0x02, "SYN"), (0x01, "FIN"), (0x04, "RST"), (0x08, "PSH"), (0x10, "ACK"), (0x20, "URG"), (0x40, "ECE"), (0x80, "CWR"))
@@ -124,6 +131,8 @@ class ScanSession:
         self._targets: Iterator[tuple[str, int]] = iter(targets)
         self._exhausted = False
         self._expected = dict(expected_per_host or {})
+        # How many ports the miss budget is spread over: the whole scan when known.
+        self._planned = sum(self._expected.values()) if self._expected else _UNKNOWN_SCAN_SIZE
         self._hosts: dict[str, _Host] = {}
         self._in_flight: dict[ProbeKey, _InFlight] = {}
         self._deadlines: list[tuple[float, int, ProbeKey]] = []
@@ -134,7 +143,14 @@ class ScanSession:
         self.started = 0
         self.sent = 0
         self.answered_ports = 0
-        self.answered_after_retry = 0
+        # Outcomes of resolved first and second attempts: what the loss estimate reads.
+        self.first_answered = 0
+        self.first_silent = 0
+        self.second_answered = 0
+        self.second_silent = 0
+        # Answers wait here until the attempt's deadline, so that answers and
+        # timeouts of the same attempts are counted over the same span of time.
+        self._answers_to_count: list[tuple[float, int]] = []
 
     @classmethod
     def for_group(
@@ -202,8 +218,8 @@ class ScanSession:
         rtt = max(0.0, now - entry.last_sent)
         if entry.attempts == 1:
             host.rtt.update(rtt)
-        else:
-            self.answered_after_retry += 1
+        if entry.attempts <= 2:
+            heapq.heappush(self._answers_to_count, (entry.deadline, entry.attempts))
         self.answered_ports += 1
         self.rate.on_answer(now, rtt)
         if self.explain:
@@ -275,34 +291,72 @@ class ScanSession:
         return probe
 
     def _attempts_needed(self) -> int:
-        """Attempts before silence is believed, from the loss measured so far."""
+        """Attempts before silence is believed, from the loss measured so far.
+
+        With per-attempt loss p, a share ``u`` of first attempts unanswered
+        and a share ``r`` of second attempts answered, ``p = r * u / (1 - u)``
+        whatever share of the ports never answers (filtered).  ``r`` starts
+        from a small prior so that thin evidence asks for more attempts.
+        The model holds for random loss, not for a target that caps its
+        answers, so a measured cap gets the user's full number of attempts.
+        """
         ceiling = self.timing.max_retries + 1
         if self.answered_ports == 0:
             return min(2, ceiling)
-        loss = (self.answered_after_retry + 1) / (self.answered_ports + 2)
-        population = max(self.started, 100)
-        needed = math.ceil(math.log(_MISS_BUDGET / population) / math.log(loss))
-        return max(1, min(ceiling, max(2, needed)))
+        capped = self.rate.ceiling is not None or (self.rate.suspect and self.rate.fraction_measured)
+        if self.first_answered == 0 or capped:
+            # Answers capped (or going missing for a reason not yet known) are not
+            # independent loss: the estimate below would read starved retries as
+            # proof of silence.
+            return ceiling
+        second = self.second_answered + self.second_silent
+        answered_again = (self.second_answered + _SECOND_PRIOR) / (second + 1)
+        loss = min(_MAX_LOSS, answered_again * self.first_silent / self.first_answered)
+        floor = 3 if second < _MIN_SECOND_OUTCOMES else 2
+        if loss <= 0.0:
+            return min(ceiling, floor)
+        first = self.first_answered + self.first_silent
+        answering = self.first_answered * max(self.started, self._planned) / max(first, 1) / (1 - loss)
+        needed = math.ceil(math.log(_MISS_BUDGET / max(answering, 1.0)) / math.log(loss))
+        return min(ceiling, max(floor, needed))
 
     def _sweep(self, now: float) -> None:
-        """Move timed-out probes to the retry queue, or decide them if out of attempts."""
-        needed: int | None = None
+        """Move timed-out probes to the retry queue, or decide them if out of attempts.
+
+        All timeouts due now are counted before any is judged, so a port's
+        fate reads the evidence its peers timed out with.
+        """
+        counted = self._answers_to_count
+        while counted and counted[0][0] <= now:
+            _, attempt = heapq.heappop(counted)
+            if attempt == 1:
+                self.first_answered += 1
+            else:
+                self.second_answered += 1
+        expired: list[_InFlight] = []
         while self._deadlines and self._deadlines[0][0] <= now:
             deadline, _, key = heapq.heappop(self._deadlines)
             entry = self._in_flight.get(key)
             if entry is None or entry.deadline != deadline:
                 continue
             self.rate.on_timeout(now)
+            if entry.attempts == 1:
+                self.first_silent += 1
+            elif entry.attempts == 2:
+                self.second_silent += 1
             if self.explain:
                 entry.exchange.append(f"no reply in {now - entry.last_sent:.2f} s")
-            if needed is None:
-                needed = self._attempts_needed()
+            expired.append(entry)
+        if not expired:
+            return
+        needed = self._attempts_needed()
+        for entry in expired:
             if entry.attempts < needed:
                 entry.deadline = math.inf
-                self._retry.append(key)
+                self._retry.append(entry.key)
                 continue
-            del self._in_flight[key]
-            host = self._hosts[key.address]
+            del self._in_flight[entry.key]
+            host = self._hosts[entry.key.address]
             self._pending.extend(self._decide(entry, host, self.module.classify(None), None))
 
     def _decide(self, entry: _InFlight, host: _Host, verdict: Verdict, rtt: float | None) -> list[Event]:
