@@ -19,7 +19,10 @@ $(BIN)/.installed: pyproject.toml
 	@$(BIN)/pip install -q -e '.[test]'
 	@touch $@
 
+# Bytecode is compiled here because the editable install does not, and some
+# environments (PYTHONDONTWRITEBYTECODE) never cache it: every run would recompile.
 venv: $(BIN)/.installed
+	@$(BIN)/python -m compileall -q src/leadline
 
 LL := $(CURDIR)/$(BIN)/leadline
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 from leadline import __version__
-from leadline.config import ScanConfig, ScanType
+from leadline.config import ScanConfig, ScanType, Timing
 from leadline.core.permutation import Permutation
 from leadline.core.ports import PortList, compact, select_ports
 from leadline.core.targets import Target, iter_targets, parse_target_spec
@@ -530,7 +530,10 @@ class Scan:
         from leadline.core.ratecontrol import RateController
         from leadline.core.session import HostDone, PortDecided, ScanSession
         from leadline.core.timing import RttEstimator
+        from leadline.engines.procpool import usable_cores
         from leadline.engines.raw import run_raw_scan, source_address_for
+        from leadline.engines.rawsplit import split_raw_scan
+        from leadline.engines.workers import worker_count
 
         ports = self.port_order(self.ports.tcp)
         by_source: dict[tuple[str, int], list[str]] = {}
@@ -570,16 +573,20 @@ class Scan:
                 break
             module = module_for(scan_type, self.config.scanflags)
             ctx = ProbeContext(source_address=source, secret=os.urandom(16), family=family, tcp_flags=self.config.scanflags)
-            session = ScanSession.for_group(
-                module,
-                ctx,
-                addresses,
-                ports,
-                self.config.timing,
-                RateController.from_timing(self.config.timing),
-                explain=self.config.explain,
-            )
-            run_raw_scan(session, family=family, on_event=on_event, stop=self.stop, pcap=self.pcap, trace=self.trace)
+
+            def make_session(ports: Sequence[int], timing: Timing, ctx: ProbeContext = ctx, addresses: list[str] = addresses) -> ScanSession:
+                return ScanSession.for_group(
+                    module, ctx, addresses, ports, timing, RateController.from_timing(timing), explain=self.config.explain
+                )
+
+            workers = 1
+            if self.pcap is None and self.trace is None:  # those record one ordered conversation
+                workers = worker_count(len(addresses), len(ports), self.config.timing, usable_cores())
+            if workers > 1:
+                split_raw_scan(make_session, ports, self.config.timing, workers, family=family, on_event=on_event, stop=self.stop)
+            else:
+                session = make_session(ports, self.config.timing)
+                run_raw_scan(session, family=family, on_event=on_event, stop=self.stop, pcap=self.pcap, trace=self.trace)
         for address, est in rtts.items():
             if est.srtt is not None:
                 latencies[address] = est.srtt

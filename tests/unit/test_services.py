@@ -135,3 +135,14 @@ def test_builder_rankings_have_no_duplicates() -> None:
     assert len(set(builder.TCP_RANKING)) == len(builder.TCP_RANKING)
     assert len(set(builder.UDP_RANKING)) == len(builder.UDP_RANKING)
     assert all(0 < port <= 65535 for port in builder.TCP_RANKING + builder.UDP_RANKING)
+
+
+def test_parse_skips_what_nmap_skips_and_keeps_the_first_name() -> None:
+    text = (
+        "a 1/tcp 0.5 # comment\n#c 2/tcp\nb  3/udp\nc 99999/tcp 0.1\nd 4/tcp notanumber\n"
+        " e 5/tcp 0.2\nf\t6/tcp\t0.3\ng 7/tcp#comment\nh 1/tcp 0.9\nnoport\n"
+    )
+    table = ServiceTable.parse(text)
+    assert [(p, table.name(p, "tcp"), table.frequency(p, "tcp")) for p in table.ports("tcp")] == [
+        (1, "a", 0.5), (4, "d", 0.0), (5, "e", 0.2), (6, "f", 0.3), (7, "g", 0.0)]
+    assert table.name(3, "udp") == "b" and 2 not in table.ports("tcp")

@@ -188,3 +188,10 @@ def test_a_clean_mostly_filtered_host_costs_two_attempts_per_silent_port() -> No
     attempts = [e.attempts for e in events if isinstance(e, PortDecided) and e.verdict.state is PortState.FILTERED]
     assert len(attempts) == 995
     assert sum(attempts) <= 995 * 2 + 100  # a third attempt only while evidence is thin
+
+
+def test_a_clean_host_with_few_silent_ports_costs_two_attempts_each() -> None:
+    # Nearly every first attempt answered bounds the loss without waiting for retries.
+    _, events, _, _ = scan({TARGET: FakeHost(ports=MIXED)}, list(range(1, 2001)))
+    silent = [e.attempts for e in events if isinstance(e, PortDecided) and e.verdict.reason is Reason.NO_RESPONSE]
+    assert silent == [2]

@@ -309,15 +309,20 @@ class ScanSession:
             # independent loss: the estimate below would read starved retries as
             # proof of silence.
             return ceiling
+        first = self.first_answered + self.first_silent
+        scale = max(self.started, self._planned) / max(first, 1)
+        # If every unanswered first attempt were loss, p would be u / (1 - u):
+        # a bound that needs no evidence from retries.
+        bound = self.first_silent / self.first_answered
+        if bound < 1.0 and _attempts_for(bound, self.first_answered * scale / (1 - bound)) <= 2:
+            return min(ceiling, 2)
         second = self.second_answered + self.second_silent
         answered_again = (self.second_answered + _SECOND_PRIOR) / (second + 1)
-        loss = min(_MAX_LOSS, answered_again * self.first_silent / self.first_answered)
+        loss = min(_MAX_LOSS, answered_again * bound)
         floor = 3 if second < _MIN_SECOND_OUTCOMES else 2
         if loss <= 0.0:
             return min(ceiling, floor)
-        first = self.first_answered + self.first_silent
-        answering = self.first_answered * max(self.started, self._planned) / max(first, 1) / (1 - loss)
-        needed = math.ceil(math.log(_MISS_BUDGET / max(answering, 1.0)) / math.log(loss))
+        needed = _attempts_for(loss, self.first_answered * scale / (1 - loss))
         return min(ceiling, max(floor, needed))
 
     def _sweep(self, now: float) -> None:
@@ -428,3 +433,10 @@ def _describe_reply(reply: Reply, rtt: float) -> str:
     if reply.kind is ReplyKind.UDP:
         return f"UDP reply ({detail})"
     return f"{reply.kind.value} from {reply.src} ({detail})"
+
+
+def _attempts_for(loss: float, answering: float) -> int:
+    """The fewest attempts that leave under _MISS_BUDGET of ``answering`` ports unanswered at per-attempt ``loss``."""
+    if loss <= 0.0:
+        return 1
+    return math.ceil(math.log(_MISS_BUDGET / max(answering, 1.0)) / math.log(loss))

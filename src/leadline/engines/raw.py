@@ -35,6 +35,7 @@ __all__ = ["attach_filter", "protocol_filter", "run_raw_scan", "source_address_f
 
 _ETH_P_IP = 0x0800
 _ETH_P_IPV6 = 0x86DD
+_TCP = 6
 _ETH_P_ALL = 0x0003  # only "all protocols" taps see outgoing packets too
 _SKF_AD_PROTOCOL = 0xFFFFF000  # BPF ancillary load: SKF_AD_OFF + SKF_AD_PROTOCOL
 _SKF_AD_PKTTYPE = 0xFFFFF004  # BPF ancillary load: SKF_AD_OFF + SKF_AD_PKTTYPE
@@ -53,29 +54,55 @@ def source_address_for(dst: str) -> str:
         return str(probe.getsockname()[0])
 
 
-def protocol_filter(family: int, protocols: tuple[int, ...], *, outgoing: bool = True) -> bytes:
+def protocol_filter(
+    family: int, protocols: tuple[int, ...], *, outgoing: bool = True, share: tuple[int, int] | None = None
+) -> bytes:
     """Classic BPF: accept an IPv4 (or IPv6) datagram whose protocol byte is one of ``protocols``.
 
     ``outgoing=False`` also drops the packets we send ourselves (pkttype PACKET_OUTGOING).
+    ``share=(index, count)`` keeps only the TCP segments whose source port
+    (the port probed) is ``index`` modulo ``count``: the replies for one
+    worker of a split scan, so no worker reads another's.  Other protocols
+    (ICMP errors) pass to every worker; their quoted probe is checked by
+    the session that owns it.
     """
     ethertype = _ETH_P_IPV6 if family == 6 else _ETH_P_IP
     offset = 6 if family == 6 else 9  # next-header / protocol field; no link header on SOCK_DGRAM
-    program: list[tuple[int, int, int, int]] = []
+    # (opcode, jump-if-true label, jump-if-false label, k); labels resolve to relative jumps.
+    code: list[tuple[int, str | None, str | None, int]] = []
     if not outgoing:
-        skip_to_drop = 2 + 1 + len(protocols)  # past the ethertype test, the load and every protocol test
-        program.append((0x20, 0, 0, _SKF_AD_PKTTYPE))  # ld skb->pkt_type
-        program.append((0x15, skip_to_drop, 0, _PACKET_OUTGOING))  # jeq #outgoing -> drop
-    program += [
-        (0x28, 0, 0, _SKF_AD_PROTOCOL),  # ldh skb->protocol (the ethertype)
-        (0x15, 0, len(protocols) + 1, ethertype),  # jeq #ethertype, else -> drop
-        (0x30, 0, 0, offset),  # ldb [offset]
+        code.append((0x20, None, None, _SKF_AD_PKTTYPE))  # ld skb->pkt_type
+        code.append((0x15, "drop", None, _PACKET_OUTGOING))  # jeq #outgoing -> drop
+    code += [
+        (0x28, None, None, _SKF_AD_PROTOCOL),  # ldh skb->protocol (the ethertype)
+        (0x15, None, "drop", ethertype),  # jeq #ethertype, else -> drop
+        (0x30, None, None, offset),  # ldb [offset]
     ]
-    for index, protocol in enumerate(protocols):
-        remaining = len(protocols) - index - 1
-        program.append((0x15, remaining + 1, 0, protocol))  # jeq #protocol -> accept
-    program.append((0x06, 0, 0, 0))  # ret #0: drop
-    program.append((0x06, 0, 0, 0x40000))  # ret #262144: accept
-    return b"".join(struct.pack("HBBI", *instruction) for instruction in program)
+    for protocol in protocols:
+        target = "tcp-share" if share is not None and protocol == _TCP else "accept"
+        code.append((0x15, target, None, protocol))  # jeq #protocol -> target
+    code.append((0x06, None, None, 0))  # ret #0: drop
+    labels = {"drop": len(code) - 1}
+    if share is not None:
+        index, count = share
+        labels["tcp-share"] = len(code)
+        if family == 6:
+            code.append((0x28, None, None, 40))  # ldh [40]: TCP source port after a bare IPv6 header
+        else:
+            code.append((0xB1, None, None, 0))  # ldx 4*([0]&0xf): the IPv4 header length
+            code.append((0x48, None, None, 0))  # ldh [x+0]: TCP source port
+        code.append((0x94, None, None, count))  # mod #count
+        code.append((0x15, "accept", None, index))  # jeq #index -> accept
+        code.append((0x06, None, None, 0))  # ret #0: another worker's reply (jumps only go forward)
+    labels["accept"] = len(code)
+    code.append((0x06, None, None, 0x40000))  # ret #262144: accept
+
+    def jump(at: int, label: str | None) -> int:
+        return 0 if label is None else labels[label] - at - 1
+
+    return b"".join(
+        struct.pack("HBBI", opcode, jump(at, true), jump(at, false), k) for at, (opcode, true, false, k) in enumerate(code)
+    )
 
 
 def attach_filter(sock: socket.socket, program: bytes) -> None:
@@ -84,7 +111,9 @@ def attach_filter(sock: socket.socket, program: bytes) -> None:
     sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, fprog)
 
 
-def _open_sockets(family: int, ip_protocol: int, *, outgoing: bool) -> tuple[socket.socket, socket.socket]:
+def _open_sockets(
+    family: int, ip_protocol: int, *, outgoing: bool, share: tuple[int, int] | None = None
+) -> tuple[socket.socket, socket.socket]:
     try:
         if family == 6:
             sender = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
@@ -101,7 +130,8 @@ def _open_sockets(family: int, ip_protocol: int, *, outgoing: bool) -> tuple[soc
         receiver.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, 8 << 20)
     except OSError:
         receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
-    attach_filter(receiver, protocol_filter(family, tuple(dict.fromkeys((ip_protocol, icmp))), outgoing=outgoing))
+    protocols = tuple(dict.fromkeys((ip_protocol, icmp)))
+    attach_filter(receiver, protocol_filter(family, protocols, outgoing=outgoing, share=share))
     receiver.setblocking(False)
     while True:  # whatever arrived before the filter was attached
         try:
@@ -125,9 +155,15 @@ def run_raw_scan(
     pcap: PcapWriter | None = None,
     trace: Callable[[str], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
+    share: tuple[int, int] | None = None,
 ) -> None:
-    """Run ``session`` to the end (or until ``stop`` is set), sending and capturing for real."""
-    sender, receiver = _open_sockets(family, session.module.ip_protocol, outgoing=pcap is not None)
+    """Run ``session`` to the end (or until ``stop`` is set), sending and capturing for real.
+
+    ``share=(index, count)``: this session probes only ports congruent to
+    ``index`` modulo ``count`` (one worker of a split scan); its receiver
+    then never sees TCP replies meant for the others.
+    """
+    sender, receiver = _open_sockets(family, session.module.ip_protocol, outgoing=pcap is not None, share=share)
     loopback = _loopback_names()
     selector = selectors.DefaultSelector()
     selector.register(receiver, selectors.EVENT_READ)

@@ -1,0 +1,146 @@
+"""A large raw scan split across worker processes, one per CPU core.
+
+A SYN scan of a nearby host is CPU-bound: one Python process builds,
+sends, captures and matches every packet on one core.  So a big scan
+forks workers; worker i probes the ports congruent to i modulo the
+worker count, with its own session, rate controller and sockets, and its
+receiver's BPF filter passes only the TCP replies from those ports (see
+``raw.protocol_filter``): no worker reads another's answers.  ICMP errors
+reach every worker; each session checks the quoted probe against its own
+cookie and in-flight ports, so only the owner acts on one.
+
+Each worker streams its events back as compact tuples; this process
+rebuilds them and hands them to ``on_event`` as a single-process scan
+would, with one ``HostDone`` per host once every worker has finished it.
+Scan-wide limits (--min-rate, --max-rate, --max-parallelism) are divided
+among the workers.  A scan that writes --pcap or --packet-trace is not
+split: those record one ordered conversation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from leadline.config import Timing
+from leadline.core.probes.base import Verdict
+from leadline.core.session import Event, HostDone, PortDecided, ScanSession, Warning
+from leadline.engines.procpool import Send, WorkerPool
+from leadline.engines.raw import run_raw_scan
+from leadline.engines.workers import WorkerFailed
+from leadline.model import PortState, Reason
+
+__all__ = ["share_of_ports", "split_raw_scan"]
+
+MakeSession = Callable[[Sequence[int], Timing], ScanSession]
+
+_FLUSH_EVENTS = 4096
+_FLUSH_SECONDS = 0.1
+_POLL_INTERVAL = 0.1
+_STOP_GRACE = 2.0
+_VANISHED = "a raw-scan worker process ended before finishing its share"
+
+
+def share_of_ports(ports: Sequence[int], index: int, count: int) -> list[int]:
+    """The ports worker ``index`` of ``count`` probes, in the scan's order: by value modulo
+    ``count``, because its receive filter tells its replies apart by source port."""
+    return [port for port in ports if port % count == index]
+
+
+def _share_timing(timing: Timing, count: int) -> Timing:
+    def part(value: float | None) -> float | None:
+        return None if value is None else value / count
+
+    parallelism = timing.max_parallelism
+    return dataclasses.replace(
+        timing,
+        min_rate=part(timing.min_rate),
+        max_rate=part(timing.max_rate),
+        max_parallelism=None if parallelism is None else max(1, -(-parallelism // count)),
+        min_parallelism=max(1, timing.min_parallelism // count),
+    )
+
+
+def _raw_work(make_session: MakeSession, ports: Sequence[int], timing: Timing, count: int, family: int) -> Callable[[int, Send, threading.Event], None]:
+    share = _share_timing(timing, count)
+
+    def work(index: int, send: Send, stopping: threading.Event) -> None:
+        session = make_session(share_of_ports(ports, index, count), share)
+        batch: list[tuple[object, ...]] = []
+        flushed = [time.monotonic()]
+
+        def flush() -> None:
+            if batch:
+                send(("events", batch[:]))
+                batch.clear()
+            flushed[0] = time.monotonic()
+
+        def on_event(event: Event) -> None:
+            if isinstance(event, PortDecided):
+                v = event.verdict
+                batch.append((event.address, event.port, v.state.value, v.reason.value, v.ttl, event.rtt, event.attempts, event.exchange))
+            elif isinstance(event, HostDone):
+                batch.append((event.address,))
+            else:
+                batch.append((event.address, event.text))
+            if len(batch) >= _FLUSH_EVENTS or time.monotonic() - flushed[0] >= _FLUSH_SECONDS:
+                flush()
+
+        run_raw_scan(session, family=family, on_event=on_event, stop=stopping, share=(index, count))
+        flush()
+        send(("finished", session.finished))
+
+    return work
+
+
+def split_raw_scan(
+    make_session: MakeSession,
+    ports: Sequence[int],
+    timing: Timing,
+    workers: int,
+    *,
+    family: int,
+    on_event: Callable[[Event], None],
+    stop: threading.Event | None,
+) -> None:
+    """Run the scan ``make_session(ports, timing)`` describes over ``workers`` processes.
+
+    ``make_session`` is called in each worker with its share of the ports
+    and of the timing limits; it must draw the hosts itself.
+    """
+    pool = WorkerPool(workers, _raw_work(make_session, ports, timing, workers, family))
+    hosts_done: dict[str, int] = {}
+    warned: set[tuple[str, str]] = set()
+    finished = [False] * workers
+    states = {state.value: state for state in PortState}
+    reasons = {reason.value: reason for reason in Reason}
+    try:
+        for worker, message in pool.messages(_POLL_INTERVAL, _STOP_GRACE, stop):
+            if message is None:
+                stopping = stop is not None and stop.is_set()
+                if worker >= 0 and not finished[worker] and not stopping:
+                    raise WorkerFailed(_VANISHED)
+                continue
+            kind = message[0]
+            if kind == "error":
+                raise WorkerFailed(f"raw scan failed in a worker process: {message[1]}")
+            if kind == "finished":
+                finished[worker] = True
+                continue
+            for row in message[1]:  # type: ignore[attr-defined]
+                if len(row) == 8:
+                    address, port, state, reason, ttl, rtt, attempts, exchange = row
+                    verdict = Verdict(states[state], reasons[reason], ttl)
+                    on_event(PortDecided(address, port, verdict, rtt, attempts, exchange))
+                elif len(row) == 1:
+                    address = row[0]
+                    hosts_done[address] = hosts_done.get(address, 0) + 1
+                    if hosts_done[address] == workers:
+                        on_event(HostDone(address))
+                elif (row[0], row[1]) not in warned:  # each worker may see the same thing
+                    warned.add((row[0], row[1]))
+                    on_event(Warning(row[0], row[1]))
+    finally:
+        pool.close()
