@@ -529,7 +529,6 @@ class Scan:
         from leadline.core.probes.registry import module_for
         from leadline.core.ratecontrol import RateController
         from leadline.core.session import HostDone, PortDecided, ScanSession
-        from leadline.core.timing import RttEstimator
         from leadline.engines.procpool import usable_cores
         from leadline.engines.raw import run_raw_scan, source_address_for
         from leadline.engines.rawsplit import split_raw_scan
@@ -544,7 +543,6 @@ class Scan:
         decided = [0]
         t0 = time.monotonic()
         last = [0.0]
-        rtts = {t.address: RttEstimator(self.config.timing) for t in up}
         self.sink.task_begin(task, time.time())
 
         def on_event(event) -> None:  # type: ignore[no-untyped-def]
@@ -553,8 +551,6 @@ class Scan:
                 results[event.address].append(
                     PortResult(event.port, "tcp", v.state, v.reason, v.ttl, None, _exchange_line(event.exchange, v))
                 )
-                if event.rtt is not None and event.attempts == 1:
-                    rtts[event.address].update(event.rtt)
                 decided[0] += 1
                 now = time.monotonic()
                 if now - last[0] >= 1.0:
@@ -564,7 +560,8 @@ class Scan:
                     wall = time.time()
                     self.sink.task_progress(task, wall, 100.0 * decided[0] / max(total, 1), remaining, wall + remaining)
             elif isinstance(event, HostDone):
-                pass
+                if event.srtt is not None:
+                    latencies[event.address] = event.srtt
             else:
                 self.warn(f"{event.address}: {event.text}")
 
@@ -587,9 +584,6 @@ class Scan:
             else:
                 session = make_session(ports, self.config.timing)
                 run_raw_scan(session, family=family, on_event=on_event, stop=self.stop, pcap=self.pcap, trace=self.trace)
-        for address, est in rtts.items():
-            if est.srtt is not None:
-                latencies[address] = est.srtt
         self.sink.task_end(task, time.time(), f"{total} total ports")
 
     # -- helpers -------------------------------------------------------

@@ -193,11 +193,15 @@ class RateController:
 
     def on_send(self, now: float) -> None:
         """One probe (new or retransmitted) left at ``now``."""
+        self.on_sends(now, 1)
+
+    def on_sends(self, now: float, count: int) -> None:
+        """``count`` probes left together at ``now``."""
         self._refill(now)
-        self._tokens -= 1.0
-        self.sent += 1
+        self._tokens -= count
+        self.sent += count
         current = self._current_bin(now)
-        current.sent += 1
+        current.sent += count
 
     def on_answer(self, now: float, rtt: float) -> None:
         """A probe sent ``rtt`` seconds ago was answered."""

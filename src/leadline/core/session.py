@@ -74,9 +74,14 @@ class PortDecided:
 
 @dataclass(frozen=True, slots=True)
 class HostDone:
-    """Every port of ``address`` is decided; the host's result may be written."""
+    """Every port of ``address`` is decided; the host's result may be written.
+
+    ``srtt`` is the smoothed round-trip time of its first-attempt answers
+    (the latency nmap reports), None when nothing answered at once.
+    """
 
     address: str
+    srtt: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +140,11 @@ class ScanSession:
         self._planned = sum(self._expected.values()) if self._expected else _UNKNOWN_SCAN_SIZE
         self._hosts: dict[str, _Host] = {}
         self._in_flight: dict[ProbeKey, _InFlight] = {}
-        self._deadlines: list[tuple[float, int, ProbeKey]] = []
+        # (deadline, tie-breaker, attempt level, keys sent in one batch with that
+        # deadline).  A key no longer in flight when its batch comes due was
+        # answered: answers are counted then, as timeouts are, so the two are
+        # counted over the same span of time.
+        self._deadlines: list[tuple[float, int, int, list[ProbeKey]]] = []
         self._retry: deque[ProbeKey] = deque()
         self._pending: list[Event] = []
         self._sequence = 0
@@ -148,9 +157,6 @@ class ScanSession:
         self.first_silent = 0
         self.second_answered = 0
         self.second_silent = 0
-        # Answers wait here until the attempt's deadline, so that answers and
-        # timeouts of the same attempts are counted over the same span of time.
-        self._answers_to_count: list[tuple[float, int]] = []
 
     @classmethod
     def for_group(
@@ -187,22 +193,39 @@ class ScanSession:
         return len(self._in_flight)
 
     def due(self, now: float) -> list[Probe]:
-        """Probes to send now: retransmissions first, then new ones, as the pacer allows."""
+        """Probes to send now: retransmissions first, then new ones, as the pacer allows.
+
+        Bookkeeping is per batch where it can be: every probe of one call
+        leaves at ``now``, so probes to one host share a deadline (one heap
+        entry for all of them) and the pacer is charged once.
+        """
         self._sweep(now)
         budget = self.rate.allowed(now)
         out: list[Probe] = []
+        if budget <= 0:
+            return out
+        batches: dict[tuple[float, int], list[ProbeKey]] = {}
+        timeouts: dict[str, float] = {}
         while budget > 0 and self._retry:
             entry = self._in_flight.get(self._retry.popleft())
             if entry is None:
                 continue
-            out.append(self._send(entry, now))
+            out.append(self._send(entry, now, batches, timeouts))
             budget -= 1
-        while budget > 0 and not self._exhausted and len(self._in_flight) < self._max_in_flight:
+        in_flight = self._in_flight
+        ceiling = self._max_in_flight
+        while budget > 0 and not self._exhausted and len(in_flight) < ceiling:
             started = self._start_next(now)
             if started is None:
                 break
-            out.append(self._send(started[0], now, started[1]))
+            out.append(self._send(started[0], now, batches, timeouts, started[1]))
             budget -= 1
+        for (deadline, level), keys in batches.items():
+            self._sequence += 1
+            heapq.heappush(self._deadlines, (deadline, self._sequence, level, keys))
+        if out:
+            self.rate.on_sends(now, len(out))
+            self.sent += len(out)
         return out
 
     def receive(self, datagram: bytes, now: float) -> list[Event]:
@@ -218,8 +241,6 @@ class ScanSession:
         rtt = max(0.0, now - entry.last_sent)
         if entry.attempts == 1:
             host.rtt.update(rtt)
-        if entry.attempts <= 2:
-            heapq.heappush(self._answers_to_count, (entry.deadline, entry.attempts))
         self.answered_ports += 1
         self.rate.on_answer(now, rtt)
         if self.explain:
@@ -270,24 +291,36 @@ class ScanSession:
             self._in_flight[probe.key] = entry
             return entry, probe
 
-    def _send(self, entry: _InFlight, now: float, probe: Probe | None = None) -> Probe:
+    def _send(
+        self,
+        entry: _InFlight,
+        now: float,
+        batches: dict[tuple[float, int], list[ProbeKey]],
+        timeouts: dict[str, float],
+        probe: Probe | None = None,
+    ) -> Probe:
         if probe is None:
             probe = self.module.build(entry.key.address, entry.key.port, entry.attempts, self.ctx)
         if self.explain:
             entry.exchange.append(entry.label if entry.attempts == 0 else f"{entry.label} (retry {entry.attempts})")
         entry.attempts += 1
         entry.last_sent = now
-        timeout = self._hosts[entry.key.address].rtt.timeout()
+        address = entry.key.address
+        timeout = timeouts.get(address)
+        if timeout is None:
+            timeout = timeouts[address] = self._hosts[address].rtt.timeout()
         if entry.attempts > 1 and self.rate.suspect:
             # Answers are going missing faster than usual and the controller has not
             # yet measured why: back off (RFC 6298 section 5.5) so a rate cap does not
             # eat the port's attempts before the pace is corrected.
             timeout *= 2 ** min(entry.attempts - 1, _MAX_BACKOFF_DOUBLINGS)
         entry.deadline = now + timeout
-        self._sequence += 1
-        heapq.heappush(self._deadlines, (entry.deadline, self._sequence, entry.key))
-        self.rate.on_send(now)
-        self.sent += 1
+        batch = (entry.deadline, min(entry.attempts, 3))
+        keys = batches.get(batch)
+        if keys is None:
+            batches[batch] = [entry.key]
+        else:
+            keys.append(entry.key)
         return probe
 
     def _attempts_needed(self) -> int:
@@ -331,27 +364,29 @@ class ScanSession:
         All timeouts due now are counted before any is judged, so a port's
         fate reads the evidence its peers timed out with.
         """
-        counted = self._answers_to_count
-        while counted and counted[0][0] <= now:
-            _, attempt = heapq.heappop(counted)
-            if attempt == 1:
-                self.first_answered += 1
-            else:
-                self.second_answered += 1
         expired: list[_InFlight] = []
+        in_flight = self._in_flight
         while self._deadlines and self._deadlines[0][0] <= now:
-            deadline, _, key = heapq.heappop(self._deadlines)
-            entry = self._in_flight.get(key)
-            if entry is None or entry.deadline != deadline:
-                continue
-            self.rate.on_timeout(now)
-            if entry.attempts == 1:
-                self.first_silent += 1
-            elif entry.attempts == 2:
-                self.second_silent += 1
-            if self.explain:
-                entry.exchange.append(f"no reply in {now - entry.last_sent:.2f} s")
-            expired.append(entry)
+            deadline, _, level, keys = heapq.heappop(self._deadlines)
+            for key in keys:
+                entry = in_flight.get(key)
+                if entry is None:
+                    # Answered: counted now, when a timeout of the same attempt would be.
+                    if level == 1:
+                        self.first_answered += 1
+                    elif level == 2:
+                        self.second_answered += 1
+                    continue
+                if entry.deadline != deadline:
+                    continue
+                self.rate.on_timeout(now)
+                if entry.attempts == 1:
+                    self.first_silent += 1
+                elif entry.attempts == 2:
+                    self.second_silent += 1
+                if self.explain:
+                    entry.exchange.append(f"no reply in {now - entry.last_sent:.2f} s")
+                expired.append(entry)
         if not expired:
             return
         needed = self._attempts_needed()
@@ -393,7 +428,7 @@ class ScanSession:
                     "middlebox is probably answering for this host, so open ports are unreliable",
                 )
             )
-        events.append(HostDone(address))
+        events.append(HostDone(address, host.rtt.srtt))
         return events
 
     def _finish_idle_hosts(self) -> None:

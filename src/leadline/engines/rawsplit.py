@@ -11,7 +11,8 @@ cookie and in-flight ports, so only the owner acts on one.
 
 Each worker streams its events back as compact tuples; this process
 rebuilds them and hands them to ``on_event`` as a single-process scan
-would, with one ``HostDone`` per host once every worker has finished it.
+would, with one ``HostDone`` per host once every worker has finished it
+(its latency the mean of the workers').
 Scan-wide limits (--min-rate, --max-rate, --max-parallelism) are divided
 among the workers.  A scan that writes --pcap or --packet-trace is not
 split: those record one ordered conversation.
@@ -82,9 +83,9 @@ def _raw_work(make_session: MakeSession, ports: Sequence[int], timing: Timing, c
                 v = event.verdict
                 batch.append((event.address, event.port, v.state.value, v.reason.value, v.ttl, event.rtt, event.attempts, event.exchange))
             elif isinstance(event, HostDone):
-                batch.append((event.address,))
+                batch.append(("done", event.address, event.srtt))
             else:
-                batch.append((event.address, event.text))
+                batch.append(("warning", event.address, event.text))
             if len(batch) >= _FLUSH_EVENTS or time.monotonic() - flushed[0] >= _FLUSH_SECONDS:
                 flush()
 
@@ -111,7 +112,7 @@ def split_raw_scan(
     and of the timing limits; it must draw the hosts itself.
     """
     pool = WorkerPool(workers, _raw_work(make_session, ports, timing, workers, family))
-    hosts_done: dict[str, int] = {}
+    hosts_done: dict[str, list[float | None]] = {}
     warned: set[tuple[str, str]] = set()
     finished = [False] * workers
     states = {state.value: state for state in PortState}
@@ -134,13 +135,15 @@ def split_raw_scan(
                     address, port, state, reason, ttl, rtt, attempts, exchange = row
                     verdict = Verdict(states[state], reasons[reason], ttl)
                     on_event(PortDecided(address, port, verdict, rtt, attempts, exchange))
-                elif len(row) == 1:
-                    address = row[0]
-                    hosts_done[address] = hosts_done.get(address, 0) + 1
-                    if hosts_done[address] == workers:
-                        on_event(HostDone(address))
-                elif (row[0], row[1]) not in warned:  # each worker may see the same thing
-                    warned.add((row[0], row[1]))
-                    on_event(Warning(row[0], row[1]))
+                elif row[0] == "done":
+                    _, address, srtt = row
+                    reports = hosts_done.setdefault(address, [])
+                    reports.append(srtt)
+                    if len(reports) == workers:
+                        measured = [value for value in reports if value is not None]
+                        on_event(HostDone(address, sum(measured) / len(measured) if measured else None))
+                elif (row[1], row[2]) not in warned:  # each worker may see the same thing
+                    warned.add((row[1], row[2]))
+                    on_event(Warning(row[1], row[2]))
     finally:
         pool.close()

@@ -98,9 +98,12 @@ def compress_ports(ports: Iterable[int]) -> str:
     return ",".join(pieces)
 
 
-def port_sort_key(port: PortResult) -> tuple[int, int]:
-    """nmap lists TCP ports first, then UDP, then SCTP, each by number."""
-    return (PROTOCOL_ORDER.get(port.protocol, len(PROTOCOL_ORDER)), port.port)
+def port_sort_key(port: PortResult) -> int:
+    """nmap lists TCP ports first, then UDP, then SCTP, each by number.
+
+    One int, not a (protocol, port) tuple: a -p- scan sorts 65535 of these.
+    """
+    return PROTOCOL_ORDER.get(port.protocol, len(PROTOCOL_ORDER)) << 16 | port.port
 
 
 def reason_text(reason: object, ttl: int | None) -> str:
