@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 from leadline import __version__
 from leadline.config import ScanConfig, ScanType, Timing
-from leadline.core.permutation import Permutation
 from leadline.core.ports import PortList, compact, select_ports
 from leadline.core.targets import Target, iter_targets, parse_target_spec
 from leadline.detect.oui import vendor_for
@@ -37,7 +36,7 @@ from leadline.model import (
     ScanInfo,
 )
 from leadline.output.base import Sink
-from leadline.output.formatting import port_sort_key
+from leadline.output.formatting import sort_ports
 from leadline.services import ServiceTable
 
 if TYPE_CHECKING:
@@ -470,8 +469,11 @@ class Scan:
     def port_order(self, ports: Sequence[int]) -> list[int]:
         if self.config.sequential_ports:
             return list(ports)
-        perm = Permutation(len(ports), self.port_key)
-        return [ports[i] for i in perm]
+        # A list of at most 65535 ports is shuffled outright (the target stream
+        # is not: it is never materialised).
+        order = list(ports)
+        random.Random(self.port_key).shuffle(order)
+        return order
 
     def port_scan(self, up: Sequence[Target], alive: dict[str, tuple[bool, Reason, float | None]], started: float) -> None:
         by_address = {t.address: t for t in up}
@@ -487,7 +489,7 @@ class Scan:
                 self.raw_scan(scan_type, up, results, latencies, timed_out)
         names = self.reverse_names(list(by_address))
         for address, t in by_address.items():
-            ports = tuple(sorted(map(self.named, results[address]), key=port_sort_key))
+            ports = tuple(sort_ports(map(self.named, results[address])))
             _, reason, _ = alive[address]
             self.counts.up += 1
             self.counts.total += 1
@@ -545,11 +547,15 @@ class Scan:
         last = [0.0]
         self.sink.task_begin(task, time.time())
 
+        service_name = self.services.name
+
         def on_event(event) -> None:  # type: ignore[no-untyped-def]
             if isinstance(event, PortDecided):
                 v = event.verdict
+                # Named here, while the workers scan, rather than all at once at the end.
                 results[event.address].append(
-                    PortResult(event.port, "tcp", v.state, v.reason, v.ttl, None, _exchange_line(event.exchange, v))
+                    PortResult(event.port, "tcp", v.state, v.reason, v.ttl, service_name(event.port, "tcp"),
+                               _exchange_line(event.exchange, v))
                 )
                 decided[0] += 1
                 now = time.monotonic()

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from leadline.model import PortResult, PortState, Reason
 from leadline.output.formatting import (
+    sort_ports,
     compress_ports,
     counted,
     ctime_string,
@@ -119,3 +120,12 @@ def test_not_shown_lists_groups_largest_first_across_protocols() -> None:
 def test_not_shown_speaks_of_one_port_in_the_singular() -> None:
     folding = fold_ports(lab_ports(), open_only=True)
     assert not_shown_line(folding) == "Not shown: 97 closed tcp ports (conn-refused), 1 filtered tcp port (no-response)"
+
+
+def test_sort_ports_lists_tcp_before_udp_each_by_number() -> None:
+    def port(number: int, protocol: str) -> PortResult:
+        return PortResult(number, protocol, PortState.OPEN, Reason.SYN_ACK)
+
+    mixed = [port(53, "udp"), port(443, "tcp"), port(22, "tcp"), port(7, "udp"), port(1, "sctp")]
+    assert [(p.protocol, p.port) for p in sort_ports(mixed)] == [("tcp", 22), ("tcp", 443), ("udp", 7), ("udp", 53), ("sctp", 1)]
+    assert [p.port for p in sort_ports([port(9, "tcp"), port(3, "tcp")])] == [3, 9]

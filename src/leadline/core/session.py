@@ -138,6 +138,7 @@ class ScanSession:
         self._expected = dict(expected_per_host or {})
         # How many ports the miss budget is spread over: the whole scan when known.
         self._planned = sum(self._expected.values()) if self._expected else _UNKNOWN_SCAN_SIZE
+        self._expected_left: int | None = None  # the stream's exact length, when known
         self._hosts: dict[str, _Host] = {}
         self._in_flight: dict[ProbeKey, _InFlight] = {}
         # (deadline, tie-breaker, attempt level, keys sent in one batch with that
@@ -180,7 +181,9 @@ class ScanSession:
                     yield host, port
 
         expected = {host: len(unique_ports) for host in unique_hosts}
-        return cls(module, ctx, stream(), timing, rate, expected_per_host=expected, explain=explain)
+        session = cls(module, ctx, stream(), timing, rate, expected_per_host=expected, explain=explain)
+        session._expected_left = len(unique_hosts) * len(unique_ports)
+        return session
 
     # -- what the engine calls --------------------------------------------
 
@@ -277,6 +280,12 @@ class ScanSession:
                 self._exhausted = True
                 self._finish_idle_hosts()
                 return None
+            if self._expected_left is not None:
+                # Known length: note the end with the last probe, so the engine
+                # does not wait for the pacer before it learns there is no more.
+                self._expected_left -= 1
+                if self._expected_left == 0:
+                    self._exhausted = True
             host = self._hosts.get(address)
             if host is None:
                 host = _Host(RttEstimator(self.timing), self._expected.get(address))

@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 from leadline.model import HostResult, RunInfo, RunStats
 from leadline.output.base import NullSink
-from leadline.output.formatting import port_sort_key
+from leadline.output.formatting import sort_ports
 
 SCHEMA_VERSION = 1
 
@@ -96,7 +96,7 @@ def host_to_json(host: HostResult) -> dict[str, Any]:
                 "service": p.service,
                 "evidence": list(p.evidence),
             }
-            for p in sorted(host.ports, key=port_sort_key)
+            for p in sort_ports(host.ports)
         ],
     }
 
