@@ -99,6 +99,12 @@ class ReplyCookie:
             first & 0xFFFFFFFF, (first >> 32) & 0xFFFF, (first >> 48) & 0xFFFF, second & 0xFFFF, (second >> 16) & 0xFFFF
         )
 
+    def tcp_values(self, src: bytes, dst: bytes, port: int) -> CookieValues:
+        """``values`` for a TCP probe, whose fields all come from the first hash:
+        the ICMP ones are left at 0 and the second hash is not computed."""
+        first = hash(self._tcp_prefix + src + dst + (0x060000 | port).to_bytes(3, "big"))
+        return CookieValues(first & 0xFFFFFFFF, (first >> 32) & 0xFFFF, (first >> 48) & 0xFFFF, 0, 0)
+
     # --- building -------------------------------------------------------
     @staticmethod
     def sequence(values: CookieValues, attempt: int) -> int:

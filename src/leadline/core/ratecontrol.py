@@ -89,6 +89,7 @@ _LIMIT_RATIO = 1.15  # halving the rate must raise the fraction by 15% to mean "
 _Z_SIGNIFICANT = 2.0
 _EXTEND_LIMIT = 4  # an unclear experiment gathers up to 4x the high side's sends
 _OUTCOME_WINDOW = 64
+_ADVANCE_STEP = 0.0005  # seconds between bin reviews driven by answers and timeouts
 _FAST_GROWTH = 2.0
 _SLOW_GROWTH = 1.05
 _BURST_SECONDS = 0.005
@@ -165,6 +166,7 @@ class RateController:
         self._tally: _Bin | None = None  # settled bins at the current rate, not yet judged
         self._tally_since = -math.inf
         self._busy = False  # the last bin sent as fast as the pacer allowed
+        self._advance_after = -math.inf
         self._outcomes: deque[bool] = deque(maxlen=_OUTCOME_WINDOW)  # latest answers (True) and timeouts
 
     @classmethod
@@ -219,13 +221,15 @@ class RateController:
                 if sent_at <= candidate.end:
                     candidate.answered += 1
                 break
-        self._advance(now)
+        if now >= self._advance_after:  # at most once per _ADVANCE_STEP: bins last 10 ms or more
+            self._advance(now)
 
     def on_timeout(self, now: float) -> None:
         """A probe went unanswered.  Bins infer losses from missing answers; this feeds the early warning."""
         self.timeouts += 1
         self._outcomes.append(False)
-        self._advance(now)
+        if now >= self._advance_after:  # at most once per _ADVANCE_STEP: bins last 10 ms or more
+            self._advance(now)
 
     @property
     def suspect(self) -> bool:
@@ -303,6 +307,7 @@ class RateController:
 
     def _advance(self, now: float) -> None:
         """Fold every bin old enough that all its answers are in into the tally, and judge it."""
+        self._advance_after = now + _ADVANCE_STEP
         if self._bins and self._bins[-1].end == math.inf:
             last = self._bins[-1]
             if now >= last.start + self._bin_length(last.rate):

@@ -87,8 +87,9 @@ class ProbeContext:
     source_mac: str | None = None  # our interface's MAC: ARP and ND probes carry it
 
 
-@dataclass(frozen=True, slots=True)
-class Probe:
+class Probe(NamedTuple):
+    """One datagram to send.  A named tuple: one is built per probe sent."""
+
     key: ProbeKey
     packet: bytes  # the whole IP datagram (IPv4 or IPv6 header included)
     attempt: int = 0

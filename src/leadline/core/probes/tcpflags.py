@@ -93,6 +93,20 @@ _ICMP4_ERRORS = {3: ReplyKind.ICMP_UNREACHABLE, 11: ReplyKind.ICMP_TIME_EXCEEDED
 _ICMP6_ERRORS = {1: ReplyKind.ICMP_UNREACHABLE, 3: ReplyKind.ICMP_TIME_EXCEEDED}
 
 
+class _BoundedCache(dict):  # type: ignore[type-arg]
+    """A dict that empties itself when full: memory stays bounded over a stream of hosts."""
+
+    _LIMIT = 65536
+
+    def __setitem__(self, key: object, value: object) -> None:
+        if len(self) >= self._LIMIT:
+            self.clear()
+        super().__setitem__(key, value)
+
+    def __class_getitem__(cls, item: object) -> type:
+        return cls
+
+
 @lru_cache(maxsize=256)
 def canonical_address(address: str) -> str:
     """One spelling per address, so "2001:DB8:0::1" and "2001:db8::1" compare equal."""
@@ -134,6 +148,10 @@ class TcpFlagScan:
         self._answer_flags = int(self.answer_flags)
         self._templates: dict[tuple[str, int, int], TcpProbeTemplate] = {}
         self._scan: tuple[ProbeContext, bytes, ReplyCookie, int] | None = None
+        # Address spellings met on every probe and reply; a scan group holds at
+        # most a few thousand hosts, and entries are 4 or 16 bytes and a string.
+        self._packed: _BoundedCache[str, bytes] = _BoundedCache()
+        self._dotted: _BoundedCache[bytes, str] = _BoundedCache()
 
     def _per_scan(self, ctx: ProbeContext) -> tuple[bytes, ReplyCookie, int]:
         """Our packed address, the cookie and the flags sent: worked out once per context, not per packet."""
@@ -160,8 +178,10 @@ class TcpFlagScan:
 
     def build(self, address: str, port: int, attempt: int, ctx: ProbeContext) -> Probe:
         src, cookie, flags = self._per_scan(ctx)
-        dst = pack_address(address)
-        values = cookie.values(src, dst, TCP, port)
+        dst = self._packed.get(address)
+        if dst is None:
+            dst = self._packed[address] = pack_address(address)
+        values = cookie.tcp_values(src, dst, port)
         seq = cookie.sequence(values, attempt)
         ack = seq if flags & _ACK else 0
         packet = self._template(ctx, flags).render(dst, cookie.source_port(values, attempt), port, seq, ack, values.ip_id)
@@ -192,11 +212,13 @@ class TcpFlagScan:
         our_address, cookie, flags_sent = self._per_scan(ctx)
         if dst != our_address or not flags & self._answer_flags:
             return None
-        values = cookie.values(our_address, src, TCP, sport)
+        values = cookie.tcp_values(our_address, src, sport)
         attempt = _attempt_from_tcp(flags_sent, flags, seq, ack, dport, values, cookie)
         if attempt == NOT_OURS:
             return None
-        address = format_ipv4(src)
+        address = self._dotted.get(src)
+        if address is None:
+            address = self._dotted[src] = format_ipv4(src)
         return ProbeKey(address, sport, "tcp"), Reply(
             ReplyKind.TCP, address, ttl, tcp_flags=flags, tcp_window=window, attempt=attempt, family=4
         )
@@ -210,7 +232,7 @@ class TcpFlagScan:
         if isinstance(transport, TCPSegment):
             if not transport.flags & self._answer_flags:
                 return None
-            values = cookie.values(src_raw, pack_address(parsed.src), TCP, transport.sport)
+            values = cookie.tcp_values(src_raw, pack_address(parsed.src), transport.sport)
             attempt = _attempt_from_tcp(
                 flags_sent, transport.flags, transport.seq, transport.ack, transport.dport, values, cookie
             )
@@ -253,7 +275,7 @@ class TcpFlagScan:
             return None
         if pack_address(quoted.src) != src_raw:
             return None
-        values = cookie.values(src_raw, pack_address(quoted.dst), TCP, quoted.dport)
+        values = cookie.tcp_values(src_raw, pack_address(quoted.dst), quoted.dport)
         attempt = cookie.attempt_from_sequence(values, quoted.seq)
         if attempt is None or quoted.sport != cookie.source_port(values, attempt):
             return None
