@@ -1,3 +1,3 @@
-from leadline.cli.main import main
+from leadline.cli.main import entry
 
-raise SystemExit(main())
+entry()
