@@ -8,8 +8,7 @@ Invariants kept here:
 
 * Expansion is lazy and O(1) in memory: ``0.0.0.0/0`` is four tuples of
   at most 256 octet values, never a list of addresses.  Any address of a
-  block is reachable by index (``address_at``), so callers can shuffle a
-  block with :class:`leadline.core.permutation.Permutation`.
+  block is reachable by index (``address_at``) without expanding it.
 * Blocks include their network and broadcast addresses, as nmap does.
 * Membership (``contains``) is O(1) per block, so exclusions never
   expand.
