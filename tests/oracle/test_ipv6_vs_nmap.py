@@ -116,3 +116,13 @@ def test_ipv6_syn_scan_with_discovery_matches_nmap(lab6: Lab) -> None:
         assert ours[address].status_reason == theirs[address].status_reason
         assert ours[address].mac == theirs[address].mac
         assert not diff_states(ours[address], theirs[address])
+
+
+def test_every_port_of_the_course_server_over_ipv6_matches_nmap(lab6: Lab) -> None:
+    # 65535 probes: split across worker processes, whose capture filters find
+    # the TCP source port right after the 40-byte IPv6 header.
+    ours, theirs = both(lab6, ["-6", "-sS", "-Pn", "-n", "-p-"], [practice.COURSE6])
+    assert len(ours[practice.COURSE6].ports) == 65535
+    differences = diff_states(ours[practice.COURSE6], theirs[practice.COURSE6])
+    assert not differences, "\n".join(differences[:40])
+    assert ours[practice.COURSE6].ports[("tcp", 50010)] == ("open", "syn-ack")
