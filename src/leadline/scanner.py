@@ -566,8 +566,8 @@ class Scan:
                     wall = time.time()
                     self.sink.task_progress(task, wall, 100.0 * decided[0] / max(total, 1), remaining, wall + remaining)
             elif isinstance(event, HostDone):
-                if event.srtt is not None:
-                    latencies[event.address] = event.srtt
+                if event.latency is not None:
+                    latencies[event.address] = event.latency
             else:
                 self.warn(f"{event.address}: {event.text}")
 

@@ -62,6 +62,7 @@ def test_each_behaviour_gets_nmaps_verdict() -> None:
     assert 2 <= decided[443].attempts <= T3.max_retries + 1 and decided[443].rtt is None
     assert decided[443].exchange[2] == "SYN (retry 1)"
     assert events[-1] == HostDone(TARGET)
+    assert events[-1].latency == pytest.approx(0.0003)  # the shortest first-attempt RTT
 
 
 def test_random_loss_decides_the_same_states_in_close_to_the_same_time(clean_2000) -> None:

@@ -80,12 +80,15 @@ class PortDecided(NamedTuple):
 class HostDone:
     """Every port of ``address`` is decided; the host's result may be written.
 
-    ``srtt`` is the smoothed round-trip time of its first-attempt answers
-    (the latency nmap reports), None when nothing answered at once.
+    ``latency`` is the shortest round-trip time among its first-attempt
+    answers, None when nothing answered at once.  The shortest, not the
+    smoothed: during a fast scan answers wait in our own socket while a
+    batch of probes goes out, and a smoothed RTT of a host one veth away
+    read milliseconds.
     """
 
     address: str
-    srtt: float | None = field(default=None, compare=False)
+    latency: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +119,7 @@ class _Host:
     in_flight: int = 0
     decided: int = 0
     open: int = 0
+    fastest: float = math.inf  # shortest first-attempt RTT
 
 
 class ScanSession:
@@ -248,6 +252,8 @@ class ScanSession:
         rtt = max(0.0, now - entry.last_sent)
         if entry.attempts == 1:
             host.rtt.update(rtt)
+            if rtt < host.fastest:
+                host.fastest = rtt
         self.answered_ports += 1
         self.rate.on_answer(now, rtt)
         if self.explain:
@@ -440,7 +446,7 @@ class ScanSession:
                     "middlebox is probably answering for this host, so open ports are unreliable",
                 )
             )
-        events.append(HostDone(address, host.rtt.srtt))
+        events.append(HostDone(address, host.fastest if host.fastest < math.inf else None))
         return events
 
     def _finish_idle_hosts(self) -> None:

@@ -12,7 +12,7 @@ cookie and in-flight ports, so only the owner acts on one.
 Each worker streams its events back as compact tuples; this process
 rebuilds them and hands them to ``on_event`` as a single-process scan
 would, with one ``HostDone`` per host once every worker has finished it
-(its latency the mean of the workers').
+(its latency the shortest any worker saw).
 Scan-wide limits (--min-rate, --max-rate, --max-parallelism) are divided
 among the workers.  A scan that writes --pcap or --packet-trace is not
 split: those record one ordered conversation.
@@ -83,7 +83,7 @@ def _raw_work(make_session: MakeSession, ports: Sequence[int], timing: Timing, c
                 v = event.verdict
                 batch.append((event.address, event.port, v.state.value, v.reason.value, v.ttl, event.rtt, event.attempts, event.exchange))
             elif isinstance(event, HostDone):
-                batch.append(("done", event.address, event.srtt))
+                batch.append(("done", event.address, event.latency))
             else:
                 batch.append(("warning", event.address, event.text))
             if len(batch) >= _FLUSH_EVENTS or time.monotonic() - flushed[0] >= _FLUSH_SECONDS:
@@ -136,12 +136,12 @@ def split_raw_scan(
                     verdict = Verdict(states[state], reasons[reason], ttl)
                     on_event(PortDecided(address, port, verdict, rtt, attempts, exchange))
                 elif row[0] == "done":
-                    _, address, srtt = row
+                    _, address, latency = row
                     reports = hosts_done.setdefault(address, [])
-                    reports.append(srtt)
+                    reports.append(latency)
                     if len(reports) == workers:
                         measured = [value for value in reports if value is not None]
-                        on_event(HostDone(address, sum(measured) / len(measured) if measured else None))
+                        on_event(HostDone(address, min(measured) if measured else None))
                 elif (row[1], row[2]) not in warned:  # each worker may see the same thing
                     warned.add((row[1], row[2]))
                     on_event(Warning(row[1], row[2]))
