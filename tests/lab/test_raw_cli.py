@@ -101,13 +101,20 @@ def test_pcap_holds_the_handshake_tshark_reads(lab: Lab, tmp_path: Path) -> None
     pcap = tmp_path / "scan.pcap"
     leadline(lab, ["-sS", "-Pn", "-n", "-p", "22,50007", "--pcap", str(pcap), practice.COURSE])
     shown = subprocess.run(
-        ["tshark", "-r", str(pcap), "-Y", "tcp.port == 50007", "-T", "fields", "-e", "ip.src", "-e", "tcp.flags.str"],
+        ["tshark", "-r", str(pcap), "-Y", "tcp.port == 50007", "-T", "fields", "-e", "ip.src", "-e", "tcp.flags.str",
+         "-e", "frame.time_epoch"],
         capture_output=True, text=True, timeout=60, check=True,
     ).stdout
-    seen = [(src, flags.replace("\u00b7", "")) for src, flags in (line.split("\t") for line in shown.splitlines())]
+    rows = [line.split("\t") for line in shown.splitlines()]
+    seen = [(src, flags.replace("\u00b7", "")) for src, flags, _ in rows]
     assert (practice.SCANNER, "S") in seen  # our SYN
     assert (practice.COURSE, "AS") in seen  # the SYN/ACK
     assert (practice.SCANNER, "R") in seen  # our kernel's reset
+    # The kernel's own timestamps: in order, and a veth hop away the answer takes well under 5 ms.
+    times = [float(when) for _, _, when in rows]
+    assert times == sorted(times)
+    syn, synack = times[seen.index((practice.SCANNER, "S"))], times[seen.index((practice.COURSE, "AS"))]
+    assert 0 <= synack - syn < 0.005
 
 
 SENT = re.compile(
@@ -130,7 +137,8 @@ def test_explain_prints_the_exchange_under_each_port(lab: Lab) -> None:
     lines = done.stdout.splitlines()
     under = {lines[i].split("/")[0]: lines[i + 1] for i, line in enumerate(lines[:-1]) if re.match(r"^\d+/tcp ", line)}
     assert set(under) == {"22", "50003", "50007"}
-    assert re.match(r"^\|_ SYN \u2192 SYN/ACK \(ttl 64, [\d.]+ ms\) \u2192 RST \(from our kernel\)$", under["50007"])
+    shown = re.match(r"^\|_ SYN \u2192 SYN/ACK \(ttl 64, ([\d.]+) ms\) \u2192 RST \(from our kernel\)$", under["50007"])
+    assert shown is not None and float(shown.group(1)) < 5  # a veth hop, timed by the kernel
     assert re.match(r"^\|_ SYN \u2192 RST/ACK \(ttl 64, [\d.]+ ms\)$", under["22"])
     assert under["50003"].startswith("|_ SYN \u2192 no reply in ") and "SYN (retry 1)" in under["50003"]
 

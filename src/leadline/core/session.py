@@ -260,6 +260,12 @@ class ScanSession:
             entry.exchange.append(_describe_reply(reply, rtt))
         return self._decide(entry, host, self.module.classify(reply), rtt)
 
+    def stamp_sent(self, key: ProbeKey, now: float) -> None:
+        """The probe for ``key`` really left at ``now`` (later than ``due`` said): RTTs count from here."""
+        entry = self._in_flight.get(key)
+        if entry is not None:
+            entry.last_sent = now
+
     def expire(self, now: float) -> list[Event]:
         """Decide the ports whose last attempt went unanswered; report finished hosts."""
         self._sweep(now)

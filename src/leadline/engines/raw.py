@@ -44,6 +44,9 @@ _SO_ATTACH_FILTER = 26
 _SO_RCVBUFFORCE = 33
 _MAX_WAIT = 0.05  # never sleep longer, so a stop request is noticed quickly
 _RECEIVE_BATCH = 512
+_SO_TIMESTAMPNS = 35  # Linux; also the control-message type of the timestamp (SCM_TIMESTAMPNS)
+_TIMESPEC = struct.Struct("@qq")  # struct timespec on 64-bit Linux
+_ANCILLARY_SPACE = socket.CMSG_SPACE(_TIMESPEC.size)
 
 
 def source_address_for(dst: str) -> str:
@@ -164,6 +167,12 @@ def run_raw_scan(
     then never sees TCP replies meant for the others.
     """
     sender, receiver = _open_sockets(family, session.module.ip_protocol, outgoing=pcap is not None, share=share)
+    # Evidence someone will read (a pcap, the packet trace, --explain) gets the
+    # kernel's arrival times and a clock reading per send: under load, answers
+    # wait in our socket while a batch of probes goes out, and the RTTs shown
+    # would carry that wait.
+    precise = pcap is not None or trace is not None or session.explain
+    stamped = precise and _enable_timestamps(receiver)
     loopback = _loopback_names()
     selector = selectors.DefaultSelector()
     selector.register(receiver, selectors.EVENT_READ)
@@ -176,6 +185,9 @@ def run_raw_scan(
         while not session.finished and not (stop is not None and stop.is_set()):
             now = clock()
             for probe in session.due(now):
+                if precise:
+                    now = clock()
+                    session.stamp_sent(probe.key, now)
                 try:
                     send(probe.packet, (probe.key.address, 0))
                 except OSError as exc:
@@ -187,7 +199,7 @@ def run_raw_scan(
             wait = min(_MAX_WAIT, session.time_until_next(clock()))
             if wait > 0 and selector.select(wait):
                 pass
-            if pcap is None and trace is None:
+            if not precise:
                 # The kernel already dropped our own packets: nothing to look at but the bytes.
                 recv = receiver.recv
                 for _ in range(_RECEIVE_BATCH):
@@ -200,10 +212,11 @@ def run_raw_scan(
             else:
                 for _ in range(_RECEIVE_BATCH):
                     try:
-                        datagram, address = receiver.recvfrom(65535)
+                        datagram, ancillary, _, address = receiver.recvmsg(65535, _ANCILLARY_SPACE)
                     except BlockingIOError:
                         break
-                    received = clock()
+                    arrived = _kernel_time(ancillary) if stamped else None
+                    received = clock() if arrived is None else arrived - wall_offset
                     interface, packet_type = address[0], address[2]
                     outgoing = packet_type == _PACKET_OUTGOING
                     if pcap is not None and not (outgoing and interface in loopback):
@@ -222,6 +235,24 @@ def run_raw_scan(
         receiver.close()
         if pcap is not None:
             pcap.flush()
+
+
+def _enable_timestamps(receiver: socket.socket) -> bool:
+    """Ask for each packet's arrival time (SO_TIMESTAMPNS); False where the kernel refuses."""
+    try:
+        receiver.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+    except OSError:
+        return False
+    return True
+
+
+def _kernel_time(ancillary: list[tuple[int, int, bytes]]) -> float | None:
+    """The wall-clock arrival time the kernel attached to a packet, if any."""
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(payload) >= _TIMESPEC.size:
+            seconds, nanoseconds = _TIMESPEC.unpack_from(payload)
+            return seconds + nanoseconds * 1e-9
+    return None
 
 
 def _destination(datagram: bytes) -> str | None:
