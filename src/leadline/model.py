@@ -30,6 +30,7 @@ class Reason(str, enum.Enum):
     """Why a port or host got its state; the strings are nmap's ``reason`` values."""
 
     SYN_ACK = "syn-ack"
+    SPLIT_HANDSHAKE_SYN = "split-handshake-syn"  # a bare SYN answered our SYN
     CONN_REFUSED = "conn-refused"
     RESET = "reset"
     NO_RESPONSE = "no-response"

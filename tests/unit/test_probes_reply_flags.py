@@ -77,3 +77,19 @@ def test_a_syn_scan_reads_syn_ack_as_open(scan_type: ScanType) -> None:
     matched = module.match(answer(module.build(TARGET, 80, 0, CTX), SYN), CTX)
     assert matched is not None
     assert module.classify(matched[1]).state is PortState.OPEN
+
+
+def test_a_bare_syn_back_is_open_with_nmaps_split_handshake_reason() -> None:
+    module = module_for(ScanType.SYN, None)
+    probe = module.build(TARGET, 80, 0, CTX)
+    sent = parse_datagram(probe.packet)
+    seg = sent.transport
+    assert isinstance(seg, TCPSegment)
+    # A split handshake: the target answers our SYN with its own SYN, acknowledging nothing.
+    raw = build_tcp(TCPSegment(seg.dport, seg.sport, 0x2000, 0, SYN, 64240), pack_address(TARGET), pack_address(US))
+    matched = module.match(build_ipv4(IPv4Header(TARGET, US, 6, raw, ttl=64)), CTX)
+    assert matched is not None
+    verdict = module.classify(matched[1])
+    assert (verdict.state, verdict.reason) == (PortState.OPEN, Reason.SPLIT_HANDSHAKE_SYN)
+    syn_ack = module.classify(module.match(answer(probe, SYN), CTX)[1])  # type: ignore[index]
+    assert (syn_ack.state, syn_ack.reason) == (PortState.OPEN, Reason.SYN_ACK)

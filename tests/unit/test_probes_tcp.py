@@ -70,7 +70,7 @@ def scan(scan_type: ScanType, flags: int | None = None) -> TcpFlagScan:
 # (scan, answer, expected state, expected reason); answer "none" means every attempt timed out.
 TABLE = [
     (ScanType.SYN, "syn-ack", PortState.OPEN, Reason.SYN_ACK),
-    (ScanType.SYN, "syn", PortState.OPEN, Reason.SYN_ACK),
+    (ScanType.SYN, "syn", PortState.OPEN, Reason.SPLIT_HANDSHAKE_SYN),  # nmap: split-handshake-syn
     (ScanType.SYN, "rst", PortState.CLOSED, Reason.RESET),
     (ScanType.SYN, "none", PortState.FILTERED, Reason.NO_RESPONSE),
     (ScanType.CUSTOM, "syn-ack", PortState.OPEN, Reason.SYN_ACK),

@@ -1,6 +1,7 @@
 """SYN scan (-sS): half-open probes, nmap's classification.
 
-SYN/ACK -> open (syn-ack); a bare SYN (split handshake) -> open too;
+SYN/ACK -> open (syn-ack); a bare SYN (split handshake) -> open
+(split-handshake-syn);
 RST -> closed (reset); ICMP unreachable / time exceeded -> filtered
 with the code's reason; silence -> filtered (no-response).
 """
@@ -17,7 +18,7 @@ from leadline.model import PortState, Reason
 __all__ = ["SynScan", "classify_like_syn"]
 
 # Plain ints: IntFlag arithmetic costs an enum construction per operation, on every reply.
-_SYN, _RST = int(TCPFlag.SYN), int(TCPFlag.RST)
+_SYN, _RST, _ACK = int(TCPFlag.SYN), int(TCPFlag.RST), int(TCPFlag.ACK)
 
 
 def classify_like_syn(reply: Reply | None) -> Verdict:
@@ -28,7 +29,8 @@ def classify_like_syn(reply: Reply | None) -> Verdict:
         if flags & _RST:
             return Verdict(PortState.CLOSED, Reason.RESET, reply.ttl)
         if flags & _SYN:
-            return Verdict(PortState.OPEN, Reason.SYN_ACK, reply.ttl)
+            reason = Reason.SYN_ACK if flags & _ACK else Reason.SPLIT_HANDSHAKE_SYN
+            return Verdict(PortState.OPEN, reason, reply.ttl)
     return icmp_verdict(reply) or Verdict(PortState.FILTERED, Reason.UNKNOWN_RESPONSE, reply.ttl)
 
 
