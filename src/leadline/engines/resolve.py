@@ -70,10 +70,14 @@ def reverse_lookup_many(addresses: Iterable[str], *, workers: int = 16, timeout:
     return names
 
 
+_ADDRESS_FAMILIES = {4: socket.AF_INET, 6: socket.AF_INET6}
+
+
 def resolve_name(name: str, family: int) -> list[str]:
-    """Addresses of ``name`` in ``family`` (AF_INET or AF_INET6), resolver order kept; [] if none."""
+    """Addresses of ``name`` for IP version ``family`` (4 or 6, as the target
+    parser counts; AF_INET and AF_INET6 are taken too), resolver order kept; [] if none."""
     try:
-        infos = socket.getaddrinfo(name, None, family, socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(name, None, _ADDRESS_FAMILIES.get(family, family), socket.SOCK_STREAM)
     except (OSError, UnicodeError):
         return []
     addresses: list[str] = []
