@@ -238,6 +238,8 @@ class Scan:
             if self.pcap is not None:
                 self.pcap.close()
         stats = self.stats(t0, exit_status, error)
+        if self.counts.total == 0 and exit_status == "success":
+            self.warn("WARNING: No targets were specified, so 0 hosts scanned.")
         self.sink.end(stats)
         return stats
 

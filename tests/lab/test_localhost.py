@@ -60,3 +60,12 @@ def test_the_system_resolver_is_asked_with_the_right_family() -> None:
     assert resolve_name("localhost", 4) == resolve_name("localhost", __import__("socket").AF_INET)
     assert subprocess.run([LEADLINE, "-sL", "-n", "localhost"], capture_output=True, text=True, timeout=30).stdout.count(
         "leadline scan report for localhost (127.0.0.1)") == 1
+
+
+def test_names_that_do_not_resolve_get_nmaps_warnings(practice_lab: Lab) -> None:
+    # In the scanner namespace, which has no route out: a name nobody can answer for.
+    done = practice_lab.run(practice_lab.scanner, [LEADLINE, "-sL", "-n", "no-such-host.invalid"], timeout=60)
+    assert done.returncode == 0
+    assert done.stderr.splitlines() == ['Failed to resolve "no-such-host.invalid".',
+                                        "WARNING: No targets were specified, so 0 hosts scanned."]
+    assert "0 IP addresses (0 hosts up)" in done.stdout

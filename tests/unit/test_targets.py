@@ -223,6 +223,15 @@ def test_unresolvable_names_warn_as_nmap_does_and_scanning_continues() -> None:
     assert warn.lines == ['Failed to resolve "nowhere.lab".', 'Failed to resolve "broken.lab".']
 
 
+def test_a_name_with_only_the_other_family_says_which_flag_to_change() -> None:
+    warn = Recorder()
+    assert list(iter_targets(["single.lab"], resolve=zone_resolver, ipv6=True, warn=warn)) == []
+    assert warn.lines == [
+        "Warning: Hostname single.lab resolves, but not to any IPv6 address. Try scanning without -6",
+        'Failed to resolve "single.lab".',
+    ]
+
+
 def test_name_with_prefix_scans_the_block_and_names_only_the_resolved_address() -> None:
     targets = list(iter_targets(["single.lab/30"], resolve=zone_resolver, warn=Recorder()))
     assert [target.address for target in targets] == ["198.18.1.8", "198.18.1.9", "198.18.1.10", "198.18.1.11"]

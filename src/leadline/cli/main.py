@@ -32,7 +32,7 @@ _progress_line: object | None = None
 def _warn(msg: str) -> None:
     if _progress_line is not None:
         _progress_line.clear()  # type: ignore[attr-defined]
-    print(f"Warning: {msg}" if not msg.startswith(("Failed", "Warning")) else msg, file=sys.stderr, flush=True)
+    print(f"Warning: {msg}" if not msg.startswith(("Failed", "Warning", "WARNING")) else msg, file=sys.stderr, flush=True)
 
 
 def _trace(line: str) -> None:

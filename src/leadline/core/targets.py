@@ -348,8 +348,18 @@ def _resolve(name: str, family: int, resolve: Resolver, warn: Callable[[str], No
         if parsed.version == family:
             addresses.append(f"{parsed}{percent}{zone}")
     if not addresses:
+        if _resolves_in_the_other_family(name, family, resolve):
+            wanted, hint = ("IPv6", "Try scanning without -6") if family == 6 else ("IPv4", "Try scanning with -6")
+            warn(f"Warning: Hostname {name} resolves, but not to any {wanted} address. {hint}")
         warn(f'Failed to resolve "{name}".')
     return addresses
+
+
+def _resolves_in_the_other_family(name: str, family: int, resolve: Resolver) -> bool:
+    try:
+        return bool(resolve(name, 4 if family == 6 else 6))
+    except OSError:
+        return False
 
 
 def _load_exclusions(
