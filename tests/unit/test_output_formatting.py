@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from leadline.model import PortResult, PortState, Reason
 from leadline.output.formatting import (
+    reason_text,
     sort_ports,
     compress_ports,
     counted,
@@ -129,3 +130,9 @@ def test_sort_ports_lists_tcp_before_udp_each_by_number() -> None:
     mixed = [port(53, "udp"), port(443, "tcp"), port(22, "tcp"), port(7, "udp"), port(1, "sctp")]
     assert [(p.protocol, p.port) for p in sort_ports(mixed)] == [("tcp", 22), ("tcp", 443), ("udp", 7), ("udp", 53), ("sctp", 1)]
     assert [p.port for p in sort_ports([port(9, "tcp"), port(3, "tcp")])] == [3, 9]
+
+
+def test_reason_text_leaves_out_a_ttl_the_answer_did_not_have() -> None:
+    assert reason_text(Reason.SYN_ACK, 64) == "syn-ack ttl 64"
+    assert reason_text(Reason.ARP_RESPONSE, 0) == "arp-response"  # nmap: "received arp-response"
+    assert reason_text(Reason.CONN_REFUSED, None) == "conn-refused"

@@ -122,8 +122,10 @@ def port_sort_key(port: PortResult) -> int:
 
 
 def reason_text(reason: object, ttl: int | None) -> str:
-    """"syn-ack" or "syn-ack ttl 64": connect scans have no TTL to show."""
-    return f"{reason} ttl {ttl}" if ttl is not None else str(reason)
+    """"syn-ack" or "syn-ack ttl 64": connect scans, ARP and localhost have no TTL to show."""
+    # A TTL of 0 is what the model holds for answers without one (ARP, localhost):
+    # nmap leaves it out of the text, though its XML carries reason_ttl="0".
+    return f"{reason} ttl {ttl}" if ttl else str(reason)
 
 
 def user_name(host: HostResult) -> str | None:
