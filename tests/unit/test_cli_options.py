@@ -89,7 +89,13 @@ def test_scanflags() -> None:
 @pytest.mark.parametrize(
     "argv,message",
     [
-        (["-sZ", "x"], "unsupported scan type '-sZ'"),
+        (["-sQ", "x"], "unsupported scan type '-sQ'"),
+        (["-sZ", "x"], "the SCTP COOKIE ECHO scan (-sZ) is not implemented yet"),
+        (["-A", "x"], "aggressive scanning (-A"),
+        (["-O", "x"], "OS detection (-O) is not implemented yet"),
+        (["-sV", "-p", "22", "x"], "version detection (-sV) is not implemented yet"),
+        (["--traceroute", "x"], "traceroute (--traceroute) is not implemented yet"),
+        (["--script", "banner", "x"], "the scripting engine (--script) is not implemented yet"),
         (["--frobnicate", "x"], "unrecognized option '--frobnicate'"),
         (["-T7", "x"], "invalid timing template '-T7'"),
         (["--max-retries", "many", "x"], "invalid number 'many' for --max-retries"),
