@@ -126,3 +126,12 @@ def test_every_port_of_the_course_server_over_ipv6_matches_nmap(lab6: Lab) -> No
     differences = diff_states(ours[practice.COURSE6], theirs[practice.COURSE6])
     assert not differences, "\n".join(differences[:40])
     assert ours[practice.COURSE6].ports[("tcp", 50010)] == ("open", "syn-ack")
+
+
+def test_our_own_ipv6_address_is_up_without_a_latency_as_in_nmap(lab6: Lab) -> None:
+    lines = []
+    for tool in (LEADLINE, "nmap"):
+        done = scan_in_lab(lab6, [tool, "-6", "-sn", "-n", practice.SCANNER6], timeout=60)
+        assert done.returncode == 0, done.stderr
+        lines.append([line for line in done.stdout.splitlines() if line.startswith("Host is up")])
+    assert lines[0] == lines[1] == ["Host is up."]

@@ -223,7 +223,7 @@ def ndp_discover(
         except ValueError:
             raise UsageError(f"{text!r} is not an IPv6 address; IPv6 discovery takes IPv6 targets only") from None
         if address in local:
-            decided.append(DiscoveryResult(address, True, Reason.LOCALHOST, latency=0.0))
+            decided.append(DiscoveryResult(address, True, Reason.LOCALHOST))  # no latency, as nmap shows none
             continue
         route = routes.route_for(address)
         if route is None:
