@@ -66,6 +66,16 @@ TASK_NAMES = {
 DISCOVERY_GROUP = 1024
 
 
+def _scanning(up: Sequence[Target], ports: int) -> str:
+    """What -v prints under "Initiating ... Scan", in nmap's words:
+    "198.18.1.10 [1000 ports]", "localhost (127.0.0.1) [1 port]", "3 hosts [1000 ports/host]"."""
+    if len(up) == 1:
+        target = up[0]
+        name = f"{target.hostname} ({target.address})" if target.hostname else target.address
+        return f"{name} [{ports} port{'' if ports == 1 else 's'}]"
+    return f"{len(up)} hosts [{ports} port{'' if ports == 1 else 's'}/host]"
+
+
 def is_privileged(config: ScanConfig) -> bool:
     """Raw sockets are ours if we are root, unless --unprivileged says to act as if not."""
     if config.privileged is not None:
@@ -503,7 +513,7 @@ class Scan:
         ports = self.port_order(self.ports.tcp)
         total = len(ports) * len(up)
         task = TASK_NAMES[ScanType.CONNECT]
-        self.sink.task_begin(task, time.time())
+        self.sink.task_begin(task, time.time(), _scanning(up, len(ports)))
         t0 = time.monotonic()
         last = [0.0]
 
@@ -547,7 +557,7 @@ class Scan:
         decided = [0]
         t0 = time.monotonic()
         last = [0.0]
-        self.sink.task_begin(task, time.time())
+        self.sink.task_begin(task, time.time(), _scanning(up, len(ports)))
 
         service_name = self.services.name
 

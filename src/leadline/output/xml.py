@@ -94,7 +94,8 @@ class XmlOutput(NullSink):
         self._emit(lines)
 
     def task_begin(self, task: str, time: float, extra: str = "") -> None:
-        self._emit([element("taskbegin", {"task": task, "time": int(time), "extrainfo": extra or None})])
+        # nmap's taskbegin has no extrainfo; "Scanning N hosts [...]" is for the terminal.
+        self._emit([element("taskbegin", {"task": task, "time": int(time)})])
 
     def task_progress(self, task: str, time: float, percent: float, remaining: float | None, etc: float | None) -> None:
         attrs: dict[str, object] = {"task": task, "time": int(time), "percent": f"{percent:.2f}"}
