@@ -388,14 +388,22 @@ class Scan:
             addresses = [a for a in addresses if (r := routes.route_for(a)) is not None and r.on_link and r.ethernet]
         if not addresses:
             return result
-        self.sink.task_begin("Ping Scan", time.time())
+        task = "ND Ping Scan" if on_link_only or self.all_on_link6(addresses) else "Ping Scan"
+        self.sink.task_begin(task, time.time())
         for r in ndp_discover(addresses, self.config.timing, stop=self.stop):
             if on_link_only and not r.up:
                 continue
             result[r.address] = (r.up, r.reason, r.latency)
             self.link_facts[r.address] = (r.mac, r.ttl)
-        self.sink.task_end("Ping Scan", time.time(), f"{len(addresses)} total hosts")
+        self.sink.task_end(task, time.time(), f"{len(addresses)} total hosts")
         return result
+
+    @staticmethod
+    def all_on_link6(addresses: Sequence[str]) -> bool:
+        from leadline.engines.ndp import Ipv6Routes
+
+        routes = Ipv6Routes.load()
+        return all((r := routes.route_for(a)) is not None and r.on_link and r.ethernet for a in addresses)
 
     def arp_allowed(self) -> bool:
         return not (self.config.disable_arp_ping or self.config.send_ip)
@@ -417,12 +425,27 @@ class Scan:
         result: dict[str, tuple[bool, Reason, float | None]] = {
             t.address: (False, Reason.NO_RESPONSE, None) for t in group
         }
-        self.sink.task_begin("Ping Scan", time.time())
+        task = self.ping_task([t.address for t in group])
+        self.sink.task_begin(task, time.time())
         for r in self.raw_discovery_results(t.address for t in group):
             result[r.address] = (r.up, r.reason, r.latency)
             self.link_facts[r.address] = (r.mac, r.ttl)
-        self.sink.task_end("Ping Scan", time.time(), f"{len(group)} total hosts")
+        self.sink.task_end(task, time.time(), f"{len(group)} total hosts")
         return result
+
+    def ping_task(self, addresses: Sequence[str]) -> str:
+        """nmap's name for a raw IPv4 discovery task: "ARP Ping Scan" when every target
+        is answered over ARP (directly connected Ethernet), else "Ping Scan"."""
+        from leadline.engines.discovery import RouteTable
+
+        if not addresses or not self.arp_allowed():
+            return "Ping Scan"
+        routes = RouteTable.load()
+        for address in addresses:
+            path = routes.path_for(address)
+            if path is None or not (path.on_link and path.ethernet) or address in routes.local:
+                return "Ping Scan"
+        return "ARP Ping Scan"
 
     def arp_only_discovery(self, group: Sequence[Target]) -> dict[str, tuple[bool, Reason, float | None]]:
         """-Pn with a raw scan: nmap still ARPs directly connected targets, and one that stays silent is down."""
@@ -452,7 +475,12 @@ class Scan:
 
         chunk: list[tuple[Target, DiscoveryResult]] = []
         started = time.time()
-        self.sink.task_begin("Ping Scan", started)
+        # The stream is not read ahead to name the task: the first target speaks for the sweep.
+        first = next(iter(self.target_stream), None)
+        if first is not None:
+            self.target_stream = itertools.chain([first], self.target_stream)
+        task = self.ping_task([first.address] if first is not None else [])
+        self.sink.task_begin(task, started)
         total = 0
         for r in self.raw_discovery_results(addresses()):
             for t in waiting.pop(r.address, []):
@@ -462,7 +490,7 @@ class Scan:
                 self.emit_sweep_chunk(chunk, started)
                 chunk, started = [], time.time()
         self.emit_sweep_chunk(chunk, started)
-        self.sink.task_end("Ping Scan", time.time(), f"{total} total hosts")
+        self.sink.task_end(task, time.time(), f"{total} total hosts")
 
     def emit_sweep_chunk(self, chunk: list[tuple[Target, DiscoveryResult]], started: float) -> None:
         if not chunk:

@@ -97,3 +97,14 @@ def test_syn_scan_without_discovery_still_arps_or_learns_macs(practice_lab, extr
     assert {a: (h.status_reason, h.mac) for a, h in ours.items()} == {a: (h.status_reason, h.mac) for a, h in theirs.items()}
     assert ours[practice.IOT].mac == practice.IOT_MAC.upper()
     assert ours[practice.FAR].mac is None
+
+
+@pytest.mark.parametrize("argv", [["-sn", "198.18.1.0/29"], ["-sn", "198.18.3.8/29"], ["-p", "22", practice.COURSE],
+                                  ["-Pn", "-p", "22", practice.COURSE]])
+def test_verbose_task_names_are_nmaps(practice_lab, argv: list[str]) -> None:  # type: ignore[no-untyped-def]
+    tasks = []
+    for tool in (LEADLINE, "nmap"):
+        done = scan_in_lab(practice_lab, [tool, "-n", "-v", *argv], timeout=60)
+        assert done.returncode == 0, done.stderr
+        tasks.append([line.split(" at ")[0] for line in done.stdout.splitlines() if line.startswith("Initiating ")])
+    assert tasks[0] == tasks[1]
