@@ -76,6 +76,14 @@ def _scanning(up: Sequence[Target], ports: int) -> str:
     return f"{len(up)} hosts [{ports} port{'' if ports == 1 else 's'}/host]"
 
 
+def _scanning_hosts(addresses: Sequence[str], probes: int) -> str:
+    """The discovery form of ``_scanning``: nmap counts probes per host as ports."""
+    unit = f"port{'' if probes == 1 else 's'}"
+    if len(addresses) == 1:
+        return f"{addresses[0]} [{probes} {unit}]"
+    return f"{len(addresses)} hosts [{probes} {unit}/host]"
+
+
 def is_privileged(config: ScanConfig) -> bool:
     """Raw sockets are ours if we are root, unless --unprivileged says to act as if not."""
     if config.privileged is not None:
@@ -389,7 +397,7 @@ class Scan:
         if not addresses:
             return result
         task = "ND Ping Scan" if on_link_only or self.all_on_link6(addresses) else "Ping Scan"
-        self.sink.task_begin(task, time.time())
+        self.sink.task_begin(task, time.time(), _scanning_hosts(addresses, self.probes_per_host(task)))
         for r in ndp_discover(addresses, self.config.timing, stop=self.stop):
             if on_link_only and not r.up:
                 continue
@@ -426,12 +434,22 @@ class Scan:
             t.address: (False, Reason.NO_RESPONSE, None) for t in group
         }
         task = self.ping_task([t.address for t in group])
-        self.sink.task_begin(task, time.time())
+        self.sink.task_begin(task, time.time(), _scanning_hosts([t.address for t in group], self.probes_per_host(task)))
         for r in self.raw_discovery_results(t.address for t in group):
             result[r.address] = (r.up, r.reason, r.latency)
             self.link_facts[r.address] = (r.mac, r.ttl)
         self.sink.task_end(task, time.time(), f"{len(group)} total hosts")
         return result
+
+    def probes_per_host(self, task: str) -> int:
+        """How many probes discovery sends each host: one ARP or ND request, else the -P probes
+        (a TCP or UDP probe per port), nmap's default four when none were given."""
+        if task != "Ping Scan":
+            return 1
+        probes = self.config.discovery_probes
+        if not probes:
+            return 4
+        return sum(len(probe.ports) if probe.kind in ("syn", "ack", "udp") else 1 for probe in probes)
 
     def ping_task(self, addresses: Sequence[str]) -> str:
         """nmap's name for a raw IPv4 discovery task: "ARP Ping Scan" when every target
