@@ -605,14 +605,14 @@ class Scan:
         last = [0.0]
         self.sink.task_begin(task, time.time(), _scanning(up, len(ports)))
 
-        service_name = self.services.name
+        service_name = self.services.names("tcp").get
 
         def on_event(event) -> None:  # type: ignore[no-untyped-def]
             if isinstance(event, PortDecided):
                 v = event.verdict
                 # Named here, while the workers scan, rather than all at once at the end.
                 results[event.address].append(
-                    PortResult(event.port, "tcp", v.state, v.reason, v.ttl, service_name(event.port, "tcp"),
+                    PortResult(event.port, "tcp", v.state, v.reason, v.ttl, service_name(event.port),
                                _exchange_line(event.exchange, v))
                 )
                 decided[0] += 1
@@ -653,7 +653,7 @@ class Scan:
     # -- helpers -------------------------------------------------------
     def named(self, p: PortResult) -> PortResult:
         """Fill in the service name; keep the evidence only when --explain asked for it."""
-        service = p.service if p.service is not None else self.services.name(p.port, p.protocol)
+        service = p.service if p.service is not None else self.services.names(p.protocol).get(p.port)
         evidence = p.evidence if self.config.explain else ()
         if service == p.service and evidence == p.evidence:
             return p

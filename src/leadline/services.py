@@ -52,6 +52,7 @@ class ServiceTable:
         self.source = source
         self._entries = {key: _Entry._make(value) for key, value in entries.items()}
         self._ranked: dict[str, list[int]] = {}
+        self._names: dict[str, dict[int, str]] = {}
 
     @classmethod
     def parse(cls, text: str, source: str = "") -> "ServiceTable":
@@ -105,6 +106,14 @@ class ServiceTable:
     def name(self, port: int, proto: str) -> str | None:
         entry = self._entries.get((port, proto))
         return entry.name if entry else None
+
+    def names(self, proto: str) -> dict[int, str]:
+        """Port -> name for one protocol, built once: ``names("tcp").get(port)`` is the
+        per-port look-up of a big scan, with no key tuple to build."""
+        table = self._names.get(proto)
+        if table is None:
+            table = self._names[proto] = {port: entry.name for (port, p), entry in self._entries.items() if p == proto}
+        return table
 
     def frequency(self, port: int, proto: str) -> float:
         entry = self._entries.get((port, proto))

@@ -59,7 +59,7 @@ from leadline.core.probes.discovery import (
 )
 from leadline.core.ratecontrol import RateController
 from leadline.core.timing import RttEstimator
-from leadline.engines.raw import attach_filter, protocol_filter, source_address_for
+from leadline.engines.raw import attach_filter, close_in_background, protocol_filter, source_address_for
 from leadline.errors import PrivilegeError
 from leadline.model import Reason
 from leadline.output.packettrace import trace_line
@@ -258,9 +258,11 @@ class _Sockets:
     arp: dict[str, socket.socket] = field(default_factory=dict)
 
     def close(self) -> None:
-        for sock in (self.ip_sender, self.ip_receiver, *self.arp.values()):
+        if self.ip_sender is not None:
+            self.ip_sender.close()
+        for sock in (self.ip_receiver, *self.arp.values()):  # packet sockets: slow to close
             if sock is not None:
-                sock.close()
+                close_in_background(sock)
 
 
 class _Sweep:

@@ -31,7 +31,7 @@ from leadline.errors import PrivilegeError
 from leadline.output.packettrace import trace_line
 from leadline.output.pcap import PcapWriter
 
-__all__ = ["attach_filter", "protocol_filter", "run_raw_scan", "source_address_for"]
+__all__ = ["attach_filter", "close_in_background", "protocol_filter", "run_raw_scan", "source_address_for"]
 
 _ETH_P_IP = 0x0800
 _ETH_P_IPV6 = 0x86DD
@@ -44,6 +44,7 @@ _SO_ATTACH_FILTER = 26
 _SO_RCVBUFFORCE = 33
 _MAX_WAIT = 0.05  # never sleep longer, so a stop request is noticed quickly
 _RECEIVE_BATCH = 512
+_DROP_ALL = struct.pack("HBBI", 0x06, 0, 0, 0)  # ret #0
 _SO_TIMESTAMPNS = 35  # Linux; also the control-message type of the timestamp (SCM_TIMESTAMPNS)
 _TIMESPEC = struct.Struct("@qq")  # struct timespec on 64-bit Linux
 _ANCILLARY_SPACE = socket.CMSG_SPACE(_TIMESPEC.size)
@@ -106,6 +107,21 @@ def protocol_filter(
     return b"".join(
         struct.pack("HBBI", opcode, jump(at, true), jump(at, false), k) for at, (opcode, true, false, k) in enumerate(code)
     )
+
+
+def close_in_background(sock: socket.socket) -> None:
+    """Close a packet socket without waiting for it.
+
+    Closing an AF_PACKET socket waits for an RCU grace period, 10-25 ms
+    here; the scan has better things to do than wait, so a daemon thread
+    does it.  Its receive filter is replaced by one that drops everything
+    first, so nothing more is queued on it meanwhile.
+    """
+    try:
+        attach_filter(sock, _DROP_ALL)
+    except OSError:
+        pass
+    threading.Thread(target=sock.close, name="close-packet-socket", daemon=True).start()
 
 
 def attach_filter(sock: socket.socket, program: bytes) -> None:
@@ -232,7 +248,7 @@ def run_raw_scan(
     finally:
         selector.close()
         sender.close()
-        receiver.close()
+        close_in_background(receiver)
         if pcap is not None:
             pcap.flush()
 
