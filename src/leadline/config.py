@@ -113,6 +113,7 @@ class ScanConfig:
     top_ports: int | None = None  # --top-ports; -F sets 100
     exclude_ports: str | None = None
     sequential_ports: bool = False  # -r
+    randomize_hosts: bool = False  # --randomize-hosts: shuffled in blocks of RANDOMIZE_BLOCK
     scan_types: tuple[ScanType, ...] = ()  # empty: the default for our privileges
     scanflags: int | None = None  # --scanflags, as TCP flag bits
     ping_only: bool = False  # -sn

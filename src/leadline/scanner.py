@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 from leadline import __version__
 from leadline.config import ScanConfig, ScanType, Timing
 from leadline.core.ports import PortList, compact, select_ports
-from leadline.core.targets import Target, iter_targets, parse_target_spec
+from leadline.core.targets import Target, iter_targets, parse_target_spec, shuffled_in_blocks
 from leadline.detect.oui import vendor_for
 from leadline.engines import resolve
 from leadline.errors import PrivilegeError, UsageError
@@ -227,13 +227,16 @@ class Scan:
 
     def targets(self) -> Iterator[Target]:
         specs = itertools.chain(self.config.targets, self.extra_targets)
-        return iter_targets(
+        stream = iter_targets(
             specs,
             exclude=self.config.exclude + self.extra_excludes,
             resolve=resolve.resolve_name,
             ipv6=self.config.ipv6,
             warn=self.warn,
         )
+        if self.config.randomize_hosts:
+            return shuffled_in_blocks(stream, random.Random())
+        return stream
 
     def run(self) -> RunStats:
         """Run to the end, or until ``stop`` is set; the sinks are always closed."""

@@ -112,3 +112,8 @@ def test_errors_name_the_bad_token(argv: list[str], message: str) -> None:
         parse_args(argv)
     assert message in str(e.value)
     assert "\n" not in str(e.value)
+
+
+def test_randomize_hosts_is_a_flag() -> None:
+    assert cfg("--randomize-hosts", "x").randomize_hosts is True
+    assert cfg("x").randomize_hosts is False

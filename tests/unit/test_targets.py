@@ -308,3 +308,24 @@ def test_any_input_parses_or_raises_target_spec_error(text: str) -> None:
 def test_absurdly_long_numbers_are_spec_errors() -> None:
     with pytest.raises(TargetSpecError, match="above 255"):
         parse_target_spec("1.2.3." + "9" * 5000)
+
+
+def test_randomize_hosts_shuffles_block_by_block_without_reading_ahead_further() -> None:
+    import random
+
+    from leadline.core.targets import shuffled_in_blocks
+
+    pulled: list[int] = []
+
+    def stream():  # type: ignore[no-untyped-def]
+        for index in range(10):
+            pulled.append(index)
+            yield Target(f"198.18.0.{index}", 4)
+
+    shuffled = shuffled_in_blocks(stream(), random.Random(3), block=4)
+    first = [next(shuffled) for _ in range(4)]
+    assert len(pulled) == 4  # one block read, no more
+    assert sorted(t.address for t in first) == [f"198.18.0.{i}" for i in range(4)]
+    rest = list(shuffled)
+    assert sorted(t.address for t in rest) == sorted(f"198.18.0.{i}" for i in range(4, 10))
+    assert [t.address for t in first + rest] != [f"198.18.0.{i}" for i in range(10)]

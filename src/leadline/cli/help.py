@@ -30,6 +30,7 @@ PORT SPECIFICATION AND SCAN ORDER:
   --exclude-ports <port ranges>: Exclude the specified ports from scanning
   -F: Fast mode - Scan fewer ports than the default scan
   -r: Scan ports sequentially - don't randomize
+  --randomize-hosts: Scan hosts in random order (shuffled 16384 at a time)
   --top-ports <number>: Scan <number> most common ports
 TIMING AND PERFORMANCE:
   Options which take <time> are in seconds, or append 'ms' (milliseconds),

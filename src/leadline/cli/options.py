@@ -227,6 +227,7 @@ FLAG_OPTIONS: dict[str, Callable[[_State], None]] = {
     "sL": lambda st: st.cfg.__setitem__("list_only", True),
     "F": lambda st: st.cfg.__setitem__("top_ports", 100),
     "r": lambda st: st.cfg.__setitem__("sequential_ports", True),
+    "randomize-hosts": lambda st: st.cfg.__setitem__("randomize_hosts", True),
     "n": lambda st: st.cfg.__setitem__("dns", "never"),
     "R": lambda st: st.cfg.__setitem__("dns", "always"),
     "6": lambda st: st.cfg.__setitem__("ipv6", True),

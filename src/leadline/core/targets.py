@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
+import random
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -441,3 +442,16 @@ def _format_ipv4(value: int) -> str:
 
 def _ipv6_formatter(block: Ipv6Block) -> Callable[[int], str]:
     return lambda value: f"{ipaddress.IPv6Address(value)}{block.zone}"
+
+
+RANDOMIZE_BLOCK = 16384  # nmap's --randomize-hosts shuffles this many hosts at a time
+
+
+def shuffled_in_blocks(targets: Iterable[Target], rng: random.Random, block: int = RANDOMIZE_BLOCK) -> Iterator[Target]:
+    """``--randomize-hosts``: the targets in random order, read ``block`` at a time,
+    so a /8 is shuffled without ever being held whole."""
+    iterator = iter(targets)
+    while chunk := list(itertools.islice(iterator, block)):
+        rng.shuffle(chunk)
+        yield from chunk
+
