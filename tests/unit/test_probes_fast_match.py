@@ -126,3 +126,12 @@ def test_mutated_replies_get_the_same_answer_both_ways(
 def test_random_bytes_get_the_same_answer_both_ways(datagram: bytes) -> None:
     module = module_for(ScanType.SYN, None)
     assert module.match(datagram, CTX) == full_parse(module, datagram, CTX)
+
+
+def test_the_address_caches_stay_bounded_over_a_stream_of_hosts() -> None:
+    from leadline.core.probes.tcpflags import _BoundedCache
+
+    cache: _BoundedCache = _BoundedCache()
+    for index in range(_BoundedCache._LIMIT + 10):
+        cache[index] = str(index)
+    assert len(cache) == 10  # emptied once when full, then refilled

@@ -103,9 +103,6 @@ class _BoundedCache(dict):  # type: ignore[type-arg]
             self.clear()
         super().__setitem__(key, value)
 
-    def __class_getitem__(cls, item: object) -> type:
-        return cls
-
 
 @lru_cache(maxsize=256)
 def canonical_address(address: str) -> str:
