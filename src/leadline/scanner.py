@@ -36,7 +36,7 @@ from leadline.model import (
     ScanInfo,
 )
 from leadline.output.base import Sink
-from leadline.output.formatting import sort_ports
+from leadline.output.formatting import named_address, scanning_text, sort_ports
 from leadline.services import ServiceTable
 
 if TYPE_CHECKING:
@@ -67,21 +67,7 @@ DISCOVERY_GROUP = 1024
 
 
 def _scanning(up: Sequence[Target], ports: int) -> str:
-    """What -v prints under "Initiating ... Scan", in nmap's words:
-    "198.18.1.10 [1000 ports]", "localhost (127.0.0.1) [1 port]", "3 hosts [1000 ports/host]"."""
-    if len(up) == 1:
-        target = up[0]
-        name = f"{target.hostname} ({target.address})" if target.hostname else target.address
-        return f"{name} [{ports} port{'' if ports == 1 else 's'}]"
-    return f"{len(up)} hosts [{ports} port{'' if ports == 1 else 's'}/host]"
-
-
-def _scanning_hosts(addresses: Sequence[str], probes: int) -> str:
-    """The discovery form of ``_scanning``: nmap counts probes per host as ports."""
-    unit = f"port{'' if probes == 1 else 's'}"
-    if len(addresses) == 1:
-        return f"{addresses[0]} [{probes} {unit}]"
-    return f"{len(addresses)} hosts [{probes} {unit}/host]"
+    return scanning_text([named_address(t.hostname, t.address) for t in up], ports)
 
 
 def is_privileged(config: ScanConfig) -> bool:
@@ -396,11 +382,12 @@ class Scan:
         addresses = [t.address for t in group]
         if on_link_only:
             routes = Ipv6Routes.load()
-            addresses = [a for a in addresses if (r := routes.route_for(a)) is not None and r.on_link and r.ethernet]
+            addresses = [a for a in addresses if routes.nd_reaches(a)]
         if not addresses:
             return result
-        task = "ND Ping Scan" if on_link_only or self.all_on_link6(addresses) else "Ping Scan"
-        self.sink.task_begin(task, time.time(), _scanning_hosts(addresses, self.probes_per_host(task)))
+        neighbours = on_link_only or self.all_on_link6(addresses)
+        task = "ND Ping Scan" if neighbours else "Ping Scan"
+        self.sink.task_begin(task, time.time(), scanning_text(addresses, self.probes_per_host(neighbours=neighbours)))
         for r in ndp_discover(addresses, self.config.timing, stop=self.stop):
             if on_link_only and not r.up:
                 continue
@@ -414,7 +401,7 @@ class Scan:
         from leadline.engines.ndp import Ipv6Routes
 
         routes = Ipv6Routes.load()
-        return all((r := routes.route_for(a)) is not None and r.on_link and r.ethernet for a in addresses)
+        return all(routes.nd_reaches(address) for address in addresses)
 
     def arp_allowed(self) -> bool:
         return not (self.config.disable_arp_ping or self.config.send_ip)
@@ -436,37 +423,35 @@ class Scan:
         result: dict[str, tuple[bool, Reason, float | None]] = {
             t.address: (False, Reason.NO_RESPONSE, None) for t in group
         }
-        task = self.ping_task([t.address for t in group])
-        self.sink.task_begin(task, time.time(), _scanning_hosts([t.address for t in group], self.probes_per_host(task)))
+        addresses = [t.address for t in group]
+        neighbours = self.arp_reaches_all(addresses)
+        task = "ARP Ping Scan" if neighbours else "Ping Scan"
+        self.sink.task_begin(task, time.time(), scanning_text(addresses, self.probes_per_host(neighbours=neighbours)))
         for r in self.raw_discovery_results(t.address for t in group):
             result[r.address] = (r.up, r.reason, r.latency)
             self.link_facts[r.address] = (r.mac, r.ttl)
         self.sink.task_end(task, time.time(), f"{len(group)} total hosts")
         return result
 
-    def probes_per_host(self, task: str) -> int:
-        """How many probes discovery sends each host: one ARP or ND request, else the -P probes
-        (a TCP or UDP probe per port), nmap's default four when none were given."""
-        if task != "Ping Scan":
+    def probes_per_host(self, *, neighbours: bool) -> int:
+        """How many probes discovery sends each host: one ARP or ND request to ``neighbours``,
+        else the -P probes (a TCP or UDP probe per port), nmap's default four when none were given."""
+        if neighbours:
             return 1
         probes = self.config.discovery_probes
         if not probes:
             return 4
         return sum(len(probe.ports) if probe.kind in ("syn", "ack", "udp") else 1 for probe in probes)
 
-    def ping_task(self, addresses: Sequence[str]) -> str:
-        """nmap's name for a raw IPv4 discovery task: "ARP Ping Scan" when every target
-        is answered over ARP (directly connected Ethernet), else "Ping Scan"."""
+    def arp_reaches_all(self, addresses: Sequence[str]) -> bool:
+        """Whether raw IPv4 discovery of ``addresses`` is ARP alone: nmap then calls the
+        task "ARP Ping Scan", else "Ping Scan"."""
         from leadline.engines.discovery import RouteTable
 
         if not addresses or not self.arp_allowed():
-            return "Ping Scan"
+            return False
         routes = RouteTable.load()
-        for address in addresses:
-            path = routes.path_for(address)
-            if path is None or not (path.on_link and path.ethernet) or address in routes.local:
-                return "Ping Scan"
-        return "ARP Ping Scan"
+        return all(routes.arp_reaches(address) for address in addresses)
 
     def arp_only_discovery(self, group: Sequence[Target]) -> dict[str, tuple[bool, Reason, float | None]]:
         """-Pn with a raw scan: nmap still ARPs directly connected targets, and one that stays silent is down."""
@@ -476,8 +461,7 @@ class Scan:
         result: dict[str, tuple[bool, Reason, float | None]] = {}
         neighbours = []
         for t in group:
-            path = routes.path_for(t.address)
-            if path is not None and path.on_link and path.ethernet and t.address not in routes.local:
+            if routes.arp_reaches(t.address):
                 neighbours.append(t.address)
             result[t.address] = (True, Reason.USER_SET, None)
         if neighbours:
@@ -500,7 +484,7 @@ class Scan:
         first = next(iter(self.target_stream), None)
         if first is not None:
             self.target_stream = itertools.chain([first], self.target_stream)
-        task = self.ping_task([first.address] if first is not None else [])
+        task = "ARP Ping Scan" if self.arp_reaches_all([first.address] if first is not None else []) else "Ping Scan"
         self.sink.task_begin(task, started)
         total = 0
         for r in self.raw_discovery_results(addresses()):
@@ -592,10 +576,9 @@ class Scan:
         from leadline.core.probes.registry import module_for
         from leadline.core.ratecontrol import RateController
         from leadline.core.session import HostDone, PortDecided, ScanSession
-        from leadline.engines.procpool import usable_cores
+        from leadline.engines.procpool import usable_cores, worker_count
         from leadline.engines.raw import run_raw_scan, source_address_for
         from leadline.engines.rawsplit import split_raw_scan
-        from leadline.engines.workers import worker_count
 
         ports = self.port_order(self.ports.tcp)
         by_source: dict[tuple[str, int], list[str]] = {}

@@ -257,9 +257,8 @@ def test_each_host_is_flushed_when_it_arrives() -> None:
 
 
 def test_verbose_scan_lines_name_hosts_and_ports_as_nmap_does() -> None:
-    from leadline.core.targets import Target
-    from leadline.scanner import _scanning
+    from leadline.output.formatting import named_address, scanning_text
 
-    assert _scanning([Target("198.18.1.10", 4)], 1000) == "198.18.1.10 [1000 ports]"
-    assert _scanning([Target("127.0.0.1", 4, "localhost")], 1) == "localhost (127.0.0.1) [1 port]"
-    assert _scanning([Target("198.18.1.10", 4), Target("198.18.1.20", 4)], 3000) == "2 hosts [3000 ports/host]"
+    assert scanning_text([named_address(None, "198.18.1.10")], 1000) == "198.18.1.10 [1000 ports]"
+    assert scanning_text([named_address("localhost", "127.0.0.1")], 1) == "localhost (127.0.0.1) [1 port]"
+    assert scanning_text(["198.18.1.10", "198.18.1.20"], 3000) == "2 hosts [3000 ports/host]"

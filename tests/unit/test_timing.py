@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from leadline.config import TIMING_TEMPLATES, Timing
 from leadline.core.timing import CongestionWindow, RateGovernor, RttEstimator, TokenBucket
-from leadline.engines.workers import share_timing, worker_count
+from leadline.engines.procpool import worker_count
+from leadline.engines.workers import share_timing
 
 NORMAL = TIMING_TEMPLATES[3]  # initial 1.0, min 0.1, max 10.0
 

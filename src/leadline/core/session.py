@@ -146,7 +146,7 @@ class ScanSession:
         self._expected = dict(expected_per_host or {})
         # How many ports the miss budget is spread over: the whole scan when known.
         self._planned = sum(self._expected.values()) if self._expected else _UNKNOWN_SCAN_SIZE
-        self._expected_left: int | None = None  # the stream's exact length, when known
+        self._stream_length: int | None = None  # exact, when the stream has no repeats (for_group)
         self._hosts: dict[str, _Host] = {}
         self._in_flight: dict[ProbeKey, _InFlight] = {}
         # (deadline, tie-breaker, attempt level, keys sent in one batch with that
@@ -190,7 +190,7 @@ class ScanSession:
 
         expected = {host: len(unique_ports) for host in unique_hosts}
         session = cls(module, ctx, stream(), timing, rate, expected_per_host=expected, explain=explain)
-        session._expected_left = len(unique_hosts) * len(unique_ports)
+        session._stream_length = len(unique_hosts) * len(unique_ports)
         return session
 
     # -- what the engine calls --------------------------------------------
@@ -296,12 +296,6 @@ class ScanSession:
                 self._exhausted = True
                 self._finish_idle_hosts()
                 return None
-            if self._expected_left is not None:
-                # Known length: note the end with the last probe, so the engine
-                # does not wait for the pacer before it learns there is no more.
-                self._expected_left -= 1
-                if self._expected_left == 0:
-                    self._exhausted = True
             host = self._hosts.get(address)
             if host is None:
                 host = _Host(RttEstimator(self.timing), self._expected.get(address))
@@ -311,6 +305,10 @@ class ScanSession:
                 continue
             host.in_flight += 1
             self.started += 1
+            if self.started == self._stream_length:
+                # Known length: note the end with the last probe, so the engine
+                # does not wait for the pacer before it learns there is no more.
+                self._exhausted = True
             label = _describe_probe(probe, self.module.ip_protocol) if self.explain else ""
             entry = _InFlight(probe.key, label, 0, now, now)
             self._in_flight[probe.key] = entry

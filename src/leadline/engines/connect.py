@@ -698,7 +698,8 @@ def connect_scan(
     process per CPU core (see ``workers``), with the same results.
     """
     check_scan_inputs(hosts, ports)
-    from leadline.engines.workers import split_connect_scan, usable_cores, worker_count
+    from leadline.engines.procpool import usable_cores, worker_count
+    from leadline.engines.workers import split_connect_scan
 
     unique_ports = list(dict.fromkeys(ports))
     workers = worker_count(len(hosts), len(unique_ports), timing, usable_cores())

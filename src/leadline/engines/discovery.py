@@ -113,6 +113,11 @@ class LinkPath:
     ethernet: bool  # the interface carries Ethernet frames (ARP and MACs make sense)
     source_mac: str | None = None
 
+    @property
+    def ethernet_neighbour(self) -> bool:
+        """The target is on a directly connected Ethernet link: ARP reaches it and its MAC is seen."""
+        return self.on_link and self.ethernet
+
 
 # -- the routing table ----------------------------------------------------------------
 
@@ -167,6 +172,11 @@ class RouteTable:
     @classmethod
     def load(cls) -> RouteTable:
         return cls(_read_text("/proc/net/route") or "", _local_addresses())
+
+    def arp_reaches(self, address: str) -> bool:
+        """Whether ARP discovery applies to ``address``: an Ethernet neighbour that is not ours."""
+        path = self.path_for(address)
+        return path is not None and path.ethernet_neighbour and address not in self.local
 
     def path_for(self, address: str) -> LinkPath | None:
         """How ``address`` is reached, or None when no route leads there."""
@@ -422,7 +432,7 @@ class _Sweep:
                 host.result = DiscoveryResult(address, False, Reason.NET_UNREACH)
                 self.window.append(host)
                 return True
-            use_arp = self.arp and path.on_link and path.ethernet and path.source_mac is not None
+            use_arp = self.arp and path.ethernet_neighbour and path.source_mac is not None
             host = _Host(address, path, [("arp", 0)] if use_arp else self.ip_plan)
             self.window.append(host)
             self.active[address] = host
@@ -535,7 +545,7 @@ class _Sweep:
             if self.trace is not None:
                 self.trace(trace_line("RCVD", now - self.start, datagram))
             mac = None
-            if host.path is not None and host.path.on_link and host.path.ethernet and reply.src == host.address:
+            if host.path is not None and host.path.ethernet_neighbour and reply.src == host.address:
                 hardware = link[4] if len(link) > 4 else b""
                 if len(hardware) == 6:
                     mac = ":".join(f"{b:02X}" for b in hardware)

@@ -81,6 +81,11 @@ class LinkRoute:
     on_link: bool  # no gateway: the target itself answers neighbour solicitations
     ethernet: bool  # the interface carries Ethernet frames, so ND and MACs make sense
 
+    @property
+    def ethernet_neighbour(self) -> bool:
+        """The target is on a directly connected Ethernet link: neighbour solicitation reaches it."""
+        return self.on_link and self.ethernet
+
 
 class Ipv6Routes:
     """The namespace's IPv6 main routing table (``/proc/net/ipv6_route``), read once per sweep.
@@ -124,6 +129,11 @@ class Ipv6Routes:
         except OSError:
             text = ""  # IPv6 disabled: every target is unreachable
         return cls(text, types)
+
+    def nd_reaches(self, address: str) -> bool:
+        """Whether neighbour solicitation applies to ``address``."""
+        route = self.route_for(address)
+        return route is not None and route.ethernet_neighbour
 
     def route_for(self, address: str) -> LinkRoute | None:
         value = int(ipaddress.IPv6Address(address))
@@ -230,7 +240,7 @@ def ndp_discover(
             decided.append(DiscoveryResult(address, False, Reason.NO_RESPONSE))
             continue
         source = source_address_for(address)
-        if route.on_link and route.ethernet:
+        if route.ethernet_neighbour:
             key = f"{source}%{route.interface}"
             if key not in contexts:
                 contexts[key] = ProbeContext(source, secret, family=6, source_mac=_interface_mac(route.interface))

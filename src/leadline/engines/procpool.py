@@ -2,7 +2,8 @@
 
 A scan against nearby hosts is CPU-bound and one Python process uses one
 core, so the engines split big scans across processes.  This module is
-the part they share: forking, the pipe protocol, signals, and reaping.
+the part they share: whether a scan is worth splitting, each worker's
+share of the limits, forking, the pipe protocol, signals, and reaping.
 What a worker does and what its messages mean belong to the caller.
 
 Promises kept:
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import errno
 import os
 import pickle
@@ -32,7 +34,10 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-__all__ = ["Send", "Work", "WorkerPool", "usable_cores"]
+from leadline.config import Timing
+from leadline.errors import LeadlineError
+
+__all__ = ["Send", "Work", "WorkerFailed", "WorkerPool", "divide_limits", "usable_cores", "worker_count"]
 
 Send = Callable[[tuple[object, ...]], None]
 Work = Callable[[int, Send, threading.Event], None]
@@ -41,6 +46,18 @@ _FRAME_HEADER = struct.Struct("<I")
 _READ_SIZE = 1 << 20
 _PR_SET_PDEATHSIG = 1
 _HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+_POLL_INTERVAL = 0.1  # seconds; how soon ``stop`` is noticed
+_STOP_GRACE = 2.0  # seconds a stopped worker gets to report before it is killed
+# Below this many probes a scan takes tens of milliseconds: forking and
+# merging would cost more than a second core saves.
+_MIN_PROBES_PER_WORKER = 8192
+_MAX_WORKERS = 8
+# A rate cap this low keeps one process mostly idle: splitting gains nothing.
+_MIN_SPLIT_RATE = 20000.0
+
+
+class WorkerFailed(LeadlineError):
+    """A scan worker process failed or vanished."""
 
 
 def usable_cores() -> int:
@@ -49,6 +66,42 @@ def usable_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:
         return os.cpu_count() or 1
+
+
+def worker_count(hosts: int, ports: int, timing: Timing, cores: int) -> int:
+    """How many processes a scan is worth: 1 means scan here, without forking.
+
+    A --scan-delay or a low --max-rate leaves one process idle most of the
+    time, and spacing probes per host is only exact in one process.
+    """
+    if not hasattr(os, "fork") or timing.scan_delay > 0:
+        return 1
+    if timing.max_rate is not None and timing.max_rate < _MIN_SPLIT_RATE:
+        return 1
+    if timing.max_parallelism is not None and timing.max_parallelism < 2:
+        return 1
+    by_size = (hosts * ports) // _MIN_PROBES_PER_WORKER
+    return max(1, min(cores, by_size, ports, _MAX_WORKERS))
+
+
+def divide_limits(timing: Timing, workers: int, *, default_parallelism: int | None = None) -> Timing:
+    """One worker's share of the scan-wide limits, so their sum holds.
+
+    ``default_parallelism`` is the engine's own cap when the user set none
+    (None: the engine has no cap worth dividing).
+    """
+
+    def part(value: float | None) -> float | None:
+        return None if value is None else value / workers
+
+    ceiling = timing.max_parallelism or default_parallelism
+    return dataclasses.replace(
+        timing,
+        min_rate=part(timing.min_rate),
+        max_rate=part(timing.max_rate),
+        max_parallelism=None if ceiling is None else max(1, -(-ceiling // workers)),
+        min_parallelism=max(1, timing.min_parallelism // workers),
+    )
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -136,7 +189,9 @@ class WorkerPool:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(worker.pid, signal.SIGTERM)
 
-    def messages(self, poll_interval: float, grace: float, stop: threading.Event | None) -> Iterator[tuple[int, tuple[object, ...] | None]]:
+    def messages(
+        self, stop: threading.Event | None, poll_interval: float = _POLL_INTERVAL, grace: float = _STOP_GRACE
+    ) -> Iterator[tuple[int, tuple[object, ...] | None]]:
         """(worker index, message) as they arrive; (index, None) when a worker's pipe closes.
 
         Ends when every pipe is closed, or ``grace`` seconds after ``stop`` was

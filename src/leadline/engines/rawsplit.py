@@ -20,7 +20,6 @@ split: those record one ordered conversation.
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -28,9 +27,8 @@ from collections.abc import Callable, Sequence
 from leadline.config import Timing
 from leadline.core.probes.base import Verdict
 from leadline.core.session import Event, HostDone, PortDecided, ScanSession, Warning
-from leadline.engines.procpool import Send, WorkerPool
+from leadline.engines.procpool import Send, WorkerFailed, WorkerPool, divide_limits
 from leadline.engines.raw import run_raw_scan
-from leadline.engines.workers import WorkerFailed
 from leadline.model import PortState, Reason
 
 __all__ = ["share_of_ports", "split_raw_scan"]
@@ -39,8 +37,6 @@ MakeSession = Callable[[Sequence[int], Timing], ScanSession]
 
 _FLUSH_EVENTS = 4096
 _FLUSH_SECONDS = 0.1
-_POLL_INTERVAL = 0.1
-_STOP_GRACE = 2.0
 _VANISHED = "a raw-scan worker process ended before finishing its share"
 
 
@@ -50,22 +46,8 @@ def share_of_ports(ports: Sequence[int], index: int, count: int) -> list[int]:
     return [port for port in ports if port % count == index]
 
 
-def _share_timing(timing: Timing, count: int) -> Timing:
-    def part(value: float | None) -> float | None:
-        return None if value is None else value / count
-
-    parallelism = timing.max_parallelism
-    return dataclasses.replace(
-        timing,
-        min_rate=part(timing.min_rate),
-        max_rate=part(timing.max_rate),
-        max_parallelism=None if parallelism is None else max(1, -(-parallelism // count)),
-        min_parallelism=max(1, timing.min_parallelism // count),
-    )
-
-
 def _raw_work(make_session: MakeSession, ports: Sequence[int], timing: Timing, count: int, family: int) -> Callable[[int, Send, threading.Event], None]:
-    share = _share_timing(timing, count)
+    share = divide_limits(timing, count)
 
     def work(index: int, send: Send, stopping: threading.Event) -> None:
         session = make_session(share_of_ports(ports, index, count), share)
@@ -118,7 +100,7 @@ def split_raw_scan(
     states = {state.value: state for state in PortState}
     reasons = {reason.value: reason for reason in Reason}
     try:
-        for worker, message in pool.messages(_POLL_INTERVAL, _STOP_GRACE, stop):
+        for worker, message in pool.messages(stop):
             if message is None:
                 stopping = stop is not None and stop.is_set()
                 if worker >= 0 and not finished[worker] and not stopping:

@@ -21,65 +21,23 @@ Promises kept on top of the engine's own:
 
 from __future__ import annotations
 
-import dataclasses
-import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from leadline.config import Timing
 from leadline.engines.connect import _DEFAULT_MAX_PARALLELISM, HostPortResults, _ConnectEngine, port_result
-from leadline.engines.procpool import Send, WorkerPool, usable_cores
-from leadline.errors import LeadlineError
+from leadline.engines.procpool import Send, WorkerFailed, WorkerPool, divide_limits
 from leadline.model import PortResult
 
-__all__ = ["WorkerFailed", "share_timing", "split_connect_scan", "usable_cores", "worker_count"]
+__all__ = ["share_timing", "split_connect_scan"]
 
-# Below this many probes a scan takes tens of milliseconds: forking and
-# merging would cost more than a second core saves.
-_MIN_PROBES_PER_WORKER = 8192
-_MAX_WORKERS = 8
-# A rate cap this low keeps one process mostly idle: splitting gains nothing.
-_MIN_SPLIT_RATE = 20000.0
-_POLL_INTERVAL = 0.1  # seconds; how soon ``stop`` is noticed
-_STOP_GRACE = 2.0  # seconds a stopped worker gets to report before it is killed
 _VANISHED = "a connect-scan worker process ended before finishing its share"
 
 
-class WorkerFailed(LeadlineError):
-    """A connect-scan worker process failed or vanished."""
-
-
-def worker_count(hosts: int, ports: int, timing: Timing, cores: int) -> int:
-    """How many processes the scan is worth: 1 means scan here, without forking.
-
-    A --scan-delay or a low --max-rate leaves one process idle most of the
-    time, and spacing probes per host is only exact in one process.
-    """
-    if not hasattr(os, "fork") or timing.scan_delay > 0:
-        return 1
-    if timing.max_rate is not None and timing.max_rate < _MIN_SPLIT_RATE:
-        return 1
-    if timing.max_parallelism is not None and timing.max_parallelism < 2:
-        return 1
-    by_size = (hosts * ports) // _MIN_PROBES_PER_WORKER
-    return max(1, min(cores, by_size, ports, _MAX_WORKERS))
-
-
 def share_timing(timing: Timing, workers: int) -> Timing:
-    """One worker's share of the scan-wide limits."""
-
-    def part(value: float | None) -> float | None:
-        return None if value is None else value / workers
-
-    ceiling = timing.max_parallelism or _DEFAULT_MAX_PARALLELISM
-    return dataclasses.replace(
-        timing,
-        min_rate=part(timing.min_rate),
-        max_rate=part(timing.max_rate),
-        max_parallelism=max(1, -(-ceiling // workers)),
-        min_parallelism=max(1, timing.min_parallelism // workers),
-    )
+    """One connect worker's share of the scan-wide limits (the engine's default parallelism divided too)."""
+    return divide_limits(timing, workers, default_parallelism=_DEFAULT_MAX_PARALLELISM)
 
 
 def _connect_work(
@@ -196,7 +154,7 @@ def split_connect_scan(
     split = _Split(hosts, workers, on_host_done)
     last_progress = -1
     try:
-        for worker, message in pool.messages(_POLL_INTERVAL, _STOP_GRACE, stop):
+        for worker, message in pool.messages(stop):
             if message is not None:
                 split.handle(worker, message)
             elif worker >= 0:

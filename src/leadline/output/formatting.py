@@ -145,8 +145,22 @@ def _first_name(names: Sequence[Hostname], kind: str) -> str | None:
 
 def display_name(host: HostResult) -> str:
     """"name (ip)" when the host has a name (the one typed wins), else the IP."""
-    name = user_name(host) or ptr_name(host)
-    return f"{name} ({host.address})" if name else host.address
+    return named_address(user_name(host) or ptr_name(host), host.address)
+
+
+def named_address(name: str | None, address: str) -> str:
+    """"name (ip)", or the bare IP when there is no name."""
+    return f"{name} ({address})" if name else address
+
+
+def scanning_text(names: Sequence[str], per_host: int) -> str:
+    """What -v prints under an "Initiating ... Scan" line, in nmap's words:
+    "198.18.1.10 [1000 ports]", "localhost (127.0.0.1) [1 port]", "3 hosts [4 ports/host]".
+    Discovery counts its probes per host as ports, as nmap does."""
+    unit = f"port{'' if per_host == 1 else 's'}"
+    if len(names) == 1:
+        return f"{names[0]} [{per_host} {unit}]"
+    return f"{len(names)} hosts [{per_host} {unit}/host]"
 
 
 @dataclass(frozen=True, slots=True)
