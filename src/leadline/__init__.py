@@ -6,11 +6,11 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from leadline.config import ScanConfig, ScanType, Timing  # noqa: E402
-from leadline.errors import LeadlineError, PortSpecError, TargetSpecError, UsageError  # noqa: E402
-from leadline.model import (  # noqa: E402
+from leadline._version import __version__
+from leadline.api import scan, scan_async
+from leadline.config import ScanConfig, ScanType, Timing
+from leadline.errors import LeadlineError, PortSpecError, TargetSpecError, UsageError
+from leadline.model import (
     HostResult,
     HostStatus,
     PortResult,
@@ -21,21 +21,6 @@ from leadline.model import (  # noqa: E402
     ScanReport,
 )
 
-
-def scan(*args, **kwargs):  # type: ignore[no-untyped-def]
-    from leadline.api import scan as _scan
-
-    return _scan(*args, **kwargs)
-
-
-async def scan_async(*args, **kwargs):  # type: ignore[no-untyped-def]
-    from leadline.api import scan_async as _scan_async
-
-    return await _scan_async(*args, **kwargs)
-
-
-scan.__doc__ = "Scan targets with nmap-style options; returns a ScanReport. See leadline.api.scan."
-scan_async.__doc__ = "Async variant of scan. See leadline.api.scan_async."
 
 __all__ = [
     "HostResult",

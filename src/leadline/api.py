@@ -13,7 +13,7 @@ import threading
 from dataclasses import replace
 from typing import Callable, Iterable
 
-from leadline.cli.options import parse_args
+from leadline.options import parse_args
 from leadline.config import ScanConfig
 from leadline.model import HostResult, RunInfo, RunStats, ScanReport
 from leadline.output.base import NullSink, Sink

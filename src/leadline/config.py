@@ -7,50 +7,11 @@ over the template, as in nmap.
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
+from leadline.scantypes import ScanType
 
-class ScanType(str, enum.Enum):
-    """Port scan techniques; values are nmap's XML ``scaninfo type`` names."""
-
-    CONNECT = "connect"
-    SYN = "syn"
-    FIN = "fin"
-    XMAS = "xmas"
-    NULL = "null"
-    ACK = "ack"
-    WINDOW = "window"
-    MAIMON = "maimon"
-    CUSTOM = "custom"  # --scanflags with -sS's classification
-    UDP = "udp"
-
-    @property
-    def protocol(self) -> str:
-        return "udp" if self is ScanType.UDP else "tcp"
-
-    @property
-    def needs_root(self) -> bool:
-        return self is not ScanType.CONNECT
-
-    @property
-    def flag(self) -> str:
-        """The option that asks for this scan, as nmap spells it."""
-        return _SCAN_FLAGS[self]
-
-
-_SCAN_FLAGS = {
-    ScanType.CONNECT: "-sT",
-    ScanType.SYN: "-sS",
-    ScanType.FIN: "-sF",
-    ScanType.XMAS: "-sX",
-    ScanType.NULL: "-sN",
-    ScanType.ACK: "-sA",
-    ScanType.WINDOW: "-sW",
-    ScanType.MAIMON: "-sM",
-    ScanType.CUSTOM: "--scanflags",
-    ScanType.UDP: "-sU",
-}
+__all__ = ["TIMING_TEMPLATES", "DiscoveryProbe", "OutputSpec", "ScanConfig", "ScanType", "Timing"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,9 +42,6 @@ TIMING_TEMPLATES: dict[int, Timing] = {
     4: Timing(0.5, 0.1, 1.25, 6, 0.0, 0.01, 1, None, None),
     5: Timing(0.25, 0.05, 0.3, 2, 0.0, 0.005, 1, None, 900.0),
 }
-
-TEMPLATE_NAMES = {0: "paranoid", 1: "sneaky", 2: "polite", 3: "normal", 4: "aggressive", 5: "insane"}
-
 
 @dataclass(frozen=True, slots=True)
 class OutputSpec:
@@ -137,6 +95,3 @@ class ScanConfig:
     output: OutputSpec = field(default_factory=OutputSpec)
     args: str = ""  # the command line as typed, for output headers
     interactive: bool = False  # stdout is a terminal: show the progress line
-
-    def with_timing(self, **changes: object) -> "ScanConfig":
-        return replace(self, timing=replace(self.timing, **changes))  # type: ignore[arg-type]

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
-from leadline import __version__
+from leadline._version import __version__
 from leadline.config import ScanConfig, ScanType, Timing
 from leadline.core.ports import PortList, compact, select_ports
 from leadline.core.targets import Target, iter_targets, parse_target_spec, shuffled_in_blocks
@@ -80,7 +80,7 @@ def is_privileged(config: ScanConfig) -> bool:
 def raw_engine_available() -> bool:
     try:
         import leadline.engines.raw  # noqa: F401
-        import leadline.core.probes.registry  # noqa: F401
+        import leadline.scantypes  # noqa: F401
     except ImportError:
         return False
     return True
@@ -573,7 +573,7 @@ class Scan:
     def raw_scan(self, scan_type: ScanType, up, results, latencies, timed_out) -> None:  # type: ignore[no-untyped-def]
         """One raw TCP scan over a host group: a session per source address, driven by the raw engine."""
         from leadline.core.probes.base import ProbeContext
-        from leadline.core.probes.registry import module_for
+        from leadline.scantypes import probe_module as module_for
         from leadline.core.ratecontrol import RateController
         from leadline.core.session import HostDone, PortDecided, ScanSession
         from leadline.engines.procpool import usable_cores, worker_count

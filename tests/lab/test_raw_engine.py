@@ -192,9 +192,9 @@ def _driver() -> None:
         low, _, high = part.partition("-")
         ports.extend(range(int(low), int(high or low) + 1))
     try:
-        from leadline.core.probes.registry import module_for
+        from leadline.scantypes import probe_module
 
-        module = module_for(ScanType.SYN, None)
+        module = probe_module(ScanType.SYN, None)
     except ImportError:
         sys.path.insert(0, str(ROOT))
         from tests.unit.rawprobe_fixture import FixtureSynScan

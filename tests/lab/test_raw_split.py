@@ -21,7 +21,7 @@ import json, os, secrets, sys, threading, time
 from leadline.config import TIMING_TEMPLATES
 from leadline.config import ScanType
 from leadline.core.probes.base import ProbeContext
-from leadline.core.probes.registry import module_for
+from leadline.scantypes import probe_module
 from leadline.core.ratecontrol import RateController
 from leadline.core.session import HostDone, PortDecided, ScanSession
 from leadline.engines.raw import run_raw_scan, source_address_for
@@ -31,7 +31,7 @@ target, low, high, workers, stop_after = sys.argv[1], int(sys.argv[2]), int(sys.
 ports = list(range(low, high + 1))
 timing = TIMING_TEMPLATES[4]
 ctx = ProbeContext(source_address_for(target), secrets.token_bytes(16))
-module = module_for(ScanType.SYN, None)
+module = probe_module(ScanType.SYN, None)
 pids = []
 
 def make_session(share, share_timing):

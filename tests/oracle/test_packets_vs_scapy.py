@@ -19,7 +19,7 @@ from leadline.core.packet.tcp import TCPSegment, build_tcp, mss, nop, parse_tcp,
 from leadline.core.packet.udp import UDPDatagram, build_udp, parse_udp
 from leadline.core.probes.base import ProbeContext
 from leadline.core.probes.discovery import ArpPing, IcmpEchoPing, IcmpTimestampPing, NeighborPing, UdpPing
-from leadline.core.probes.registry import module_for
+from leadline.scantypes import probe_module
 
 logging.getLogger("scapy").setLevel(logging.ERROR)  # scapy logs routing guesses at import
 with warnings.catch_warnings():
@@ -52,7 +52,7 @@ def recomputed(packet: IP | IPv6) -> bytes:
 @pytest.mark.parametrize("scan_type", [t for t in ScanType if t not in (ScanType.CONNECT, ScanType.UDP)])
 @pytest.mark.parametrize("ctx,target", [(CTX, TARGET), (CTX6, "2001:db8::10")], ids=["v4", "v6"])
 def test_scapy_reads_every_scan_probe(scan_type: ScanType, ctx: ProbeContext, target: str) -> None:
-    probe = module_for(scan_type, None).build(target, 8443, 2, ctx)
+    probe = probe_module(scan_type, None).build(target, 8443, 2, ctx)
     theirs = (IP if ctx.family == 4 else IPv6)(probe.packet)
     ours = parse_datagram(probe.packet)
     seg = ours.transport
@@ -71,7 +71,7 @@ def test_scapy_reads_every_scan_probe(scan_type: ScanType, ctx: ProbeContext, ta
 
 
 def test_the_oracle_notices_a_wrong_checksum() -> None:
-    probe = bytearray(module_for(ScanType.SYN, None).build(TARGET, 80, 0, CTX).packet)
+    probe = bytearray(probe_module(ScanType.SYN, None).build(TARGET, 80, 0, CTX).packet)
     probe[37] ^= 1  # TCP checksum, low byte
     assert recomputed(IP(bytes(probe))) != bytes(probe)
     probe[37] ^= 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from leadline.cli.options import parse_args, parse_scanflags, parse_time
+from leadline.options import parse_args, parse_scanflags, parse_time
 from leadline.config import TIMING_TEMPLATES, DiscoveryProbe, ScanType
 from leadline.errors import UsageError
 

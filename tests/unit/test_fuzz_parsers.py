@@ -23,22 +23,22 @@ from leadline.core.packet.tcp import TCPFlag, TCPSegment, build_tcp, parse_tcp
 from leadline.core.packet.udp import parse_udp
 from leadline.core.probes.base import ProbeContext
 from leadline.core.probes.discovery import ArpPing, IcmpEchoPing, IcmpMaskPing, IcmpTimestampPing, NeighborPing, TcpAckPing, TcpSynPing, UdpPing
-from leadline.core.probes.registry import module_for
+from leadline.scantypes import probe_module
 from tests.unit.test_probes_tcp import CTX, TARGET, icmp_answer, tcp_answer
 
 PARSERS: list[Callable[[bytes], object]] = [
     parse_datagram, parse_ipv4, parse_ipv6, parse_tcp, parse_udp, parse_icmp, parse_icmpv6, parse_ethernet, parse_arp,
     lambda b: parse_ipv4(b, quoted=True), lambda b: parse_quoted(parse_ipv4(b, quoted=True)),
 ]
-RAW_SCANS = [module_for(t, None) for t in ScanType if t not in (ScanType.CONNECT, ScanType.UDP)]
+RAW_SCANS = [probe_module(t, None) for t in ScanType if t not in (ScanType.CONNECT, ScanType.UDP)]
 DISCOVERY = [IcmpEchoPing(), IcmpTimestampPing(), IcmpMaskPing(), TcpSynPing(), TcpAckPing(), UdpPing(), ArpPing(), NeighborPing()]
 CTX_MAC = ProbeContext(CTX.source_address, CTX.secret, source_mac="02:00:00:00:00:01")
 CTX6_MAC = ProbeContext("2001:db8::2", CTX.secret, family=6, source_mac="02:00:00:00:00:01")
 
 
 def _valid_packets() -> list[bytes]:
-    syn = module_for(ScanType.SYN, None)
-    ack = module_for(ScanType.ACK, None)
+    syn = probe_module(ScanType.SYN, None)
+    ack = probe_module(ScanType.ACK, None)
     out = []
     for module in (syn, ack):
         probe = module.build(TARGET, 80, 1, CTX)
@@ -90,7 +90,7 @@ def test_mutated_valid_packets(packet: bytes, draw: st.DataObject) -> None:
 
 @given(st.integers(0, 0xFFFFFFFF), st.sampled_from(["SA", "R", "RA"]))
 def test_tcp_replies_with_an_arbitrary_echo_pass_only_if_it_is_ours(echo: int, flags: str) -> None:
-    module = module_for(ScanType.SYN, None)
+    module = probe_module(ScanType.SYN, None)
     probe = module.build(TARGET, 80, 0, CTX)
     sent = parse_datagram(probe.packet).transport
     assert isinstance(sent, TCPSegment)

@@ -19,7 +19,7 @@ from leadline.core.packet.ipv4 import IPv4Header, build_ipv4
 from leadline.core.packet.parse import pack_address
 from leadline.core.packet.tcp import TCPFlag, TCPSegment, build_tcp, mss
 from leadline.core.probes.base import ProbeContext, ProbeKey, Reply
-from leadline.core.probes.registry import module_for
+from leadline.scantypes import probe_module
 from leadline.core.probes.tcpflags import _FULL_PARSE, TcpFlagScan
 from tests.unit.test_probes_tcp import tcp_answer
 
@@ -47,9 +47,9 @@ def genuine(module: TcpFlagScan, port: int, kind: str, attempt: int = 0) -> byte
 
 
 def table() -> list[tuple[str, TcpFlagScan, bytes]]:
-    syn = module_for(ScanType.SYN, None)
-    ack = module_for(ScanType.ACK, None)
-    fin = module_for(ScanType.FIN, None)
+    syn = probe_module(ScanType.SYN, None)
+    ack = probe_module(ScanType.ACK, None)
+    fin = probe_module(ScanType.FIN, None)
     rst = bytearray(genuine(syn, 80, "rst"))
     cases: list[tuple[str, TcpFlagScan, bytes]] = [
         ("rst-ack to syn", syn, bytes(rst)),
@@ -92,7 +92,7 @@ def test_fast_path_agrees_with_the_full_parser(name: str, module: TcpFlagScan, d
 def test_the_table_holds_both_answers_and_rejections() -> None:
     outcomes = [case[1].match(case[2], CTX) is not None for case in TABLE]
     assert sum(outcomes) >= 6 and outcomes.count(False) >= 10
-    syn = module_for(ScanType.SYN, None)
+    syn = probe_module(ScanType.SYN, None)
     matched = syn.match(genuine(syn, 22, "syn-ack", attempt=3), CTX)
     assert matched is not None and matched[0] == ProbeKey(TARGET, 22, "tcp") and matched[1].attempt == 3
     assert matched[1].ttl == 61 and matched[1].family == 4
@@ -112,7 +112,7 @@ def test_the_table_holds_both_answers_and_rejections() -> None:
 def test_mutated_replies_get_the_same_answer_both_ways(
     scan_type: ScanType, port: int, kind: str, edits: list[tuple[int, int]], cut: int
 ) -> None:
-    module = module_for(scan_type, None)
+    module = probe_module(scan_type, None)
     packet = bytearray(genuine(module, port, kind))
     for offset, value in edits:
         if offset < len(packet):
@@ -124,7 +124,7 @@ def test_mutated_replies_get_the_same_answer_both_ways(
 @settings(max_examples=200, deadline=None)
 @given(st.binary(min_size=0, max_size=80))
 def test_random_bytes_get_the_same_answer_both_ways(datagram: bytes) -> None:
-    module = module_for(ScanType.SYN, None)
+    module = probe_module(ScanType.SYN, None)
     assert module.match(datagram, CTX) == full_parse(module, datagram, CTX)
 
 

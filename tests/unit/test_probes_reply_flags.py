@@ -14,7 +14,7 @@ from leadline.config import ScanType
 from leadline.core.packet.parse import pack_address, parse_datagram
 from leadline.core.packet.tcp import TCPFlag, TCPSegment, build_tcp
 from leadline.core.probes.base import Probe, ProbeContext
-from leadline.core.probes.registry import module_for
+from leadline.scantypes import probe_module
 from leadline.core.packet.ipv4 import IPv4Header, build_ipv4
 from leadline.model import PortState, Reason
 
@@ -47,7 +47,7 @@ SILENCE = {
 
 @pytest.mark.parametrize("scan_type", NON_SYN_SCANS, ids=lambda t: t.value)
 def test_a_syn_ack_to_a_non_syn_scan_is_ignored_like_silence(scan_type: ScanType) -> None:
-    module = module_for(scan_type, SYN)  # e.g. -sF --scanflags SYN: an open port answers SYN/ACK
+    module = probe_module(scan_type, SYN)  # e.g. -sF --scanflags SYN: an open port answers SYN/ACK
     probe = module.build(TARGET, 22, 0, CTX)
     assert module.match(answer(probe, SYN), CTX) is None
     verdict = module.classify(None)
@@ -56,7 +56,7 @@ def test_a_syn_ack_to_a_non_syn_scan_is_ignored_like_silence(scan_type: ScanType
 
 @pytest.mark.parametrize("scan_type", NON_SYN_SCANS, ids=lambda t: t.value)
 def test_the_same_scan_still_reads_a_reset(scan_type: ScanType) -> None:
-    module = module_for(scan_type, SYN)
+    module = probe_module(scan_type, SYN)
     probe = module.build(TARGET, 23, 0, CTX)
     matched = module.match(answer(probe, RST), CTX)
     assert matched is not None
@@ -66,21 +66,21 @@ def test_the_same_scan_still_reads_a_reset(scan_type: ScanType) -> None:
 @pytest.mark.parametrize("scan_type", [ScanType.SYN, ScanType.CUSTOM], ids=lambda t: t.value)
 @pytest.mark.parametrize("flags", [0, FIN, PSH], ids=["ack", "fin-ack", "psh-ack"])
 def test_a_syn_scan_ignores_replies_without_syn_or_rst(scan_type: ScanType, flags: int) -> None:
-    module = module_for(scan_type, None)
+    module = probe_module(scan_type, None)
     probe = module.build(TARGET, 80, 0, CTX)
     assert module.match(answer(probe, flags), CTX) is None
 
 
 @pytest.mark.parametrize("scan_type", [ScanType.SYN, ScanType.CUSTOM], ids=lambda t: t.value)
 def test_a_syn_scan_reads_syn_ack_as_open(scan_type: ScanType) -> None:
-    module = module_for(scan_type, None)
+    module = probe_module(scan_type, None)
     matched = module.match(answer(module.build(TARGET, 80, 0, CTX), SYN), CTX)
     assert matched is not None
     assert module.classify(matched[1]).state is PortState.OPEN
 
 
 def test_a_bare_syn_back_is_open_with_nmaps_split_handshake_reason() -> None:
-    module = module_for(ScanType.SYN, None)
+    module = probe_module(ScanType.SYN, None)
     probe = module.build(TARGET, 80, 0, CTX)
     sent = parse_datagram(probe.packet)
     seg = sent.transport

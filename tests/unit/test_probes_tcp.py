@@ -15,7 +15,7 @@ from leadline.core.packet.ipv6 import IPv6Header, build_ipv6
 from leadline.core.packet.parse import pack_address, parse_datagram
 from leadline.core.packet.tcp import TCPFlag, TCPSegment, build_tcp
 from leadline.core.probes.base import Probe, ProbeContext, ProbeKey, ReplyKind, Verdict
-from leadline.core.probes.registry import module_for
+from leadline.scantypes import probe_module
 from leadline.core.probes.tcpflags import TcpFlagScan
 from leadline.errors import UsageError
 from leadline.model import PortState, Reason
@@ -62,7 +62,7 @@ def icmp_answer(probe: Probe, icmp_type: int, code: int, *, quote: int | None = 
 
 
 def scan(scan_type: ScanType, flags: int | None = None) -> TcpFlagScan:
-    module = module_for(scan_type, flags)
+    module = probe_module(scan_type, flags)
     assert isinstance(module, TcpFlagScan)
     return module
 
@@ -256,16 +256,16 @@ def test_fixed_source_port_is_used_and_still_validated() -> None:
 @pytest.mark.parametrize("scan_type", [ScanType.CONNECT, ScanType.UDP])
 def test_registry_refuses_scans_that_are_not_raw_tcp(scan_type: ScanType) -> None:
     with pytest.raises(UsageError, match=scan_type.value):
-        module_for(scan_type, None)
+        probe_module(scan_type, None)
 
 
 def test_registry_refuses_out_of_range_scanflags() -> None:
     with pytest.raises(UsageError, match="300"):
-        module_for(ScanType.SYN, 300)
+        probe_module(ScanType.SYN, 300)
 
 
 def test_registry_names_are_nmaps_scaninfo_types() -> None:
-    names = {t: module_for(t, None).name for t in ScanType if t not in (ScanType.CONNECT, ScanType.UDP)}
+    names = {t: probe_module(t, None).name for t in ScanType if t not in (ScanType.CONNECT, ScanType.UDP)}
     assert names == {
         ScanType.SYN: "syn", ScanType.FIN: "fin", ScanType.NULL: "null", ScanType.XMAS: "xmas",
         ScanType.ACK: "ack", ScanType.WINDOW: "window", ScanType.MAIMON: "maimon", ScanType.CUSTOM: "syn",

@@ -157,10 +157,10 @@ def test_the_target_stream_is_read_lazily_and_in_flight_stays_bounded() -> None:
 
 def test_the_real_syn_module_runs_in_the_session() -> None:
     from leadline.config import ScanType
-    from leadline.core.probes.registry import module_for
+    from leadline.scantypes import probe_module
 
     net = FakeNetwork({TARGET: FakeHost(ports=MIXED, loss=0.2)}, seed=3)
-    session = ScanSession.for_group(module_for(ScanType.SYN, None), CTX, [TARGET], list(range(1, 300)) + [443], T3, RateController())
+    session = ScanSession.for_group(probe_module(ScanType.SYN, None), CTX, [TARGET], list(range(1, 300)) + [443], T3, RateController())
     events: list[Event] = []
     run_fake_scan(session, net, on_event=events.append)
     found = {port: state for (_, port), state in states(events).items()}

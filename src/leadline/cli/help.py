@@ -1,6 +1,6 @@
 """The ``-h`` text: nmap's grouping, leadline's flags."""
 
-from leadline import __version__
+from leadline._version import __version__
 
 HELP = f"""leadline {__version__} - a network mapper with nmap's flags
 Usage: leadline [Scan Type(s)] [Options] {{target specification}}

@@ -14,9 +14,9 @@ import threading
 from contextlib import ExitStack
 from typing import TextIO
 
-from leadline import __version__
+from leadline._version import __version__
 from leadline.cli.help import HELP
-from leadline.cli.options import Parsed, parse_args
+from leadline.options import Parsed, parse_args
 from leadline.config import ScanConfig
 from leadline.errors import InputFileError, LeadlineError, UsageError
 from leadline.output.base import FanOut, Sink

@@ -22,18 +22,7 @@ from leadline.config import (
     ScanType,
 )
 from leadline.errors import UsageError
-
-SCAN_LETTERS: dict[str, ScanType] = {
-    "T": ScanType.CONNECT,
-    "S": ScanType.SYN,
-    "F": ScanType.FIN,
-    "X": ScanType.XMAS,
-    "N": ScanType.NULL,
-    "A": ScanType.ACK,
-    "W": ScanType.WINDOW,
-    "M": ScanType.MAIMON,
-    "U": ScanType.UDP,
-}
+from leadline.scantypes import kind_by_letter
 
 TEMPLATE_WORDS = {"paranoid": 0, "sneaky": 1, "polite": 2, "normal": 3, "aggressive": 4, "insane": 5}
 
@@ -284,8 +273,11 @@ def _not_yet(what: str) -> UsageError:
 
 def _scan_types(st: _State, letters: str, token: str) -> None:
     for ch in letters:
-        if ch in SCAN_LETTERS:
-            st.scan_types.append(SCAN_LETTERS[ch])
+        kind = kind_by_letter(ch)
+        if kind is not None:
+            if not kind.implemented:
+                raise _not_yet(f"the {kind.task.replace(' Scan', ' scan')} ({kind.flag})")
+            st.scan_types.append(kind.scan_type)
         elif ch in ("n", "P"):
             st.cfg["ping_only"] = True
         elif ch == "L":
@@ -404,7 +396,7 @@ def _finish(st: _State, argv: list[str]) -> Parsed:
     if cfg.get("ping_only") and (st.scan_types or cfg.get("ports")):
         what = "-p" if cfg.get("ports") else "a port scan type"
         raise UsageError(f"-sn (no port scan) cannot be combined with {what}")
-    tcp_raw = [t for t in st.scan_types if t not in (ScanType.CONNECT, ScanType.UDP)]
+    tcp_raw = [t for t in st.scan_types if t.protocol == "tcp" and t.needs_root]
     if ScanType.CONNECT in st.scan_types and tcp_raw:
         raise UsageError("only one TCP scan type may be given (-sT cannot be combined with raw TCP scans)")
     if len(set(tcp_raw)) > 1:
