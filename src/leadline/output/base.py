@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from leadline.model import HostResult, RunInfo, RunStats
+from leadline.model import HostResult, PortResult, RunInfo, RunStats
+
+__all__ = ["FanOut", "NullSink", "Sink"]
 
 
 class Sink(Protocol):
@@ -21,6 +23,9 @@ class Sink(Protocol):
     def task_progress(self, task: str, time: float, percent: float, remaining: float | None, etc: float | None) -> None: ...
 
     def task_end(self, task: str, time: float, extra: str = "") -> None: ...
+
+    def port_found(self, address: str, port: PortResult) -> None:
+        """An open port, as soon as a scan decides it (nmap's -v "Discovered open port" line)."""
 
     def host(self, host: HostResult) -> None: ...
 
@@ -40,6 +45,9 @@ class NullSink:
         pass
 
     def task_end(self, task: str, time: float, extra: str = "") -> None:
+        pass
+
+    def port_found(self, address: str, port: PortResult) -> None:
         pass
 
     def host(self, host: HostResult) -> None:
@@ -70,6 +78,10 @@ class FanOut(NullSink):
     def task_end(self, task: str, time: float, extra: str = "") -> None:
         for s in self.sinks:
             s.task_end(task, time, extra)
+
+    def port_found(self, address: str, port: PortResult) -> None:
+        for s in self.sinks:
+            s.port_found(address, port)
 
     def host(self, host: HostResult) -> None:
         for s in self.sinks:
