@@ -63,7 +63,7 @@ def scan(
     Raises leadline.errors.LeadlineError subclasses for bad input.
     """
     from leadline.output.base import FanOut
-    from leadline.scanner import Scan
+    from leadline.pipeline import Scan
 
     config = config_from(targets, options, **overrides)
     collector = _Collector(on_host)

@@ -86,6 +86,86 @@ class PortResult:
     reason_ttl: int | None = None
     service: str | None = None
     evidence: tuple[str, ...] = ()
+    detail: ServiceDetail | None = None  # what version detection learned (-sV)
+    scripts: tuple[ScriptResult, ...] = ()  # port scripts' results (-sC, --script)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceDetail:
+    """Version detection's answer for one port, in the fields of nmap's ``<service>`` element."""
+
+    name: str
+    product: str | None = None
+    version: str | None = None
+    extrainfo: str | None = None
+    hostname: str | None = None
+    ostype: str | None = None
+    devicetype: str | None = None
+    tunnel: str | None = None  # "ssl" when the service spoke inside TLS
+    method: str = "table"  # "probed" (a signature matched) | "table" (named from the port number)
+    confidence: int = 3  # nmap's conf: 10 for a probed match, 3 from the table
+    cpe: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptElement:
+    """One ``<elem key>`` (``value`` is text) or ``<table key>`` (``children``) of a script's structured output."""
+
+    key: str | None
+    value: str | None = None
+    children: tuple[ScriptElement, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptResult:
+    """What one script reported: its text as shown under the port or host, and the same as a table."""
+
+    id: str
+    output: str
+    elements: tuple[ScriptElement, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OsClass:
+    vendor: str
+    family: str
+    generation: str | None = None
+    device_type: str | None = None
+    accuracy: int = 0
+    cpe: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OsMatch:
+    name: str
+    accuracy: int  # percent
+    classes: tuple[OsClass, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OsResult:
+    """OS detection's guesses, best first, and the fingerprint they were made from."""
+
+    matches: tuple[OsMatch, ...] = ()
+    fingerprint: str | None = None  # nmap's OS:SCAN(...) form
+    ports_used: tuple[PortResult, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TraceHop:
+    ttl: int
+    address: str | None  # None: no answer at this TTL
+    rtt: float | None = None  # seconds
+    hostname: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    """The route to a host: the probe that was used and one hop per TTL."""
+
+    protocol: str  # "tcp" | "udp" | "icmp"
+    port: int | None
+    hops: tuple[TraceHop, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +196,11 @@ class HostResult:
     end_time: float | None = None
     other_addresses: tuple[str, ...] = ()  # resolved but not scanned
     timed_out: bool = False  # --host-timeout expired
+    distance: int | None = None  # network hops, from OS detection or traceroute
+    uptime: float | None = None  # seconds since boot, when OS detection could tell
+    os: OsResult | None = None
+    trace: Trace | None = None
+    scripts: tuple[ScriptResult, ...] = ()  # host scripts' results
     warnings: tuple[str, ...] = ()
 
     @property

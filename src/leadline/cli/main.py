@@ -2,7 +2,7 @@
 
 This layer only parses arguments, opens files, wires sinks and maps
 errors to one line and an exit code; the scanning lives in
-``leadline.scanner``.
+``leadline.pipeline``.
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def _install_interrupt(stop: threading.Event) -> None:
 def run(parsed: Parsed) -> int:
     from dataclasses import replace
 
-    from leadline.scanner import Scan
+    from leadline.pipeline import Scan
 
     config = parsed.config
     config = replace(config, interactive=sys.stdout.isatty() and os.environ.get("CI") != "true")

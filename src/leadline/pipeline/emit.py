@@ -1,0 +1,50 @@
+"""Where a host leaves the pipeline: its record frozen into a HostResult and handed to the sinks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from leadline.detect.oui import vendor_for
+from leadline.model import HostStatus, PortResult
+from leadline.output.formatting import sort_ports
+from leadline.pipeline.context import ScanContext
+from leadline.pipeline.record import HostRecord
+
+__all__ = ["Counts", "Emitter"]
+
+
+@dataclass
+class Counts:
+    up: int = 0
+    down: int = 0
+    total: int = 0
+
+
+class Emitter:
+    """Freezes records and writes them, counting hosts up, down and in all."""
+
+    def __init__(self, ctx: ScanContext) -> None:
+        self.ctx = ctx
+        self.counts = Counts()
+        self.explain = ctx.plan.config.explain
+
+    def emit(self, record: HostRecord, started: float) -> None:
+        ctx = self.ctx
+        self.counts.total += 1
+        if record.status is HostStatus.UP:
+            self.counts.up += 1
+        elif record.status is HostStatus.DOWN:
+            self.counts.down += 1
+        ports = tuple(sort_ports(map(self._named, record.ports)))
+        if record.mac is None and record.up and ports and ctx.plan.raw_discovery and ctx.plan.raw_port_scan:
+            record.mac = ctx.engines.neighbour_mac(record.address)  # as nmap: a raw scan's replies came from it
+        ctx.sink.host(record.freeze(ports, started, vendor_for(record.mac) if record.mac else None))
+
+    def _named(self, p: PortResult) -> PortResult:
+        """Fill in the service name; keep the evidence only when --explain asked for it."""
+        service = p.service if p.service is not None else self.ctx.services.names(p.protocol).get(p.port)
+        evidence = p.evidence if self.explain else ()
+        if service == p.service and evidence == p.evidence:
+            return p
+        # The constructor, not dataclasses.replace: this runs once per port, 65535 times for -p-.
+        return PortResult(p.port, p.protocol, p.state, p.reason, p.reason_ttl, service, evidence, p.detail, p.scripts)

@@ -1,0 +1,153 @@
+"""The pipeline's one door to I/O: what a phase may ask of the network and the system.
+
+Phases decide; they never open a socket or read a kernel table
+themselves.  They ask an ``Engines`` object, so the whole pipeline runs
+over the real kernel (``SystemEngines``) or over a scripted network in
+tests (``tests/unit/fakeengines.py``) with the same phase code.  Each
+method is a thin call into one engine module under ``leadline.engines``;
+modules are imported on first use so a list scan never loads the packet
+engines.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from leadline.config import DiscoveryProbe, Timing
+
+if TYPE_CHECKING:
+    from leadline.core.evidence import PacketEvidence
+    from leadline.core.session import Event, ScanSession
+    from leadline.engines.connect import HostPortResults, PingResult
+    from leadline.engines.discovery import DiscoveryResult
+
+__all__ = ["Engines", "MakeSession", "SystemEngines"]
+
+MakeSession = Callable[[Sequence[int], Timing], "ScanSession"]
+
+
+class Engines(Protocol):
+    """Everything the phases need from the outside world."""
+
+    def raw_available(self) -> bool:
+        """Whether raw packet engines can run at all (root is checked separately)."""
+
+    def arp_reaches(self, address: str) -> bool:
+        """IPv4: ``address`` is an Ethernet neighbour, so ARP decides whether it is up."""
+
+    def nd_reaches(self, address: str) -> bool:
+        """IPv6: ``address`` is an on-link Ethernet neighbour, so neighbour discovery decides."""
+
+    def source_address_for(self, address: str) -> str: ...
+
+    def neighbour_mac(self, address: str) -> str | None:
+        """The MAC the kernel resolved for a directly connected ``address``, if any."""
+
+    def raw_discover(self, addresses: Iterable[str], probes: Sequence[DiscoveryProbe], timing: Timing, *,
+                     arp: bool, stop: threading.Event, evidence: PacketEvidence | None) -> Iterator[DiscoveryResult]: ...
+
+    def nd_discover(self, addresses: Sequence[str], probes: Sequence[DiscoveryProbe], timing: Timing, *,
+                    stop: threading.Event, evidence: PacketEvidence | None) -> Iterator[DiscoveryResult]: ...
+
+    def connect_ping(self, addresses: Sequence[str], ports: Sequence[int], timing: Timing) -> Iterator[PingResult]: ...
+
+    def connect_scan(self, addresses: Sequence[str], ports: Sequence[int], timing: Timing, *,
+                     on_host_done: Callable[[HostPortResults], None], on_progress: Callable[[int, int], None],
+                     stop: threading.Event) -> None: ...
+
+    def raw_scan(self, make_session: MakeSession, hosts: int, ports: Sequence[int], timing: Timing, *, family: int,
+                 on_event: Callable[[Event], None], stop: threading.Event, evidence: PacketEvidence | None) -> None:
+        """Run the session ``make_session(ports, timing)`` builds, in one process or split over cores."""
+
+    def reverse_names(self, addresses: Sequence[str]) -> dict[str, str | None]: ...
+
+    def resolve_name(self, name: str, family: int) -> list[str]: ...
+
+
+class SystemEngines:
+    """The real kernel: sockets, packet capture, routing tables and the resolver."""
+
+    def __init__(self) -> None:
+        self._routes4: object | None = None
+        self._routes6: object | None = None
+
+    def raw_available(self) -> bool:
+        try:
+            import leadline.engines.raw  # noqa: F401
+        except ImportError:
+            return False
+        return True
+
+    def arp_reaches(self, address: str) -> bool:
+        from leadline.engines.discovery import RouteTable
+
+        if not isinstance(self._routes4, RouteTable):
+            self._routes4 = RouteTable.load()
+        return self._routes4.arp_reaches(address)
+
+    def nd_reaches(self, address: str) -> bool:
+        from leadline.engines.ndp import Ipv6Routes
+
+        if not isinstance(self._routes6, Ipv6Routes):
+            self._routes6 = Ipv6Routes.load()
+        return self._routes6.nd_reaches(address)
+
+    def source_address_for(self, address: str) -> str:
+        from leadline.engines.raw import source_address_for
+
+        return source_address_for(address)
+
+    def neighbour_mac(self, address: str) -> str | None:
+        from leadline.engines.neighbours import neighbour_mac
+
+        return neighbour_mac(address)
+
+    def raw_discover(self, addresses: Iterable[str], probes: Sequence[DiscoveryProbe], timing: Timing, *,
+                     arp: bool, stop: threading.Event, evidence: PacketEvidence | None) -> Iterator[DiscoveryResult]:
+        from leadline.engines.discovery import raw_discover
+
+        return raw_discover(addresses, probes, timing, arp=arp, stop=stop)  # TEMP
+
+    def nd_discover(self, addresses: Sequence[str], probes: Sequence[DiscoveryProbe], timing: Timing, *,
+                    stop: threading.Event, evidence: PacketEvidence | None) -> Iterator[DiscoveryResult]:
+        from leadline.engines.ndp import ndp_discover
+
+        return ndp_discover(addresses, timing, stop=stop)  # TEMP
+
+    def connect_ping(self, addresses: Sequence[str], ports: Sequence[int], timing: Timing) -> Iterator[PingResult]:
+        from leadline.engines.connect import connect_ping
+
+        return connect_ping(addresses, ports, timing)
+
+    def connect_scan(self, addresses: Sequence[str], ports: Sequence[int], timing: Timing, *,
+                     on_host_done: Callable[[HostPortResults], None], on_progress: Callable[[int, int], None],
+                     stop: threading.Event) -> None:
+        from leadline.engines.connect import connect_scan
+
+        connect_scan(addresses, ports, timing, on_host_done=on_host_done, on_progress=on_progress, stop=stop)
+
+    def raw_scan(self, make_session: MakeSession, hosts: int, ports: Sequence[int], timing: Timing, *, family: int,
+                 on_event: Callable[[Event], None], stop: threading.Event, evidence: PacketEvidence | None) -> None:
+        from leadline.engines.procpool import usable_cores, worker_count
+        from leadline.engines.raw import run_raw_scan
+        from leadline.engines.rawsplit import split_raw_scan
+
+        workers = 1
+        if evidence is None:  # a pcap or a packet trace records one ordered conversation
+            workers = worker_count(hosts, len(ports), timing, usable_cores())
+        if workers > 1:
+            split_raw_scan(make_session, ports, timing, workers, family=family, on_event=on_event, stop=stop)
+        else:
+            run_raw_scan(make_session(ports, timing), family=family, on_event=on_event, stop=stop)  # TEMP
+
+    def reverse_names(self, addresses: Sequence[str]) -> dict[str, str | None]:
+        from leadline.engines.resolve import reverse_lookup_many
+
+        return reverse_lookup_many(addresses)
+
+    def resolve_name(self, name: str, family: int) -> list[str]:
+        from leadline.engines.resolve import resolve_name
+
+        return resolve_name(name, family)

@@ -1,0 +1,151 @@
+"""Port scanning: one phase per scan type, over the group's hosts that are up.
+
+Which engine carries the probes comes from the scan type's row in
+``SCAN_KINDS``: the kernel's connect() or our own packets through a
+probe module.  Either way each decided port lands in its host's record
+at once (open ports are also told to the sinks as found, for nmap's -v
+"Discovered open port" lines), and the task reports its progress.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Sequence
+
+from leadline.config import Timing
+from leadline.core.probes.base import ProbeContext
+from leadline.core.session import Event, HostDone, PortDecided, ScanSession
+from leadline.model import PortResult, PortState
+from leadline.pipeline.context import ScanContext, TaskProgress, scanning_hosts
+from leadline.pipeline.plan import ScanPlan
+from leadline.pipeline.record import HostGroup, HostRecord
+from leadline.scantypes import Engine, ScanType, probe_module
+
+__all__ = ["PortScan", "exchange_line", "port_order"]
+
+
+def port_order(ports: Sequence[int], sequential: bool, key: int) -> list[int]:
+    """The order ports are probed in: as given with -r, else shuffled (the same way for every group)."""
+    order = list(ports)
+    if not sequential:
+        random.Random(key).shuffle(order)
+    return order
+
+
+def exchange_line(exchange: tuple[str, ...]) -> tuple[str, ...]:
+    """The --explain line for one port: the probes and replies in order, joined by arrows.
+
+    When a SYN/ACK answers our SYN, no socket of ours exists, so our kernel
+    resets the half-open connection: that RST ends the exchange.
+    """
+    if not exchange:
+        return ()
+    steps = list(exchange)
+    if steps[-1].startswith("SYN/ACK") and steps[0].startswith("SYN") and "ACK" not in steps[0]:
+        steps.append("RST (from our kernel)")
+    return (" \u2192 ".join(steps),)
+
+
+def _unique_up(group: HostGroup) -> dict[str, HostRecord]:
+    """The up hosts by address; a target given twice is scanned (and reported) once."""
+    return {r.address: r for r in group.up()}
+
+
+class PortScan:
+    """The port scan of one scan type."""
+
+    def __init__(self, scan_type: ScanType) -> None:
+        self.scan_type = scan_type
+        self.kind = scan_type.kind
+
+    def wanted(self, plan: ScanPlan) -> bool:
+        return self.scan_type in plan.scan_types
+
+    def run(self, group: HostGroup, ctx: ScanContext) -> None:
+        hosts = _unique_up(group)
+        if not hosts or ctx.stopped:
+            return
+        ports = port_order(ctx.plan.ports_for(self.scan_type), ctx.plan.config.sequential_ports, ctx.port_key)
+        total = len(ports) * len(hosts)
+        ctx.sink.task_begin(self.kind.task, time.time(), scanning_hosts(list(hosts.values()), len(ports)))
+        progress = TaskProgress(ctx.sink, self.kind.task, total)
+        if self.kind.engine is Engine.CONNECT:
+            self._connect(hosts, ports, ctx, progress)
+        else:
+            self._raw(hosts, ports, ctx, progress)
+        ctx.sink.task_end(self.kind.task, time.time(), f"{total} total ports")
+
+    def _connect(self, hosts: dict[str, HostRecord], ports: list[int], ctx: ScanContext, progress: TaskProgress) -> None:
+        from leadline.engines.connect import HostPortResults
+
+        def done(result: HostPortResults) -> None:
+            record = hosts[result.address]
+            record.ports.extend(result.ports)
+            if result.latency is not None:
+                record.latency = result.latency
+            record.timed_out = record.timed_out or result.timed_out
+            for port in result.ports:
+                if port.state is PortState.OPEN:
+                    ctx.sink.port_found(result.address, port)
+
+        ctx.engines.connect_scan(list(hosts), ports, ctx.plan.config.timing, on_host_done=done,
+                                 on_progress=lambda finished, _total: progress.update(finished), stop=ctx.stop)
+
+    def _raw(self, hosts: dict[str, HostRecord], ports: list[int], ctx: ScanContext, progress: TaskProgress) -> None:
+        """A session per source address and family, each driven by the raw engine."""
+        by_source: dict[tuple[str, int], list[str]] = {}
+        for address, record in hosts.items():
+            key = (ctx.engines.source_address_for(address), record.target.family)
+            by_source.setdefault(key, []).append(address)
+        on_event = _RawEvents(hosts, self.kind.protocol, ctx, progress)
+        config = ctx.plan.config
+        for (source, family), addresses in by_source.items():
+            if ctx.stopped:
+                break
+            module = probe_module(self.scan_type, config.scanflags)
+            probe_ctx = ProbeContext(source_address=source, secret=os.urandom(16), family=family,
+                                     tcp_flags=config.scanflags)
+
+            def make_session(share: Sequence[int], timing: Timing, probe_ctx: ProbeContext = probe_ctx,
+                             addresses: list[str] = addresses) -> ScanSession:
+                from leadline.core.ratecontrol import RateController
+
+                return ScanSession.for_group(module, probe_ctx, addresses, share, timing,
+                                             RateController.from_timing(timing), explain=config.explain)
+
+            ctx.engines.raw_scan(make_session, len(addresses), ports, config.timing, family=family,
+                                 on_event=on_event, stop=ctx.stop, evidence=ctx.evidence)
+
+
+class _RawEvents:
+    """Turns a raw session's events into records: ports, latencies and warnings."""
+
+    def __init__(self, hosts: dict[str, HostRecord], protocol: str, ctx: ScanContext, progress: TaskProgress) -> None:
+        self.hosts = hosts
+        self.protocol = protocol
+        self.ctx = ctx
+        self.progress = progress
+        self.decided = 0
+        # Named here, while the workers scan, rather than all at once at the end.
+        self.service_name = ctx.services.names(protocol).get
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, PortDecided):
+            v = event.verdict
+            port = PortResult(event.port, self.protocol, v.state, v.reason, v.ttl, self.service_name(event.port),
+                              exchange_line(event.exchange))
+            self.hosts[event.address].ports.append(port)
+            if v.state is PortState.OPEN:
+                self.ctx.sink.port_found(event.address, port)
+            self.decided += 1
+            self.progress.update(self.decided)
+        elif isinstance(event, HostDone):
+            if event.latency is not None:
+                self.hosts[event.address].latency = event.latency
+        else:
+            self.ctx.warn(f"{event.address}: {event.text}")
+            record = self.hosts.get(event.address)
+            if record is not None and event.text not in record.warnings:
+                record.warnings.append(event.text)
