@@ -1,0 +1,120 @@
+"""Engines for the pipeline over a scripted network, without root or sockets.
+
+Raw port scans run the real sans-I/O session and probe modules over
+``engines.fake.FakeNetwork`` in virtual time; discovery, connect scans
+and names answer from the same script.  Every probe a phase asks for is
+counted, so tests can check what the pipeline sent as well as what it
+reported.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from leadline.config import DiscoveryProbe, Timing
+from leadline.core.session import Event
+from leadline.engines.connect import HostPortResults, PingResult
+from leadline.engines.discovery import DiscoveryResult
+from leadline.engines.fake import Answer, FakeHost, FakeNetwork, run_fake_scan
+from leadline.model import PortResult, PortState, Reason
+from leadline.pipeline.engines import MakeSession
+
+SOURCE = "198.18.0.1"
+
+
+@dataclass
+class ScriptedHost:
+    """One scripted address: how its ports answer, and how it answers discovery."""
+
+    ports: FakeHost = field(default_factory=FakeHost)
+    up: bool = True
+    neighbour: bool = False  # on our Ethernet link: ARP decides
+    mac: str | None = None
+    ptr: str | None = None
+
+
+class FakeEngines:
+    def __init__(self, hosts: Mapping[str, ScriptedHost], *, seed: int = 0) -> None:
+        self.hosts = dict(hosts)
+        self.seed = seed
+        self.calls: Counter[str] = Counter()
+        self.discovery_asked: list[str] = []
+        self.ports_probed: Counter[str] = Counter()
+
+    def raw_available(self) -> bool:
+        return True
+
+    def arp_reaches(self, address: str) -> bool:
+        host = self.hosts.get(address)
+        return host is not None and host.neighbour
+
+    def nd_reaches(self, address: str) -> bool:
+        return self.arp_reaches(address)
+
+    def source_address_for(self, address: str) -> str:
+        return SOURCE
+
+    def neighbour_mac(self, address: str) -> str | None:
+        host = self.hosts.get(address)
+        return host.mac if host is not None and host.neighbour else None
+
+    def _discover(self, addresses: Iterable[str], arp: bool, link: Reason = Reason.ARP_RESPONSE) -> Iterator[DiscoveryResult]:
+        for address in addresses:
+            self.discovery_asked.append(address)
+            host = self.hosts.get(address)
+            if host is None or not host.up:
+                yield DiscoveryResult(address, False, Reason.NO_RESPONSE)
+            elif host.neighbour and arp:
+                yield DiscoveryResult(address, True, link, None, 0.0002, host.mac)
+            else:
+                yield DiscoveryResult(address, True, Reason.ECHO_REPLY, host.ports.ttl, host.ports.rtt)
+
+    def raw_discover(self, addresses: Iterable[str], probes: Sequence[DiscoveryProbe], timing: Timing, *,
+                     arp: bool, stop: threading.Event, evidence: object) -> Iterator[DiscoveryResult]:
+        self.calls["raw_discover"] += 1
+        return self._discover(addresses, arp)
+
+    def nd_discover(self, addresses: Sequence[str], probes: Sequence[DiscoveryProbe], timing: Timing, *,
+                    stop: threading.Event, evidence: object) -> Iterator[DiscoveryResult]:
+        self.calls["nd_discover"] += 1
+        return self._discover(addresses, True, Reason.ND_RESPONSE)
+
+    def connect_ping(self, addresses: Sequence[str], ports: Sequence[int], timing: Timing) -> Iterator[PingResult]:
+        self.calls["connect_ping"] += 1
+        for address in addresses:
+            host = self.hosts.get(address)
+            up = host is not None and host.up
+            yield PingResult(address, up, Reason.CONN_REFUSED if up else Reason.NO_RESPONSE, 0.001 if up else None)
+
+    def connect_scan(self, addresses: Sequence[str], ports: Sequence[int], timing: Timing, *,
+                     on_host_done: Callable[[HostPortResults], None], on_progress: Callable[[int, int], None],
+                     stop: threading.Event) -> None:
+        self.calls["connect_scan"] += 1
+        verdicts = {Answer.OPEN: (PortState.OPEN, Reason.SYN_ACK), Answer.CLOSED: (PortState.CLOSED, Reason.CONN_REFUSED)}
+        for address in addresses:
+            script = self.hosts[address].ports
+            results = []
+            for port in ports:
+                self.ports_probed[address] += 1
+                answer = script.ports.get(port, script.default).answer
+                state, reason = verdicts.get(answer, (PortState.FILTERED, Reason.NO_RESPONSE))
+                results.append(PortResult(port, "tcp", state, reason))
+            on_host_done(HostPortResults(address, results, 0.001))
+
+    def raw_scan(self, make_session: MakeSession, hosts: int, ports: Sequence[int], timing: Timing, *, family: int,
+                 on_event: Callable[[Event], None], stop: threading.Event, evidence: object) -> None:
+        self.calls["raw_scan"] += 1
+        session = make_session(ports, timing)
+        network = FakeNetwork({a: h.ports for a, h in self.hosts.items()}, seed=self.seed)
+        run_fake_scan(session, network, on_event=on_event)
+        self.ports_probed["sent"] += len(network.send_times)
+
+    def reverse_names(self, addresses: Sequence[str]) -> dict[str, str | None]:
+        self.calls["reverse_names"] += 1
+        return {a: self.hosts[a].ptr if a in self.hosts else None for a in addresses}
+
+    def resolve_name(self, name: str, family: int) -> list[str]:
+        return []
