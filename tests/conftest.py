@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -149,3 +150,40 @@ def probe_in_lab(lab: Lab, probes: list[tuple[str, str, int, float]],
     assert done.returncode == 0, done.stderr
     outcomes: list[object] = json.loads(done.stdout)
     return outcomes
+
+
+def _world_runnable(path: str) -> bool:
+    """Whether any user may run ``path``: every directory above it searchable, the file executable."""
+    import stat
+
+    real = Path(os.path.realpath(path))
+    try:
+        return all(p.stat().st_mode & stat.S_IXOTH for p in (real, *real.parents))
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def unprivileged_leadline() -> Iterator[list[str]]:
+    """A command line that runs leadline as user nobody, wherever the checkout lives.
+
+    A clone in a private directory (mode 0700, as under /root or from mktemp -d)
+    cannot be read by nobody, so the package is copied to a world-readable
+    directory and run by the system interpreter (leadline needs nothing
+    beyond the standard library at run time).
+    """
+    import shutil
+
+    import leadline
+
+    readable = Path(tempfile.mkdtemp(prefix="leadline-unpriv-"))
+    try:
+        shutil.copytree(Path(leadline.__file__).parent, readable / "leadline",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        for path in (readable, *readable.rglob("*")):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        python = next(p for p in (os.path.realpath(sys.executable), "/usr/bin/python3") if _world_runnable(p))
+        yield ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+               "env", f"PYTHONPATH={readable}", "PYTHONDONTWRITEBYTECODE=1", python, "-m", "leadline"]
+    finally:
+        shutil.rmtree(readable, ignore_errors=True)

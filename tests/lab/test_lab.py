@@ -238,9 +238,8 @@ def test_topologies_outside_the_lab_range_are_refused() -> None:
         escaping.validate()
 
 
-def test_non_root_gets_one_line_and_exit_code_1() -> None:
-    done = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                           *CLI, "up", "--prefix", OWN_PREFIX],
+def test_non_root_gets_one_line_and_exit_code_1(unprivileged_leadline: list[str]) -> None:
+    done = subprocess.run([*unprivileged_leadline, "lab", "up", "--prefix", OWN_PREFIX],
                           capture_output=True, text=True, timeout=30, cwd="/")
     assert done.returncode == 1
     assert done.stderr == "leadline: the practice lab needs root (network namespaces); run as root\n"
