@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from leadline.config import Timing
+from leadline.core.attempts import AttemptBudget
 from leadline.core.probes.base import Probe, ProbeContext, ProbeKey, ProbeModule, Reply, ReplyKind, Verdict
 from leadline.core.ratecontrol import RateController
 from leadline.core.timing import RttEstimator
@@ -51,10 +52,6 @@ __all__ = ["Event", "HostDone", "PortDecided", "ScanSession", "Warning"]
 
 DEFAULT_MAX_IN_FLIGHT = 10_000
 _MAX_BACKOFF_DOUBLINGS = 4
-_MISS_BUDGET = 0.01  # expected answering ports wrongly left unanswered, per scan
-_SECOND_PRIOR = 0.02  # pseudo-answers to second attempts before any resolve
-_MAX_LOSS = 0.95
-_MIN_SECOND_OUTCOMES = 10  # resolved second attempts before two attempts may be enough
 _UNKNOWN_SCAN_SIZE = 1000
 _PROXY_MIN_PORTS = 200
 _PROXY_OPEN_SHARE = 0.95
@@ -162,10 +159,7 @@ class ScanSession:
         self.sent = 0
         self.answered_ports = 0
         # Outcomes of resolved first and second attempts: what the loss estimate reads.
-        self.first_answered = 0
-        self.first_silent = 0
-        self.second_answered = 0
-        self.second_silent = 0
+        self.attempts = AttemptBudget(timing.max_retries + 1, self._planned)
 
     @classmethod
     def for_group(
@@ -347,39 +341,9 @@ class ScanSession:
         return probe
 
     def _attempts_needed(self) -> int:
-        """Attempts before silence is believed, from the loss measured so far.
-
-        With per-attempt loss p, a share ``u`` of first attempts unanswered
-        and a share ``r`` of second attempts answered, ``p = r * u / (1 - u)``
-        whatever share of the ports never answers (filtered).  ``r`` starts
-        from a small prior so that thin evidence asks for more attempts.
-        The model holds for random loss, not for a target that caps its
-        answers, so a measured cap gets the user's full number of attempts.
-        """
-        ceiling = self.timing.max_retries + 1
-        if self.answered_ports == 0:
-            return min(2, ceiling)
+        """Attempts before silence is believed, from the loss measured so far (see core/attempts.py)."""
         capped = self.rate.ceiling is not None or (self.rate.suspect and self.rate.fraction_measured)
-        if self.first_answered == 0 or capped:
-            # Answers capped (or going missing for a reason not yet known) are not
-            # independent loss: the estimate below would read starved retries as
-            # proof of silence.
-            return ceiling
-        first = self.first_answered + self.first_silent
-        scale = max(self.started, self._planned) / max(first, 1)
-        # If every unanswered first attempt were loss, p would be u / (1 - u):
-        # a bound that needs no evidence from retries.
-        bound = self.first_silent / self.first_answered
-        if bound < 1.0 and _attempts_for(bound, self.first_answered * scale / (1 - bound)) <= 2:
-            return min(ceiling, 2)
-        second = self.second_answered + self.second_silent
-        answered_again = (self.second_answered + _SECOND_PRIOR) / (second + 1)
-        loss = min(_MAX_LOSS, answered_again * bound)
-        floor = 3 if second < _MIN_SECOND_OUTCOMES else 2
-        if loss <= 0.0:
-            return min(ceiling, floor)
-        needed = _attempts_for(loss, self.first_answered * scale / (1 - loss))
-        return min(ceiling, max(floor, needed))
+        return self.attempts.needed(any_answered=self.answered_ports > 0, started=self.started, capped=capped)
 
     def _sweep(self, now: float) -> None:
         """Move timed-out probes to the retry queue, or decide them if out of attempts.
@@ -395,18 +359,12 @@ class ScanSession:
                 entry = in_flight.get(key)
                 if entry is None:
                     # Answered: counted now, when a timeout of the same attempt would be.
-                    if level == 1:
-                        self.first_answered += 1
-                    elif level == 2:
-                        self.second_answered += 1
+                    self.attempts.resolved(level, True)
                     continue
                 if entry.deadline != deadline:
                     continue
                 self.rate.on_timeout(now)
-                if entry.attempts == 1:
-                    self.first_silent += 1
-                elif entry.attempts == 2:
-                    self.second_silent += 1
+                self.attempts.resolved(entry.attempts, False)
                 if self.explain:
                     entry.exchange.append(f"no reply in {now - entry.last_sent:.2f} s")
                 expired.append(entry)
@@ -490,10 +448,3 @@ def _describe_reply(reply: Reply, rtt: float) -> str:
     if reply.kind is ReplyKind.UDP:
         return f"UDP reply ({detail})"
     return f"{reply.kind.value} from {reply.src} ({detail})"
-
-
-def _attempts_for(loss: float, answering: float) -> int:
-    """The fewest attempts that leave under _MISS_BUDGET of ``answering`` ports unanswered at per-attempt ``loss``."""
-    if loss <= 0.0:
-        return 1
-    return math.ceil(math.log(_MISS_BUDGET / max(answering, 1.0)) / math.log(loss))
