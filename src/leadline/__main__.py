@@ -1,3 +1,7 @@
+"""``python -m leadline``: the command line."""
+
 from leadline.cli.main import entry
+
+__all__ = ["entry"]
 
 entry()

@@ -11,6 +11,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+__all__ = ["HostResult", "HostStatus", "Hostname", "OsClass", "OsMatch", "OsResult", "PortResult", "PortState", "Reason", "RunInfo", "RunStats", "ScanInfo", "ScanReport", "ScriptElement", "ScriptResult", "ServiceDetail", "Trace", "TraceHop"]
+
 
 class PortState(str, enum.Enum):
     """The six port states nmap reports, spelled as nmap spells them."""

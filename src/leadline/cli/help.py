@@ -2,6 +2,8 @@
 
 from leadline._version import __version__
 
+__all__ = ["HELP"]
+
 HELP = f"""leadline {__version__} - a network mapper with nmap's flags
 Usage: leadline [Scan Type(s)] [Options] {{target specification}}
        leadline lab up|down|status|exec CMD|shell
