@@ -72,10 +72,10 @@ except OSError as e:
 
 # name, protocol, address, port, mode, expected service, expected exposure label
 SERVERS = [
-    ("lclweb", "tcp", "0.0.0.0", 8080, "echo", "http-proxy", "exposed"),
+    ("lclweb", "tcp", "0.0.0.0", 8080, "echo", "http-alt", "exposed"),
     ("lclpg", "tcp", "::", 5432, "echo", "postgresql", "exposed"),
     ("lcldns", "udp", "0.0.0.0", 53, "echo", "domain", "exposed"),
-    ("lclmdns", "udp", "::", 5353, "silent", "zeroconf", "exposed"),
+    ("lclmdns", "udp", "::", 5353, "silent", "mdns", "exposed"),
     ("lclcups", "tcp", "127.0.0.1", 631, "echo", "ipp", "local-only"),
     ("lclmemc", "udp", "::1", 11211, "echo", "memcache", "local-only"),
     ("lclsql", "tcp", "0.0.0.0", 3306, "echo", "mysql", "filtered"),
@@ -189,7 +189,7 @@ def test_established_connection_shows_both_ends(host: dict[str, object]) -> None
     connected = [s for s in _sockets(_ours("--established")) if s["state"] == "ESTAB"]
     ends = {(s["pid"], s["local_port"], s["remote_port"]) for s in connected}
     assert ends == {(pids["lclclient"], client_port, 8080), (pids["lclweb"], 8080, client_port)}
-    assert all(s["service"] == "http-proxy" for s in connected)
+    assert all(s["service"] == "http-alt" for s in connected)
     theirs = {(port, peer, pid) for _, _, port, peer, pid in _ss("-tnp") if port in (8080, client_port)}
     assert theirs == {(client_port, "127.0.0.1:8080", pids["lclclient"]), (8080, f"127.0.0.1:{client_port}", pids["lclweb"])}
 
@@ -199,7 +199,7 @@ def test_filters_narrow_the_listing(host: dict[str, object]) -> None:
     assert {(s["protocol"], s["local_port"]) for s in only_udp4} == {("udp", 53), ("udp", 161)}
     by_name = _sockets(_ours("--process", "lclre*"))
     assert [(s["local_port"], s["state"]) for s in by_name] == [(6379, "LISTEN")]
-    by_service = _sockets(_ours("-l", "-p", "http-proxy,ipp"))
+    by_service = _sockets(_ours("-l", "-p", "http-alt,ipp"))
     assert sorted(s["local_port"] for s in by_service) == [631, 8080]
 
 
@@ -263,3 +263,24 @@ def test_diff_shows_a_firewall_change(host: dict[str, object], tmp_path: Path) -
     assert lines[2].startswith("~ 8080/tcp on 0.0.0.0: lclweb") and "exposed (syn-ack) -> lclweb" in lines[2]
     assert "filtered (dropped (no-response)) [iptables: -A INPUT -p tcp -m tcp --dport 8080 -j DROP]" in lines[2]
     assert lines[-1] == "1 listener unchanged"
+
+
+def test_without_root_owners_of_others_are_hidden_and_said_so(host: dict[str, object]) -> None:
+    as_nobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+    own, line = _start([*as_nobody, sys.executable, "-c", _SERVER, "lclnobody", "tcp", "127.0.0.1", "7070", "echo"])
+    try:
+        assert line == "ready"
+        done = _in_ns([*as_nobody, LEADLINE, "local", "-l", "-oJ", "-"])
+        text = _in_ns([*as_nobody, LEADLINE, "local", "-l"]).stdout
+    finally:
+        own.kill()
+        own.wait(timeout=10)
+        if own.stdout is not None:
+            own.stdout.close()
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    assert document["privileged"] is False and document["note"].startswith("not root:")
+    assert text.splitlines()[1] == document["note"]
+    pids = {s["local_port"]: s["pid"] for s in document["sockets"]}
+    assert pids[7070] == own.pid  # our own process stays visible
+    assert pids[8080] is None and pids[53] is None  # root's are not, as with ss

@@ -61,7 +61,7 @@ def _selection(options: argparse.Namespace) -> object:
     protocols = {"tcp"} if options.tcp and not options.udp else {"udp"} if options.udp and not options.tcp else {"tcp", "udp"}
     ports = None
     if options.ports is not None:
-        ports = port_sets(parse_port_spec(options.ports, ServiceTable.load(), protocols))
+        ports = port_sets(parse_port_spec(options.ports, ServiceTable.shipped(), protocols))
     elif protocols != {"tcp", "udp"}:
         ports = {proto: frozenset(range(65536)) for proto in protocols}
     return Selection(listening=options.listening, established=options.established, ports=ports,
@@ -105,7 +105,6 @@ def _listing(options: argparse.Namespace, argv: list[str]) -> int:
     from dataclasses import replace
 
     from leadline import __version__
-    from leadline.local.files import to_json, to_xml
     from leadline.local.kernel import read_snapshot
     from leadline.local.naming import with_services
     from leadline.local.render import format_listing
@@ -116,7 +115,7 @@ def _listing(options: argparse.Namespace, argv: list[str]) -> int:
     assert isinstance(selection, Selection)
     snapshot = read_snapshot(selection.families)
     # Named before filtering: a connection is named after its server's end, found among all listeners.
-    items = select(with_services(snapshot.sockets, ServiceTable.load()), selection, snapshot.owners)
+    items = select(with_services(snapshot.sockets, ServiceTable.shipped()), selection, snapshot.owners)
     outside = None
     if options.exposure:
         from leadline.local.exposure import assess
@@ -124,6 +123,8 @@ def _listing(options: argparse.Namespace, argv: list[str]) -> int:
         items, outside = assess(items, options.from_namespace)
     snapshot = replace(snapshot, sockets=tuple(items))
     args = shlex.join(["leadline", "local", *argv])
+    if options.json or options.xml:
+        from leadline.local.files import to_json, to_xml
     if options.json:
         _write(options.json, to_json(snapshot, items, args, __version__, outside))
     if options.xml:

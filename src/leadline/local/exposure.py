@@ -14,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import psutil
 
@@ -130,7 +130,7 @@ def _probe(view: _View, items: Sequence[LocalSocket], rules: Rules) -> list[Loca
             outcome = results.get((target, item.protocol, item.local_port), ("untested", "no probe result"))
         else:
             outcome = target
-        labelled.append(replace(item, exposure=_label(item, outcome, rules)))
+        labelled.append(item._replace(exposure=_label(item, outcome, rules)))
     return labelled
 
 

@@ -11,7 +11,6 @@ import json
 import re
 from collections.abc import Sequence
 from typing import Any
-from xml.sax.saxutils import quoteattr
 
 from leadline.errors import InputFileError
 from leadline.local.model import Exposure, LocalSocket, Owner, Snapshot
@@ -62,9 +61,16 @@ def to_json(snapshot: Snapshot, items: Sequence[LocalSocket], args: str, version
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\n": "&#10;", "\t": "&#9;", "\r": "&#13;"})
+
+
+def _quote(value: object) -> str:
+    """An XML attribute value, quoted (xml.sax's quoteattr would pull in urllib at start-up)."""
+    return '"' + _NOT_XML.sub("\ufffd", str(value)).translate(_ESCAPES) + '"'
+
+
 def _attrs(pairs: dict[str, object]) -> str:
-    return "".join(f" {key}={quoteattr(_NOT_XML.sub(chr(0xFFFD), str(value)))}"
-                   for key, value in pairs.items() if value is not None)
+    return "".join(f" {key}={_quote(value)}" for key, value in pairs.items() if value is not None)
 
 
 def _xml_socket(item: LocalSocket) -> str:

@@ -25,7 +25,7 @@ import psutil
 
 from leadline.local.model import LocalSocket, Owner, Snapshot
 
-__all__ = ["owners_of", "read_snapshot", "ss_state"]
+__all__ = ["NOT_ROOT_NOTE", "owners_of", "read_snapshot"]
 
 # psutil's status words -> ss's
 _STATES = {
@@ -45,34 +45,23 @@ _KINDS = {frozenset({4, 6}): "inet", frozenset({4}): "inet4", frozenset({6}): "i
 NOT_ROOT_NOTE = "not root: sockets of other users' processes are listed without their owner (as ss shows them)"
 
 
-def ss_state(protocol: str, status: str, connected: bool) -> str:
-    """ss's word for a socket state; a UDP socket is UNCONN unless connect()ed."""
-    if protocol == "udp":
-        return "ESTAB" if connected else "UNCONN"
-    return _STATES.get(status, status)
-
-
 def _sockets(families: frozenset[int]) -> list[LocalSocket]:
     """Every TCP and UDP socket of the wanted families, one entry per holding process."""
+    rows = psutil.net_connections(kind=_KINDS[families])
     found: list[LocalSocket] = []
     append = found.append
-    tcp = socket.SOCK_STREAM
-    v4 = socket.AF_INET
-    for conn in psutil.net_connections(kind=_KINDS[families]):
-        protocol = "tcp" if conn.type == tcp else "udp"
-        raddr = conn.raddr
-        local = conn.laddr
-        append(LocalSocket(
-            protocol=protocol,
-            family=4 if conn.family == v4 else 6,
-            state=ss_state(protocol, conn.status, bool(raddr)),
-            local_address=local.ip,
-            local_port=local.port,
-            remote_address=raddr.ip if raddr else None,
-            remote_port=raddr.port if raddr else None,
-            pid=conn.pid,
-            fd=conn.fd if conn.fd is not None and conn.fd >= 0 else None,
-        ))
+    tcp, v4 = socket.SOCK_STREAM, socket.AF_INET
+    states = _STATES
+    for fd, family, kind_, local, remote, status, pid in rows:
+        version = 4 if family == v4 else 6
+        if not local:  # psutil gives () for an address with port 0
+            local = ("0.0.0.0" if version == 4 else "::", 0)
+        if kind_ == tcp:
+            protocol, state = "tcp", states.get(status, status)
+        else:
+            protocol, state = "udp", "ESTAB" if remote else "UNCONN"
+        append(LocalSocket(protocol, version, state, local[0], local[1], remote[0] if remote else None,
+                           remote[1] if remote else None, pid, fd if fd is not None and fd >= 0 else None))
     return found
 
 

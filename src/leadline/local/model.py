@@ -1,8 +1,8 @@
 """What ``leadline local`` knows about this machine's sockets, as plain frozen data.
 
-A :class:`LocalSocket` is one process's hold on one socket: a socket
-shared by two processes (a forked server) appears once per holder, as
-``ss -p`` lists every holder.  States use ``ss``'s words (``LISTEN``,
+A :class:`LocalSocket` is one process's hold on one socket.  psutil names
+one holder per socket, so a socket shared by a forked server's processes
+is listed once, under one of them (``ss -p`` lists every holder).  States use ``ss``'s words (``LISTEN``,
 ``UNCONN``, ``ESTAB``, ``TIME-WAIT``...), so the listing reads like the
 tool the course teaches.  Nothing here does I/O.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 __all__ = ["Exposure", "LocalSocket", "Owner", "ServiceNames", "Snapshot", "EXPOSURE_LABELS", "LISTENING_STATES"]
 
@@ -44,9 +44,12 @@ class Exposure:
     rule: str | None = None  # the rule itself, as that tool prints it
 
 
-@dataclass(frozen=True)
-class LocalSocket:
-    """One socket as one process holds it (pid None: owner not visible to us)."""
+class LocalSocket(NamedTuple):
+    """One socket as one process holds it (pid None: owner not visible to us).
+
+    A NamedTuple rather than a dataclass: a busy host has tens of
+    thousands of these, and a tuple is built several times faster.
+    """
 
     protocol: str  # "tcp" or "udp"
     family: int  # 4 or 6

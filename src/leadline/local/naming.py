@@ -9,8 +9,6 @@ connection to 22 from port 54312).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
-
 from leadline.local.model import LocalSocket
 from leadline.local.model import ServiceNames
 
@@ -23,11 +21,12 @@ def with_services(sockets: Iterable[LocalSocket], names: ServiceNames) -> list[L
     served = {(s.protocol, s.local_port) for s in items if s.listening}
     tables = {"tcp": names.names("tcp"), "udp": names.names("udp")}
     named: list[LocalSocket] = []
+    append = named.append
     for item in items:
         table = tables[item.protocol]
-        if item.listening or item.remote_port is None or (item.protocol, item.local_port) in served:
+        if item.remote_port is None or (item.protocol, item.local_port) in served:
             service = table.get(item.local_port)
         else:
             service = table.get(item.remote_port)
-        named.append(replace(item, service=service) if service else item)
+        append(item._replace(service=service) if service else item)
     return named

@@ -86,10 +86,13 @@ def program_lines(items: Iterable[LocalSocket], owners: dict[int, Owner]) -> lis
 
 def _rows(items: Sequence[LocalSocket], owners: dict[int, Owner]) -> list[list[str]]:
     rows = [["Netid", "State", "Local Address:Port", "Peer Address:Port", "Service", "Process"]]
+    named: dict[int | None, str] = {}
     for item in items:
+        who = named.get(item.pid)
+        if who is None:
+            who = named[item.pid] = owner_text(item.pid, owners)
         rows.append([item.protocol, item.state, endpoint(item.local_address, item.local_port, item.family),
-                     endpoint(item.remote_address, item.remote_port, item.family), item.service or "-",
-                     owner_text(item.pid, owners)])
+                     endpoint(item.remote_address, item.remote_port, item.family), item.service or "-", who])
     return rows
 
 
