@@ -87,7 +87,8 @@ RULES = [("tcp", 3306, "DROP"), ("tcp", 6379, "REJECT"), ("udp", 161, "DROP")]
 
 
 def _in_ns(argv: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ip", "netns", "exec", NS, *argv], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(["ip", "netns", "exec", NS, *argv], capture_output=True, text=True, timeout=timeout,
+                          check=False)
 
 
 def _start(argv: list[str]) -> tuple[subprocess.Popen[str], str]:
@@ -244,7 +245,8 @@ def test_json_validates_and_xml_follows_the_dtd(host: dict[str, object], tmp_pat
     jsonschema.validate(json.loads(json_path.read_text()), schema)
     jsonschema.validate(_ours(), schema)
     dtd = str(files("leadline").joinpath("data", "local.dtd"))
-    checked = subprocess.run(["xmllint", "--noout", "--dtdvalid", dtd, str(xml_path)], capture_output=True, text=True)
+    checked = subprocess.run(["xmllint", "--noout", "--dtdvalid", dtd, str(xml_path)], capture_output=True, text=True,
+                             check=False)
     assert checked.returncode == 0, checked.stderr
     assert xml_path.read_text().count("<socket ") == len(SERVERS)
 
@@ -257,7 +259,8 @@ def test_diff_shows_a_firewall_change(host: dict[str, object], tmp_path: Path) -
         assert _in_ns([LEADLINE, "local", "-l", "-p", "8080,3306", "--exposure", "-oJ", str(after)]).returncode == 0
     finally:
         _in_ns(["iptables", "-D", "INPUT", "-p", "tcp", "--dport", "8080", "-j", "DROP"])
-    done = subprocess.run([LEADLINE, "local", "--diff", str(before), str(after)], capture_output=True, text=True, timeout=30)
+    done = subprocess.run([LEADLINE, "local", "--diff", str(before), str(after)], capture_output=True, text=True,
+                          timeout=30, check=False)
     assert done.returncode == 1
     lines = done.stdout.splitlines()
     assert lines[2].startswith("~ 8080/tcp on 0.0.0.0: lclweb") and "exposed (syn-ack) -> lclweb" in lines[2]

@@ -13,7 +13,14 @@ from leadline.cli.main import main
 from leadline.errors import UsageError
 from leadline.local.diff import diff_listings, format_diff
 from leadline.local.model import LocalSocket, Owner
-from leadline.local.who import Holder, SharingOptions, WhoAnswer, format_who, parse_who, trial_bind
+from leadline.local.who import (
+    Holder,
+    SharingOptions,
+    WhoAnswer,
+    format_who,
+    parse_who,
+    trial_bind,
+)
 
 
 @pytest.mark.parametrize(("argv", "message"), [

@@ -9,7 +9,7 @@ from leadline.local.firewall import Rules, find_rule, read_rules
 from leadline.local.model import LocalSocket
 from leadline.local.probe import ExposureError, check_target
 
-VIEW = _View("llx-1", ("198.19.252.1",), link=True)
+VIEW = _View("llx-1", ("198.19.252.1",))
 
 
 @pytest.mark.parametrize(("state", "reason", "expected"), [

@@ -10,9 +10,12 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from leadline.errors import LeadlineError, UsageError
+
+if TYPE_CHECKING:
+    from leadline.local.selection import Selection
 
 __all__ = ["local_main"]
 
@@ -50,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _selection(options: argparse.Namespace) -> object:
+def _selection(options: argparse.Namespace) -> Selection:
     from leadline.core.ports import parse_port_spec
     from leadline.local.selection import Selection, port_sets
     from leadline.services import ServiceTable
@@ -108,11 +111,10 @@ def _listing(options: argparse.Namespace, argv: list[str]) -> int:
     from leadline.local.kernel import read_snapshot
     from leadline.local.naming import with_services
     from leadline.local.render import format_listing
-    from leadline.local.selection import Selection, select
+    from leadline.local.selection import select
     from leadline.services import ServiceTable
 
     selection = _selection(options)
-    assert isinstance(selection, Selection)
     snapshot = read_snapshot(selection.families)
     # Named before filtering: a connection is named after its server's end, found among all listeners.
     items = select(with_services(snapshot.sockets, ServiceTable.shipped()), selection, snapshot.owners)

@@ -20,7 +20,13 @@ import psutil
 
 from leadline.local.firewall import Rules, find_rule, read_rules
 from leadline.local.model import Exposure, LocalSocket
-from leadline.local.probe import LAB_RANGE, check_target, probe_link, probe_udp, scan_tcp
+from leadline.local.probe import (
+    LAB_RANGE,
+    check_target,
+    probe_link,
+    probe_udp,
+    scan_tcp,
+)
 from leadline.local.who import socket_options
 
 __all__ = ["Outcome", "assess", "classify_tcp", "classify_udp", "target_of"]
@@ -34,7 +40,6 @@ class _View:
 
     namespace: str
     addresses: tuple[str, ...]  # ours, in 198.18.0.0/15, that the probe namespace can reach
-    link: bool  # True: a link we made (only its address); False: --from a namespace given
 
 
 def classify_tcp(state: str, reason: str) -> Outcome:
@@ -121,15 +126,13 @@ def _probe(view: _View, items: Sequence[LocalSocket], rules: Rules) -> list[Loca
             for port, (state, reason) in scan_tcp(view.namespace, address, ports).items():
                 results[(address, "tcp", port)] = classify_tcp(state, reason)
         else:
-            for port, outcome in probe_udp(view.namespace, address, ports).items():
-                results[(address, "udp", port)] = classify_udp(outcome)
+            for port, answer in probe_udp(view.namespace, address, ports).items():
+                results[(address, "udp", port)] = classify_udp(answer)
     labelled = []
     for index, item in enumerate(items):
         target = targets[index]
-        if isinstance(target, str):
-            outcome = results.get((target, item.protocol, item.local_port), ("untested", "no probe result"))
-        else:
-            outcome = target
+        outcome: Outcome = (results.get((target, item.protocol, item.local_port), ("untested", "no probe result"))
+                            if isinstance(target, str) else target)
         labelled.append(item._replace(exposure=_label(item, outcome, rules)))
     return labelled
 
@@ -140,11 +143,11 @@ def assess(items: Sequence[LocalSocket], from_namespace: str | None = None) -> t
     rules = read_rules()
     method = "leadline -sS (tcp); one datagram per port, delivery counted (udp)"
     if from_namespace is not None:
-        view = _View(from_namespace, _own_lab_addresses(), link=False)
+        view = _View(from_namespace, _own_lab_addresses())
         labelled = _probe(view, listeners, rules)
         address = view.addresses[0] if view.addresses else ""
         return labelled, {"from": from_namespace, "address": address, "method": method}
     with probe_link() as link:
-        view = _View(link.namespace, (link.host_address,), link=True)
+        view = _View(link.namespace, (link.host_address,))
         labelled = _probe(view, listeners, rules)
     return labelled, {"from": link.namespace, "address": link.host_address, "method": method}

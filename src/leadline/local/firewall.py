@@ -58,9 +58,8 @@ def _covers(spec: str, port: int, separator: str) -> bool:
     """Does a port list ("80,443", "8000:8100" for iptables, "{ 80, 8000-8100 }" for nft) cover the port?"""
     for piece in spec.strip("{} ").replace(" ", "").split(","):
         low, _, high = piece.partition(separator)
-        if low.isdigit() and (high.isdigit() or not high):
-            if int(low) <= port <= int(high or low):
-                return True
+        if low.isdigit() and (high.isdigit() or not high) and int(low) <= port <= int(high or low):
+            return True
     return False
 
 

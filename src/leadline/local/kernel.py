@@ -54,14 +54,17 @@ def _sockets(families: frozenset[int]) -> list[LocalSocket]:
     states = _STATES
     for fd, family, kind_, local, remote, status, pid in rows:
         version = 4 if family == v4 else 6
-        if not local:  # psutil gives () for an address with port 0
-            local = ("0.0.0.0" if version == 4 else "::", 0)
+        if local:
+            address, port = local
+        else:  # psutil gives () for an address with port 0
+            address, port = ("0.0.0.0" if version == 4 else "::"), 0
         if kind_ == tcp:
             protocol, state = "tcp", states.get(status, status)
         else:
             protocol, state = "udp", "ESTAB" if remote else "UNCONN"
-        append(LocalSocket(protocol, version, state, local[0], local[1], remote[0] if remote else None,
-                           remote[1] if remote else None, pid, fd if fd is not None and fd >= 0 else None))
+        peer, peer_port = remote if remote else (None, None)
+        append(LocalSocket(protocol, version, state, address, port, peer, peer_port, pid,
+                           fd if fd is not None and fd >= 0 else None))
     return found
 
 

@@ -13,7 +13,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
-__all__ = ["Exposure", "LocalSocket", "Owner", "ServiceNames", "Snapshot", "EXPOSURE_LABELS", "LISTENING_STATES"]
+__all__ = ["EXPOSURE_LABELS", "LISTENING_STATES", "Exposure", "LocalSocket", "Owner", "ServiceNames", "Snapshot"]
 
 LISTENING_STATES = frozenset({"LISTEN", "UNCONN"})
 # exposed: the scan from outside reached it; filtered: a firewall dropped or

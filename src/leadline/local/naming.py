@@ -9,8 +9,8 @@ connection to 22 from port 54312).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from leadline.local.model import LocalSocket
-from leadline.local.model import ServiceNames
+
+from leadline.local.model import LocalSocket, ServiceNames
 
 __all__ = ["with_services"]
 

@@ -35,7 +35,7 @@ from leadline.errors import LeadlineError, PrivilegeError
 __all__ = ["LAB_RANGE", "ProbeLink", "check_target", "probe_link", "probe_udp", "scan_tcp"]
 
 LAB_RANGE = ipaddress.ip_network("198.18.0.0/15")
-_LINKS = ipaddress.ip_network("198.19.252.0/22")  # the /30s probe links are cut from
+_LINKS = ipaddress.IPv4Network("198.19.252.0/22")  # the /30s probe links are cut from
 _TIMEOUT = 120.0
 MAX_SILENT_UDP = 256  # each silent UDP port costs a wait of its own
 
@@ -71,7 +71,7 @@ def _ip(*argv: str) -> str:
 
 def _free_subnet(tag: int) -> ipaddress.IPv4Network:
     """A /30 for the link that no address of this namespace already sits in."""
-    used = [ipaddress.ip_interface(word) for line in _ip("-4", "-o", "addr", "show").splitlines()
+    used = [ipaddress.IPv4Interface(word) for line in _ip("-4", "-o", "addr", "show").splitlines()
             for word in line.split()[3:4]]
     subnets = list(_LINKS.subnets(new_prefix=30))
     for step in range(len(subnets)):

@@ -55,12 +55,12 @@ def _held(items: Sequence[LocalSocket]) -> str:
     for item in items:
         addresses[(item.protocol, item.local_port)].add(item.local_address)
     by_place: dict[tuple[str, ...], dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
-    for (protocol, port), where in addresses.items():
-        by_place[tuple(sorted(where, key=lambda a: (":" in a, a)))][protocol].append(port)
+    for (protocol, port), bound in addresses.items():
+        by_place[tuple(sorted(bound, key=lambda a: (":" in a, a)))][protocol].append(port)
     parts = []
-    for where, ports in sorted(by_place.items(), key=lambda kv: min(min(p) for p in kv[1].values())):
+    for place, ports in sorted(by_place.items(), key=lambda kv: min(min(p) for p in kv[1].values())):
         held = ", ".join(f"{compact(ports[proto])}/{proto}" for proto in ("tcp", "udp") if proto in ports)
-        parts.append(f"{held} on {_and(list(where))}")
+        parts.append(f"{held} on {_and(list(place))}")
     return "; ".join(parts)
 
 
