@@ -287,3 +287,22 @@ def test_without_root_owners_of_others_are_hidden_and_said_so(host: dict[str, ob
     pids = {s["local_port"]: s["pid"] for s in document["sockets"]}
     assert pids[7070] == own.pid  # our own process stays visible
     assert pids[8080] is None and pids[53] is None  # root's are not, as with ss
+
+
+def test_exposure_from_a_given_namespace(host: dict[str, object]) -> None:
+    outside = f"lclo-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", outside], check=True)
+    try:
+        subprocess.run(["ip", "link", "add", "lclo0", "netns", NS, "type", "veth", "peer", "name", "lclo1", "netns", outside],
+                       check=True)
+        for namespace, device, address in ((NS, "lclo0", "198.19.250.1/30"), (outside, "lclo1", "198.19.250.2/30")):
+            subprocess.run(["ip", "-n", namespace, "addr", "add", address, "dev", device], check=True)
+            subprocess.run(["ip", "-n", namespace, "link", "set", device, "up"], check=True)
+        document = _ours("-l", "-p", "8080,3306,631,U:53", "--exposure", "--from", outside)
+    finally:
+        subprocess.run(["ip", "-n", NS, "link", "del", "lclo0"], check=False)
+        subprocess.run(["ip", "netns", "del", outside], check=False)
+    assert document["exposure"]["from"] == outside and document["exposure"]["address"] == "198.19.250.1"  # type: ignore[index]
+    labels = {(s["protocol"], s["local_port"]): s["exposure"]["label"] for s in _sockets(document)}  # type: ignore[index]
+    assert labels == {("tcp", 8080): "exposed", ("tcp", 3306): "filtered", ("tcp", 631): "local-only",
+                      ("udp", 53): "exposed"}
