@@ -22,11 +22,12 @@ def with_services(sockets: Iterable[LocalSocket], names: ServiceNames) -> list[L
     tables = {"tcp": names.names("tcp"), "udp": names.names("udp")}
     named: list[LocalSocket] = []
     append = named.append
+    make = LocalSocket._make  # _replace costs twice as much, and a busy host has many sockets
     for item in items:
         table = tables[item.protocol]
         if item.remote_port is None or (item.protocol, item.local_port) in served:
             service = table.get(item.local_port)
         else:
             service = table.get(item.remote_port)
-        append(item._replace(service=service) if service else item)
+        append(make((*item[:9], service, item.exposure)) if service else item)
     return named

@@ -41,8 +41,9 @@ def sort_key(item: LocalSocket) -> tuple[object, ...]:
 
 
 def _table(rows: Sequence[Sequence[str]]) -> list[str]:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    widths = [max(map(len, column)) for column in zip(*rows)]
+    pattern = "  ".join(f"{{:<{width}}}" for width in widths)
+    return [pattern.format(*row).rstrip() for row in rows]
 
 
 def _and(words: Sequence[str]) -> str:
@@ -56,7 +57,8 @@ def _held(items: Sequence[LocalSocket]) -> str:
         addresses[(item.protocol, item.local_port)].add(item.local_address)
     by_place: dict[tuple[str, ...], dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     for (protocol, port), bound in addresses.items():
-        by_place[tuple(sorted(bound, key=lambda a: (":" in a, a)))][protocol].append(port)
+        place = tuple(bound) if len(bound) == 1 else tuple(sorted(bound, key=lambda a: (":" in a, a)))
+        by_place[place][protocol].append(port)
     parts = []
     for place, ports in sorted(by_place.items(), key=lambda kv: min(min(p) for p in kv[1].values())):
         held = ", ".join(f"{compact(ports[proto])}/{proto}" for proto in ("tcp", "udp") if proto in ports)

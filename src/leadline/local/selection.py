@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from leadline.core.ports import PortList
-from leadline.local.model import LocalSocket, Owner
+from leadline.local.model import LISTENING_STATES, LocalSocket, Owner
 
 __all__ = ["Selection", "port_sets", "select"]
 
@@ -29,39 +29,39 @@ class Selection:
     process: str | None = None
     families: frozenset[int] = frozenset({4, 6})
 
-    def _state_ok(self, item: LocalSocket) -> bool:
-        if not (self.listening or self.established):
-            return True
-        return (self.listening and item.listening) or (self.established and item.state == "ESTAB")
-
-    def _ports_ok(self, item: LocalSocket) -> bool:
-        if self.ports is None:
-            return True
-        wanted = self.ports.get(item.protocol, frozenset())
-        if item.local_port in wanted:
-            return True
-        return not item.listening and item.remote_port in wanted
-
-    def _process_ok(self, item: LocalSocket, owners: dict[int, Owner]) -> bool:
-        if self.process is None:
-            return True
-        if item.pid is None:
-            return False
-        if self.process.isdigit():
-            return item.pid == int(self.process)
-        owner = owners.get(item.pid)
-        return owner is not None and fnmatch.fnmatchcase(owner.name, self.process)
-
-    def keeps(self, item: LocalSocket, owners: dict[int, Owner]) -> bool:
-        return (item.family in self.families and self._state_ok(item) and self._ports_ok(item)
-                and self._process_ok(item, owners))
-
 
 def port_sets(ports: PortList) -> dict[str, frozenset[int]]:
     """A parsed ``-p`` as sets, so matching 10,000 sockets against ``-p-`` stays cheap."""
     return {"tcp": frozenset(ports.tcp), "udp": frozenset(ports.udp)}
 
 
+def _owned_by(pattern: str, owners: dict[int, Owner]) -> set[int]:
+    """The pids a ``--process`` value names: a pid, or the processes whose name matches."""
+    if pattern.isdigit():
+        return {int(pattern)}
+    return {pid for pid, owner in owners.items() if fnmatch.fnmatchcase(owner.name, pattern)}
+
+
 def select(sockets: Iterable[LocalSocket], selection: Selection, owners: dict[int, Owner]) -> list[LocalSocket]:
-    """The sockets the selection keeps, in the order given."""
-    return [item for item in sockets if selection.keeps(item, owners)]
+    """The sockets the selection keeps, in the order given.
+
+    One pass per filter that is set, each a plain comprehension: on a host
+    with ten thousand sockets this is the difference that shows.
+    """
+    items = list(sockets)
+    if selection.families != frozenset({4, 6}):
+        items = [item for item in items if item.family in selection.families]
+    if selection.listening or selection.established:
+        listening, established = selection.listening, selection.established
+        items = [item for item in items
+                 if (listening and item.state in LISTENING_STATES) or (established and item.state == "ESTAB")]
+    if selection.ports is not None:
+        empty: frozenset[int] = frozenset()
+        tcp, udp = selection.ports.get("tcp", empty), selection.ports.get("udp", empty)
+        items = [item for item in items
+                 if item.local_port in (tcp if item.protocol == "tcp" else udp)
+                 or (item.state not in LISTENING_STATES and item.remote_port in (tcp if item.protocol == "tcp" else udp))]
+    if selection.process is not None:
+        pids = _owned_by(selection.process, owners)
+        items = [item for item in items if item.pid in pids]
+    return items
