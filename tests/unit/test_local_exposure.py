@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from leadline.local.exposure import _View, classify_tcp, classify_udp, target_of
+from leadline.local.exposure import ProbeView, classify_tcp, classify_udp, target_of
 from leadline.local.firewall import Rules, find_rule, read_rules
 from leadline.local.model import LocalSocket
 from leadline.local.probe import ExposureError, check_target
 
-VIEW = _View("llx-1", ("198.19.252.1",))
+VIEW = ProbeView("llx-1", ("198.19.252.1",))
 
 
 @pytest.mark.parametrize(("state", "reason", "expected"), [

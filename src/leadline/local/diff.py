@@ -20,6 +20,8 @@ Key = tuple[str, str, int]
 
 @dataclass(frozen=True)
 class Change:
+    """One listener that differs between the two files."""
+
     mark: str  # "+" appeared, "-" went away, "~" changed
     key: Key
     before: str
@@ -67,6 +69,7 @@ def diff_listings(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[
 
 
 def format_diff(changes: list[Change], same: int, names: tuple[str, str]) -> str:
+    """The changes as lines marked ``~``, ``-``, ``+``, under the two file names."""
     lines = [f"--- {names[0]}", f"+++ {names[1]}"]
     for change in changes:
         protocol, address, port = change.key

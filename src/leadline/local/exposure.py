@@ -29,13 +29,13 @@ from leadline.local.probe import (
 )
 from leadline.local.who import socket_options
 
-__all__ = ["Outcome", "assess", "classify_tcp", "classify_udp", "target_of"]
+__all__ = ["Outcome", "ProbeView", "assess", "classify_tcp", "classify_udp", "target_of"]
 
 Outcome = tuple[str, str]  # (label, detail) before a rule is named
 
 
 @dataclass(frozen=True)
-class _View:
+class ProbeView:
     """Where the probes come from and which of our addresses they may aim at."""
 
     namespace: str
@@ -77,7 +77,7 @@ def _dual_stack(item: LocalSocket) -> bool:
         return True
 
 
-def target_of(item: LocalSocket, view: _View) -> str | Outcome:
+def target_of(item: LocalSocket, view: ProbeView) -> str | Outcome:
     """The address to probe for a listener, or its label when it cannot or need not be probed."""
     if item.loopback:
         return "local-only", f"bound to {item.local_address}"
@@ -111,7 +111,7 @@ def _own_lab_addresses() -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
-def _probe(view: _View, items: Sequence[LocalSocket], rules: Rules) -> list[LocalSocket]:
+def _probe(view: ProbeView, items: Sequence[LocalSocket], rules: Rules) -> list[LocalSocket]:
     wanted: dict[tuple[str, str], set[int]] = defaultdict(set)
     targets: dict[int, str | Outcome] = {}
     for index, item in enumerate(items):
@@ -143,11 +143,11 @@ def assess(items: Sequence[LocalSocket], from_namespace: str | None = None) -> t
     rules = read_rules()
     method = "leadline -sS (tcp); one datagram per port, delivery counted (udp)"
     if from_namespace is not None:
-        view = _View(from_namespace, _own_lab_addresses())
+        view = ProbeView(from_namespace, _own_lab_addresses())
         labelled = _probe(view, listeners, rules)
         address = view.addresses[0] if view.addresses else ""
         return labelled, {"from": from_namespace, "address": address, "method": method}
     with probe_link() as link:
-        view = _View(link.namespace, (link.host_address,))
+        view = ProbeView(link.namespace, (link.host_address,))
         labelled = _probe(view, listeners, rules)
     return labelled, {"from": link.namespace, "address": link.host_address, "method": method}

@@ -29,12 +29,16 @@ _NFT_VERDICT = re.compile(r"\b(drop|reject)\b")
 
 @dataclass(frozen=True)
 class Rule:
+    """A rule that stops a probe, as its tool prints it."""
+
     family: str  # "iptables" or "nftables"
     text: str
 
 
 @dataclass(frozen=True)
 class Rules:
+    """Every rule line read, per family."""
+
     iptables: tuple[str, ...]  # iptables-save and ip6tables-save lines
     nftables: tuple[str, ...]  # nft list ruleset lines
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from leadline.core.ports import compact
 from leadline.errors import LeadlineError, PrivilegeError
 
-__all__ = ["LAB_RANGE", "ProbeLink", "check_target", "probe_link", "probe_udp", "scan_tcp"]
+__all__ = ["LAB_RANGE", "MAX_SILENT_UDP", "ExposureError", "ProbeLink", "check_target", "probe_link", "probe_udp", "scan_tcp"]
 
 LAB_RANGE = ipaddress.ip_network("198.18.0.0/15")
 _LINKS = ipaddress.IPv4Network("198.19.252.0/22")  # the /30s probe links are cut from
@@ -46,6 +46,8 @@ class ExposureError(LeadlineError):
 
 @dataclass(frozen=True)
 class ProbeLink:
+    """The namespace and addresses of one probe link."""
+
     namespace: str  # where the probes are sent from
     host_address: str  # this namespace's end: the only address scanned
     probe_address: str

@@ -36,6 +36,7 @@ def owner_text(pid: int | None, owners: dict[int, Owner]) -> str:
 
 
 def sort_key(item: LocalSocket) -> tuple[object, ...]:
+    """Listeners first, then by protocol, port, family and addresses: the order of every output."""
     return (not item.listening, item.protocol, item.local_port, item.family, item.local_address,
             item.remote_address or "", item.remote_port or 0, item.pid or 0)
 

@@ -30,13 +30,15 @@ from leadline.errors import UsageError
 from leadline.local.model import LocalSocket, Owner, Snapshot
 from leadline.local.render import endpoint
 
-__all__ = ["Holder", "WhoAnswer", "format_who", "parse_who", "socket_options", "trial_bind", "who"]
+__all__ = ["Holder", "SharingOptions", "WhoAnswer", "format_who", "parse_who", "socket_options", "trial_bind", "who"]
 
 _PIDFD_GETFD = 438  # the same number on every architecture Linux has added it to
 
 
 @dataclass(frozen=True)
 class SharingOptions:
+    """The socket options that decide whether a second bind may share the port."""
+
     reuseaddr: bool
     reuseport: bool
     v6only: bool | None  # None for IPv4 sockets
@@ -44,6 +46,8 @@ class SharingOptions:
 
 @dataclass(frozen=True)
 class Holder:
+    """One listening socket on the port, with its owner and options."""
+
     socket: LocalSocket
     owner: Owner | None
     options: SharingOptions | None  # None: not readable (not root, or the process is gone)
@@ -51,6 +55,8 @@ class Holder:
 
 @dataclass(frozen=True)
 class WhoAnswer:
+    """Everything ``--who`` found for one port."""
+
     port: int
     protocol: str
     holders: tuple[Holder, ...]
