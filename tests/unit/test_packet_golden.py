@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pytest
 
 from leadline.core.packet.arp import ARPPacket, build_arp, parse_arp
+from leadline.core.packet.checksum import PacketError
 from leadline.core.packet.ethernet import EthernetFrame, build_ethernet, parse_ethernet
 from leadline.core.packet.icmp import build_icmp, echo_request, parse_icmp
 from leadline.core.packet.icmpv6 import build_icmpv6, neighbor_solicitation, parse_icmpv6
@@ -162,12 +163,22 @@ def test_parse_of_the_golden_bytes_gives_the_fields(case: Case) -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
-def test_truncated_input_raises_only_packet_error(case: Case) -> None:
-    from leadline.core.packet.checksum import PacketError
+def test_truncated_input_raises_packet_error(case: Case) -> None:
+    """Every cut of the datagram is refused with ``PacketError`` before any field is believed.
 
+    A parse that succeeds on a truncated datagram would hand garbage to the
+    scan modules, so success (or an ``AssertionError`` from the field checks,
+    which means a short datagram parsed into wrong fields) fails the test.
+    """
     wire = bytes.fromhex(case.wire)
+    accepted = []
     for cut in range(len(wire)):
         try:
             case.check(case.parse(wire[:cut]))
-        except (PacketError, AssertionError):
+        except PacketError:
             continue
+        except AssertionError:
+            accepted.append(f"{cut} bytes: parsed into wrong fields")
+            continue
+        accepted.append(f"{cut} bytes: parsed")
+    assert not accepted, f"{case.name}: truncated datagrams not refused: {accepted}"
