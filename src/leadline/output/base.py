@@ -11,6 +11,8 @@ from typing import Protocol
 
 from leadline.model import HostResult, RunInfo, RunStats
 
+__all__ = ["FanOut", "NullSink", "Sink"]
+
 
 class Sink(Protocol):
     def begin(self, run: RunInfo) -> None: ...
