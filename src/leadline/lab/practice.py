@@ -8,6 +8,52 @@ from __future__ import annotations
 
 from leadline.lab.topology import Host, Interface, Route, Rule, Service, ServiceKind, Topology
 
+__all__ = [
+    "COURSE",
+    "COURSE6",
+    "COURSE_DROPPED_PORTS",
+    "COURSE_ECHO_PORT",
+    "COURSE_HTTP_PORT",
+    "FAR",
+    "FAR6",
+    "FAR_LAN",
+    "FAR_LAN6",
+    "FAR_SSH_BANNER",
+    "FIREWALL",
+    "FIREWALL6",
+    "FIREWALL_DROPPED_PORT",
+    "FIREWALL_ICMP6_REJECTS",
+    "FIREWALL_ICMP_REJECTS",
+    "FIREWALL_OPEN_PORT",
+    "FIREWALL_RESET_PORTS",
+    "IOT",
+    "IOT6",
+    "IOT_MAC",
+    "IOT_UDP_PORTS",
+    "LAB_PREFIX6",
+    "LAN",
+    "LAN6",
+    "NO_HOST",
+    "NO_HOST6",
+    "ROUTER1",
+    "ROUTER1_6",
+    "ROUTER1_FAR_SIDE",
+    "ROUTER1_FAR_SIDE6",
+    "ROUTER2",
+    "ROUTER2_6",
+    "ROUTER2_FAR_SIDE",
+    "ROUTER2_FAR_SIDE6",
+    "SCANNER",
+    "SCANNER6",
+    "TRANSIT",
+    "TRANSIT6",
+    "WINDOWS",
+    "WINDOWS6",
+    "WINDOWS_MAC",
+    "WINDOWS_OPEN_PORTS",
+    "practice_topology",
+]
+
 SCANNER = "198.18.1.2"
 ROUTER1 = "198.18.1.1"
 ROUTER1_FAR_SIDE = "198.18.2.1"
