@@ -182,3 +182,18 @@ def test_truncated_input_raises_packet_error(case: Case) -> None:
             continue
         accepted.append(f"{cut} bytes: parsed")
     assert not accepted, f"{case.name}: truncated datagrams not refused: {accepted}"
+
+
+NS_MESSAGE = bytes.fromhex(next(c.wire for c in CASES if c.name == "ipv6-neighbor-solicitation"))[40:]
+
+
+def test_a_neighbor_discovery_option_cut_short_raises_packet_error() -> None:
+    """ICMPv6 has no length of its own: a cut at the option boundary is a valid NS without the option,
+    but a cut inside the option must not read as "no link-layer address"."""
+    assert parse_icmpv6(NS_MESSAGE).link_address == "02:00:00:00:00:01"
+    assert parse_icmpv6(NS_MESSAGE[:24]).link_address is None
+    for cut in range(25, len(NS_MESSAGE)):
+        with pytest.raises(PacketError, match="option truncated"):
+            _ = parse_icmpv6(NS_MESSAGE[:cut]).link_address
+    with pytest.raises(PacketError, match="length zero"):
+        _ = parse_icmpv6(NS_MESSAGE[:25] + b"\x00" + NS_MESSAGE[26:]).link_address
