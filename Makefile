@@ -36,7 +36,9 @@ demo: deps venv
 	$(BIN)/leadline lab exec -- $(LL) -sS --top-ports 20 --explain --open 198.18.1.30
 	@echo; echo "The lab stays up: '$(BIN)/leadline lab shell' to explore, '$(BIN)/leadline lab down' to remove it."
 
+# Type errors fail the run before any test starts ([tool.mypy] in pyproject.toml).
 test: deps venv
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest -q
 
 lab-down:

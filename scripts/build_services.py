@@ -24,6 +24,8 @@ import argparse
 import sys
 from pathlib import Path
 
+__all__ = ["build_table", "main", "read_system_services", "render", "unique_in_order"]
+
 # Ports most often found open over TCP, most common first.
 TCP_RANKING: tuple[int, ...] = (
     # web, remote login, mail, file sharing, name service

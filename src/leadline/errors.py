@@ -7,6 +7,16 @@ never shows a traceback for these.
 
 from __future__ import annotations
 
+__all__ = [
+    "InputFileError",
+    "LabError",
+    "LeadlineError",
+    "PortSpecError",
+    "PrivilegeError",
+    "TargetSpecError",
+    "UsageError",
+]
+
 
 class LeadlineError(Exception):
     """Base of every error leadline raises on purpose."""

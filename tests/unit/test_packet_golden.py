@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pytest
 
 from leadline.core.packet.arp import ARPPacket, build_arp, parse_arp
+from leadline.core.packet.checksum import PacketError
 from leadline.core.packet.ethernet import EthernetFrame, build_ethernet, parse_ethernet
 from leadline.core.packet.icmp import build_icmp, echo_request, parse_icmp
 from leadline.core.packet.icmpv6 import build_icmpv6, neighbor_solicitation, parse_icmpv6
@@ -162,12 +163,37 @@ def test_parse_of_the_golden_bytes_gives_the_fields(case: Case) -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
-def test_truncated_input_raises_only_packet_error(case: Case) -> None:
-    from leadline.core.packet.checksum import PacketError
+def test_truncated_input_raises_packet_error(case: Case) -> None:
+    """Every cut of the datagram is refused with ``PacketError`` before any field is believed.
 
+    A parse that succeeds on a truncated datagram would hand garbage to the
+    scan modules, so success (or an ``AssertionError`` from the field checks,
+    which means a short datagram parsed into wrong fields) fails the test.
+    """
     wire = bytes.fromhex(case.wire)
+    accepted = []
     for cut in range(len(wire)):
         try:
             case.check(case.parse(wire[:cut]))
-        except (PacketError, AssertionError):
+        except PacketError:
             continue
+        except AssertionError:
+            accepted.append(f"{cut} bytes: parsed into wrong fields")
+            continue
+        accepted.append(f"{cut} bytes: parsed")
+    assert not accepted, f"{case.name}: truncated datagrams not refused: {accepted}"
+
+
+NS_MESSAGE = bytes.fromhex(next(c.wire for c in CASES if c.name == "ipv6-neighbor-solicitation"))[40:]
+
+
+def test_a_neighbor_discovery_option_cut_short_raises_packet_error() -> None:
+    """ICMPv6 has no length of its own: a cut at the option boundary is a valid NS without the option,
+    but a cut inside the option must not read as "no link-layer address"."""
+    assert parse_icmpv6(NS_MESSAGE).link_address == "02:00:00:00:00:01"
+    assert parse_icmpv6(NS_MESSAGE[:24]).link_address is None
+    for cut in range(25, len(NS_MESSAGE)):
+        with pytest.raises(PacketError, match="option truncated"):
+            _ = parse_icmpv6(NS_MESSAGE[:cut]).link_address
+    with pytest.raises(PacketError, match="length zero"):
+        _ = parse_icmpv6(NS_MESSAGE[:25] + b"\x00" + NS_MESSAGE[26:]).link_address

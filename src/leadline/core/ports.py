@@ -160,10 +160,10 @@ def parse_port_spec(text: str, services: ServiceLookup, protocols: set[str] | fr
         name_protocols = current if current is not None else scanned
         matched = False
         for proto in name_protocols:
-            ports = services.ports_named(token, proto)
-            if ports:
+            named = services.ports_named(token, proto)
+            if named:
                 matched = True
-                gathered.add([proto] if proto in scanned else [], ports)
+                gathered.add([proto] if proto in scanned else [], named)
         if not matched:
             raise _fail(token, "no service of that name for the protocols being scanned")
     if in_brackets:

@@ -409,7 +409,7 @@ def _expand(
             yield from block.addresses()
             return
         relevant = [exclusion for exclusion in exclusions if exclusion.family == block.family]
-        format_address = _format_ipv4 if block.family == 4 else _ipv6_formatter(block)
+        format_address = _ipv6_formatter(block) if isinstance(block, Ipv6Block) else _format_ipv4
         for value in block.values():
             if not any(exclusion.contains_value(value) for exclusion in relevant):
                 yield format_address(value)

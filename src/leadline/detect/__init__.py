@@ -1,0 +1,3 @@
+"""What a scan learns beyond port states: today the MAC vendor table (oui); next, services and OS."""
+
+__all__: list[str] = []

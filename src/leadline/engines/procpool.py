@@ -126,7 +126,7 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _worker_main(index: int, fd: int, work: Work, parent: int, signal_mask: set[signal.Signals]) -> None:
+def _worker_main(index: int, fd: int, work: Work, parent: int, signal_mask: set[int | signal.Signals]) -> None:
     """The forked process: never returns."""
     status = 0
     send = _sender(fd)
@@ -199,7 +199,7 @@ class WorkerPool:
         ``poll_interval`` seconds, so the caller can report progress.
         """
         poller = select.poll()
-        by_fd = {}
+        by_fd: dict[int, int] = {}
         for index, worker in enumerate(self.workers):
             poller.register(worker.fd, select.POLLIN)
             by_fd[worker.fd] = index
@@ -211,9 +211,9 @@ class WorkerPool:
             if stop_sent_at is not None and time.monotonic() - stop_sent_at > grace:
                 return
             for fd, _event in poller.poll(poll_interval * 1000):
-                index = by_fd.get(fd)
-                if index is None:
+                if fd not in by_fd:
                     continue
+                index = by_fd[fd]
                 worker = self.workers[index]
                 yield from ((index, message) for message in self._read(worker))
                 if not worker.open:

@@ -18,6 +18,17 @@ from leadline.errors import LabError
 from leadline.lab import netns
 from leadline.lab.topology import Host, Topology
 
+__all__ = [
+    "all_namespaces",
+    "base_sysctls",
+    "configure",
+    "create_links",
+    "create_namespaces",
+    "host_commands",
+    "namespace_name",
+    "wait_until_forwarding",
+]
+
 SWITCH = "switch"
 
 

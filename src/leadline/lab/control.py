@@ -17,10 +17,11 @@ from pathlib import Path
 
 from leadline.errors import LabError, PrivilegeError
 from leadline.lab import builder, daemons, netns, state
-from leadline.lab.daemons import RunningDaemon
 from leadline.lab.practice import practice_topology
 from leadline.lab.state import HostRecord, LabRecord
 from leadline.lab.topology import Topology
+
+__all__ = ["DaemonStatus", "HostStatus", "Lab", "LabStatus", "STATE_ROOT", "require_root"]
 
 STATE_ROOT = "/run/leadline-lab"
 NEEDS_ROOT = "the practice lab needs root (network namespaces); run as root"
@@ -163,10 +164,6 @@ class Lab:
                         for d in record.daemons)
         return LabStatus(self.prefix, str(self.state_dir), record.topology, record.complete,
                          tuple(hosts), running)
-
-    def running_daemons(self) -> list[RunningDaemon]:
-        record = state.load(self.state_dir)
-        return list(record.daemons) if record else []
 
     def _existing_namespace(self, host: str) -> str:
         namespace = self.namespace(host)

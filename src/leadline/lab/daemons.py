@@ -20,6 +20,16 @@ from leadline.errors import LabError
 from leadline.lab.netns import in_namespace
 from leadline.lab.topology import Service, ServiceKind
 
+__all__ = [
+    "RunningDaemon",
+    "is_alive",
+    "processes_in_namespace",
+    "start_daemon",
+    "start_time_of",
+    "stop_processes",
+    "wait_until_listening",
+]
+
 _TCP_LISTEN_STATE = "0A"
 _UDP_UNCONNECTED_STATE = "07"
 
@@ -58,13 +68,6 @@ def start_time_of(pid: int) -> int | None:
 
 def is_alive(daemon: RunningDaemon) -> bool:
     return start_time_of(daemon.pid) == daemon.start_time
-
-
-def command_name(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
-    except (FileNotFoundError, ProcessLookupError):
-        return ""
 
 
 def nginx_config(state_dir: Path, host: str, port: int, dual_stack: bool = False) -> Path:

@@ -15,6 +15,22 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from leadline.errors import LabError
 
+__all__ = [
+    "add_namespaces",
+    "addresses",
+    "delete_namespaces",
+    "in_namespace",
+    "ip_batch",
+    "iptables",
+    "link_states",
+    "namespace_inode",
+    "namespaces",
+    "restore_filter_table",
+    "run_command",
+    "set_sysctls",
+    "tagged_rules",
+]
+
 NETNS_DIR = "/run/netns"
 COMMAND_TIMEOUT = 30.0
 

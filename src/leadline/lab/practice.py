@@ -8,6 +8,52 @@ from __future__ import annotations
 
 from leadline.lab.topology import Host, Interface, Route, Rule, Service, ServiceKind, Topology
 
+__all__ = [
+    "COURSE",
+    "COURSE6",
+    "COURSE_DROPPED_PORTS",
+    "COURSE_ECHO_PORT",
+    "COURSE_HTTP_PORT",
+    "FAR",
+    "FAR6",
+    "FAR_LAN",
+    "FAR_LAN6",
+    "FAR_SSH_BANNER",
+    "FIREWALL",
+    "FIREWALL6",
+    "FIREWALL_DROPPED_PORT",
+    "FIREWALL_ICMP6_REJECTS",
+    "FIREWALL_ICMP_REJECTS",
+    "FIREWALL_OPEN_PORT",
+    "FIREWALL_RESET_PORTS",
+    "IOT",
+    "IOT6",
+    "IOT_MAC",
+    "IOT_UDP_PORTS",
+    "LAB_PREFIX6",
+    "LAN",
+    "LAN6",
+    "NO_HOST",
+    "NO_HOST6",
+    "ROUTER1",
+    "ROUTER1_6",
+    "ROUTER1_FAR_SIDE",
+    "ROUTER1_FAR_SIDE6",
+    "ROUTER2",
+    "ROUTER2_6",
+    "ROUTER2_FAR_SIDE",
+    "ROUTER2_FAR_SIDE6",
+    "SCANNER",
+    "SCANNER6",
+    "TRANSIT",
+    "TRANSIT6",
+    "WINDOWS",
+    "WINDOWS6",
+    "WINDOWS_MAC",
+    "WINDOWS_OPEN_PORTS",
+    "practice_topology",
+]
+
 SCANNER = "198.18.1.2"
 ROUTER1 = "198.18.1.1"
 ROUTER1_FAR_SIDE = "198.18.2.1"
@@ -92,10 +138,10 @@ def _both(chain: str, spec: str) -> tuple[Rule, Rule]:
 _VIA_ROUTER1 = (Route("198.18.0.0/15", via=ROUTER1), Route(LAB_PREFIX6, via=ROUTER1_6))
 
 
-def practice_topology() -> Topology:
-    """The network of docs/lab.md."""
+def _course() -> Host:
+    """Two services, and a block of ports that drop everything (filtered)."""
     dropped = ",".join(str(port) for port in COURSE_DROPPED_PORTS)
-    course = Host(
+    return Host(
         "course",
         _lan(COURSE, _mac(0x10), COURSE6),
         routes=_VIA_ROUTER1,
@@ -109,7 +155,11 @@ def practice_topology() -> Topology:
         ),
         role="course server",
     )
-    iot = Host(
+
+
+def _iot() -> Host:
+    """A vendor MAC (ARP discovery names it) and UDP services."""
+    return Host(
         "iot",
         _lan(IOT, IOT_MAC, IOT6),
         routes=_VIA_ROUTER1,
@@ -120,8 +170,12 @@ def practice_topology() -> Topology:
         ),
         role="IoT device",
     )
+
+
+def _windows() -> Host:
+    """TTL 128 and every other TCP port silently dropped, as a default Windows firewall does."""
     windows_open = ",".join(str(port) for port in WINDOWS_OPEN_PORTS)
-    windows = Host(
+    return Host(
         "windows",
         _lan(WINDOWS, WINDOWS_MAC, WINDOWS6),
         routes=_VIA_ROUTER1,
@@ -133,34 +187,32 @@ def practice_topology() -> Topology:
         ttl=128,
         role="Windows-like",
     )
-    firewall_rules = [
-        Rule("INPUT", f"-p tcp -m multiport --dports {','.join(map(str, FIREWALL_RESET_PORTS))} "
-             "-j REJECT --reject-with tcp-reset"),
-    ]
-    for port, icmp_type in FIREWALL_ICMP_REJECTS.items():
-        firewall_rules.append(Rule("INPUT", f"-p tcp --dport {port} -j REJECT --reject-with {icmp_type}"))
-    firewall_rules.append(Rule("INPUT", f"-p tcp --dport {FIREWALL_DROPPED_PORT} -j DROP"))
-    firewall_rules.append(Rule("INPUT", f"-p tcp -m multiport --dports "
-                               f"{','.join(map(str, FIREWALL_RESET_PORTS))} "
-                               "-j REJECT --reject-with tcp-reset", family=6))
-    for port, icmp_type in FIREWALL_ICMP6_REJECTS.items():
-        firewall_rules.append(Rule("INPUT", f"-p tcp --dport {port} -j REJECT --reject-with {icmp_type}",
-                                   family=6))
-    firewall_rules.append(Rule("INPUT", f"-p tcp --dport {FIREWALL_DROPPED_PORT} -j DROP", family=6))
-    firewall = Host(
+
+
+def _firewall_rules(family: int, rejects: dict[int, str]) -> list[Rule]:
+    """Resets, one ICMP rejection of each kind, and a dropped port, for one address family."""
+    resets = ",".join(map(str, FIREWALL_RESET_PORTS))
+    rules = [Rule("INPUT", f"-p tcp -m multiport --dports {resets} -j REJECT --reject-with tcp-reset", family=family)]
+    for port, icmp_type in rejects.items():
+        rules.append(Rule("INPUT", f"-p tcp --dport {port} -j REJECT --reject-with {icmp_type}", family=family))
+    rules.append(Rule("INPUT", f"-p tcp --dport {FIREWALL_DROPPED_PORT} -j DROP", family=family))
+    return rules
+
+
+def _firewall() -> Host:
+    """Every way a packet filter can answer a TCP probe, on one host."""
+    return Host(
         "firewall",
         _lan(FIREWALL, _mac(0x40), FIREWALL6),
         routes=_VIA_ROUTER1,
-        firewall=tuple(firewall_rules),
+        firewall=(*_firewall_rules(4, FIREWALL_ICMP_REJECTS), *_firewall_rules(6, FIREWALL_ICMP6_REJECTS)),
         services=(Service(ServiceKind.TCP_OPEN, FIREWALL_OPEN_PORT),),
         role="packet filter",
     )
-    scanner = Host(
-        "scanner",
-        _lan(SCANNER, _mac(0x02), SCANNER6),
-        routes=(Route("default", via=ROUTER1), Route(LAB_PREFIX6, via=ROUTER1_6)),
-        role="scans run here",
-    )
+
+
+def _routers() -> tuple[Host, Host]:
+    """Two forwarding hops between the LAN and the far LAN (reason_ttl 62 beyond them)."""
     router1 = Host(
         "router1",
         (Interface("lan", f"{ROUTER1}/24", _mac(0x01), f"{ROUTER1_6}/64"),
@@ -177,7 +229,12 @@ def practice_topology() -> Topology:
         forwarding=True,
         role="second hop",
     )
-    far = Host(
+    return router1, router2
+
+
+def _far() -> Host:
+    """A host behind both routers, with a banner."""
+    return Host(
         "far",
         (Interface("farlan", f"{FAR}/24", _mac(0x9a), f"{FAR6}/64"),),
         routes=(Route("198.18.0.0/15", via=ROUTER2_FAR_SIDE), Route(LAB_PREFIX6, via=ROUTER2_FAR_SIDE6)),
@@ -187,8 +244,19 @@ def practice_topology() -> Topology:
         ),
         role="two hops away",
     )
+
+
+def practice_topology() -> Topology:
+    """The network of docs/lab.md."""
+    scanner = Host(
+        "scanner",
+        _lan(SCANNER, _mac(0x02), SCANNER6),
+        routes=(Route("default", via=ROUTER1), Route(LAB_PREFIX6, via=ROUTER1_6)),
+        role="scans run here",
+    )
+    router1, router2 = _routers()
     return Topology(
         "practice",
-        (scanner, router1, course, iot, windows, firewall, router2, far),
+        (scanner, router1, _course(), _iot(), _windows(), _firewall(), router2, _far()),
         scanner="scanner",
     )

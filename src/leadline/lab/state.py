@@ -15,6 +15,8 @@ from pathlib import Path
 from leadline.errors import LabError
 from leadline.lab.daemons import RunningDaemon
 
+__all__ = ["HostRecord", "LabRecord", "STATE_FILE", "load", "save"]
+
 STATE_FILE = "state.json"
 
 

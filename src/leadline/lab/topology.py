@@ -18,10 +18,22 @@ from dataclasses import dataclass, field
 
 from leadline.errors import LabError
 
-LAB_RANGE = ipaddress.ip_network("198.18.0.0/15")
+__all__ = [
+    "Host",
+    "Interface",
+    "LAB_RANGE",
+    "LAB_RANGE6",
+    "Route",
+    "Rule",
+    "Service",
+    "ServiceKind",
+    "Topology",
+]
+
+LAB_RANGE = ipaddress.IPv4Network("198.18.0.0/15")
 # A unique local prefix: never routed on the Internet, and nothing else on
 # these machines uses it, so a lab's IPv6 packets have nowhere to go.
-LAB_RANGE6 = ipaddress.ip_network("fd18:4c11::/48")
+LAB_RANGE6 = ipaddress.IPv6Network("fd18:4c11::/48")
 
 _HOST_NAME = re.compile(r"^[a-z][a-z0-9]{0,10}$")
 _SEGMENT_NAME = re.compile(r"^[a-z][a-z0-9]{0,11}$")

@@ -13,6 +13,8 @@ from leadline.model import HostResult, PortResult, RunInfo, RunStats
 
 __all__ = ["FanOut", "NullSink", "Sink"]
 
+__all__ = ["FanOut", "NullSink", "Sink"]
+
 
 class Sink(Protocol):
     def begin(self, run: RunInfo) -> None: ...

@@ -16,6 +16,32 @@ from dataclasses import dataclass
 
 from leadline.model import HostResult, Hostname, PortResult, PortState, RunStats
 
+__all__ = [
+    "FoldedGroup",
+    "PortFolding",
+    "clock_time",
+    "compress_ports",
+    "counted",
+    "ctime_string",
+    "display_name",
+    "done_summary",
+    "duration",
+    "fold_ports",
+    "fold_threshold",
+    "has_possibly_open",
+    "long_date",
+    "named_address",
+    "not_shown_line",
+    "port_sort_key",
+    "ptr_name",
+    "reason_text",
+    "scanning_text",
+    "short_date",
+    "sig_digits",
+    "sort_ports",
+    "user_name",
+]
+
 PROTOCOL_ORDER = {"tcp": 0, "udp": 1, "sctp": 2, "ip": 3}
 
 # nmap's internal order of port states; ties between folded groups keep it.

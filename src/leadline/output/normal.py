@@ -30,6 +30,8 @@ from leadline.output.formatting import (
     user_name,
 )
 
+__all__ = ["NormalOutput", "evidence_lines"]
+
 PROGRAM = "leadline"
 
 

@@ -17,6 +17,8 @@ from leadline.model import HostResult, HostStatus, PortResult, RunInfo, RunStats
 from leadline.output.base import NullSink
 from leadline.output.formatting import compress_ports, ctime_string, done_summary, fold_ports, port_sort_key
 
+__all__ = ["XmlOutput", "element", "port_element", "times_element", "xml_attr", "xml_text"]
+
 PROGRAM = "leadline"
 XML_OUTPUT_VERSION = "1.05"
 DEFAULT_STYLESHEET = "file:///usr/share/nmap/nmap.xsl"

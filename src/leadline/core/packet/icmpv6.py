@@ -76,14 +76,23 @@ class ICMPv6Message:
 
     @property
     def link_address(self) -> str | None:
-        """The first source/target link-layer address option, as a MAC string."""
+        """The first source/target link-layer address option, as a MAC string; None if there is none.
+
+        An option cut short or of length zero raises ``PacketError``: RFC 4861
+        §7.1 has such a message discarded, and reading on would take a
+        truncated option for an absent one.
+        """
         options = self.body[16:]
         i = 0
-        while i + 2 <= len(options):
+        while i < len(options):
+            if i + 2 > len(options):
+                raise PacketError("neighbor discovery option truncated")
             kind, units = options[i], options[i + 1]
             if units == 0:
-                return None  # RFC 4861: a zero length is invalid; stop reading
-            if kind in (OPTION_SOURCE_LINK_ADDRESS, OPTION_TARGET_LINK_ADDRESS) and i + 8 <= len(options):
+                raise PacketError("neighbor discovery option of length zero")
+            if i + units * 8 > len(options):
+                raise PacketError(f"neighbor discovery option truncated: {units * 8} bytes, have {len(options) - i}")
+            if kind in (OPTION_SOURCE_LINK_ADDRESS, OPTION_TARGET_LINK_ADDRESS):
                 return format_mac(bytes(options[i + 2 : i + 8]))
             i += units * 8
         return None

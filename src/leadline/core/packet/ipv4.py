@@ -120,9 +120,3 @@ def parse_ipv4(data: bytes, *, quoted: bool = False) -> IPv4Header:
         total_length=total,
         checksum=csum,
     )
-
-
-def ipv4_checksum_ok(data: bytes) -> bool:
-    """True when the header checksum of a raw IPv4 datagram verifies."""
-    hlen = (data[0] & 0xF) * 4 if data else 0
-    return len(data) >= max(hlen, 20) and internet_checksum(data[:hlen]) == 0
