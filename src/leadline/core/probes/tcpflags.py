@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import struct
 from functools import lru_cache
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from leadline.core.cookie import CookieValues, ReplyCookie
 from leadline.core.packet.checksum import PacketError
@@ -93,12 +93,16 @@ _ICMP4_ERRORS = {3: ReplyKind.ICMP_UNREACHABLE, 11: ReplyKind.ICMP_TIME_EXCEEDED
 _ICMP6_ERRORS = {1: ReplyKind.ICMP_UNREACHABLE, 3: ReplyKind.ICMP_TIME_EXCEEDED}
 
 
-class _BoundedCache(dict):  # type: ignore[type-arg]
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+class _BoundedCache(dict[_K, _V]):
     """A dict that empties itself when full: memory stays bounded over a stream of hosts."""
 
     _LIMIT = 65536
 
-    def __setitem__(self, key: object, value: object) -> None:
+    def __setitem__(self, key: _K, value: _V) -> None:
         if len(self) >= self._LIMIT:
             self.clear()
         super().__setitem__(key, value)
