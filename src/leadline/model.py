@@ -117,6 +117,7 @@ class HostResult:
     other_addresses: tuple[str, ...] = ()  # resolved but not scanned
     timed_out: bool = False  # --host-timeout expired
     warnings: tuple[str, ...] = ()
+    interrupted: bool = False  # the run was interrupted before every port of this host was decided
 
     @property
     def is_up(self) -> bool:

@@ -40,6 +40,9 @@ class GrepableOutput(NullSink):
             self.stream.flush()
 
     def end(self, stats: RunStats) -> None:
+        if stats.exit == "error":
+            # A comment, so scripts that split Host: lines are not disturbed.
+            self._write(f"# QUITTING! {stats.error_message or 'scan interrupted'}")
         self._write(f"# {PROGRAM} done at {ctime_string(stats.end_time)} -- {done_summary(stats)}")
         self.stream.flush()
 
@@ -68,6 +71,8 @@ class GrepableOutput(NullSink):
             state, count, _ = states[0]
             ports_field += f"\tIgnored State: {state} ({count})"
         lines.append(ports_field)
+        if host.interrupted:
+            lines.append(f"# {host.address}: scan interrupted, the ports above are incomplete")
         return lines
 
     def _scanned(self, run: RunInfo, protocol: str, label: str) -> str:

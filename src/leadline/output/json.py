@@ -16,11 +16,26 @@ import json
 from dataclasses import asdict
 from typing import Any, TextIO
 
-from leadline.model import HostResult, RunInfo, RunStats
+from leadline.model import HostResult, Reason, RunInfo, RunStats
 from leadline.output.base import NullSink
 from leadline.output.formatting import sort_ports
 
+__all__ = ["SCHEMA_VERSION", "JsonOutput", "host_to_json", "run_to_json", "stats_to_json"]
+
 SCHEMA_VERSION = 1
+
+# Reasons that no IP packet gave: no TTL is known for them (ARP has none;
+# nmap's XML writes reason_ttl="0" there, the schema says null).
+_NO_TTL = frozenset({Reason.ARP_RESPONSE, Reason.USER_SET, Reason.NO_RESPONSE, Reason.LOCALHOST})
+
+
+def _ttl(reason: Reason, ttl: int | None) -> int | None:
+    return None if reason in _NO_TTL else ttl
+
+
+def _service(name: str | None) -> str | None:
+    """The services table names some ports "unknown"; the schema says null for that."""
+    return None if name in (None, "unknown") else name
 
 
 class JsonOutput(NullSink):
@@ -76,7 +91,7 @@ def host_to_json(host: HostResult) -> dict[str, Any]:
         "family": host.family,
         "status": str(host.status),
         "reason": str(host.status_reason),
-        "reason_ttl": host.status_reason_ttl,
+        "reason_ttl": _ttl(host.status_reason, host.status_reason_ttl),
         "hostnames": [{"name": n.name, "type": n.kind} for n in host.hostnames],
         "latency": host.latency,
         "mac": host.mac,
@@ -85,6 +100,7 @@ def host_to_json(host: HostResult) -> dict[str, Any]:
         "end_time": host.end_time,
         "other_addresses": list(host.other_addresses),
         "timed_out": host.timed_out,
+        "interrupted": host.interrupted,
         "warnings": list(host.warnings),
         "ports": [
             {
@@ -92,8 +108,8 @@ def host_to_json(host: HostResult) -> dict[str, Any]:
                 "protocol": p.protocol,
                 "state": str(p.state),
                 "reason": str(p.reason),
-                "reason_ttl": p.reason_ttl,
-                "service": p.service,
+                "reason_ttl": _ttl(p.reason, p.reason_ttl),
+                "service": _service(p.service),
                 "evidence": list(p.evidence),
             }
             for p in sort_ports(host.ports)
