@@ -11,12 +11,41 @@ import asyncio
 import shlex
 import threading
 from dataclasses import replace
-from typing import Callable, Iterable
+from typing import Callable, Iterable, TextIO
 
 from leadline.options import parse_args
 from leadline.config import ScanConfig
 from leadline.model import HostResult, RunInfo, RunStats, ScanReport
 from leadline.output.base import NullSink, Sink
+
+
+def output_sinks(config: ScanConfig, open_file: Callable[[str], TextIO]) -> list[Sink]:
+    """The sinks for ``-oN``/``-oX``/``-oG``/``-oJ``, each writing to ``open_file(path)``."""
+    from leadline.output.grepable import GrepableOutput
+    from leadline.output.json import JsonOutput
+    from leadline.output.normal import NormalOutput
+    from leadline.output.xml import XmlOutput
+
+    out = config.output
+    sinks: list[Sink] = []
+    if out.normal:
+        sinks.append(
+            NormalOutput(
+                open_file(out.normal),
+                reason=config.reason,
+                open_only=config.open_only,
+                verbosity=config.verbosity,
+                debugging=config.debugging,
+                file_header=out.normal != "-",
+            )
+        )
+    if out.xml:
+        sinks.append(XmlOutput(open_file(out.xml), open_only=config.open_only))
+    if out.grepable:
+        sinks.append(GrepableOutput(open_file(out.grepable), open_only=config.open_only))
+    if out.json:
+        sinks.append(JsonOutput(open_file(out.json)))
+    return sinks
 
 
 class _Collector(NullSink):

@@ -56,8 +56,13 @@ class Target:
     other_addresses: tuple[str, ...] = ()  # resolved for ``hostname`` but not scanned
 
 
+_SHOWN_MAX = 80  # characters of a bad token echoed into the error line
+
+
 def _fail(text: str, why: str) -> TargetSpecError:
     shown = text.encode("unicode_escape").decode("ascii")  # keep the message on one line
+    if len(shown) > _SHOWN_MAX:
+        shown = f"{shown[:_SHOWN_MAX]}... ({len(text)} characters)"
     return TargetSpecError(f"invalid target specification '{shown}': {why}")
 
 
