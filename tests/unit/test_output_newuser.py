@@ -6,9 +6,10 @@ import io
 
 import pytest
 
-from leadline.model import PortResult, PortState, Reason
+from leadline.model import HostResult, HostStatus, PortResult, PortState, Reason
 from leadline.output.base import FanOut
 from leadline.output.grepable import GrepableOutput
+from leadline.output.json import JsonOutput
 from leadline.output.normal import INTERRUPTED_NOTE, NormalOutput
 from leadline.output.progress import ProgressLine
 from tests.unit.test_output_samples import START, down_host, lab_ports, render, run_info, stats, up_host, utc
@@ -100,3 +101,40 @@ def test_lone_down_host_gets_nmaps_ping_hint(hint: bool, hosts: list[object], op
     if shown:
         lines = text.splitlines()
         assert lines.index(PING_HINT) == len(lines) - 2  # just before the done line, as nmap prints it
+
+
+LISTED = ["198.18.1.1", "198.18.1.2", "2001:db8::1"]
+
+
+def _list_hosts() -> list[HostResult]:
+    return [HostResult(address=a, family=6 if ":" in a else 4, status=HostStatus.UNKNOWN, status_reason=Reason.USER_SET)
+            for a in LISTED]
+
+
+@pytest.mark.parametrize("sink_type", [NormalOutput, GrepableOutput, JsonOutput])
+def test_a_batch_of_listed_addresses_writes_what_host_events_would(sink_type: type) -> None:
+    run = run_info("leadline -sL -n 198.18.1.1-2")
+    one_by_one = render(sink_type, run, _list_hosts(), stats(up=0))
+    stream = io.StringIO()
+    sink = sink_type(stream)
+    sink.begin(run)
+    sink.listed(LISTED[:1])
+    sink.listed(LISTED[1:])
+    sink.end(stats(up=0))
+    assert stream.getvalue() == one_by_one
+
+
+def test_guarded_sinks_give_host_events_to_a_sink_without_listed() -> None:
+    import threading
+
+    from leadline.cli.main import GuardedSinks
+    from leadline.output.xml import XmlOutput
+
+    run = run_info("leadline -sL -n 198.18.1.1-2")
+    xml_stream, progress = io.StringIO(), ProgressLine(io.StringIO(), enabled=False)
+    sinks = GuardedSinks([progress, XmlOutput(xml_stream)], threading.RLock())
+    sinks.begin(run)
+    sinks.listed(LISTED)
+    sinks.end(stats(up=0))
+    assert render(XmlOutput, run, _list_hosts(), stats(up=0)) == xml_stream.getvalue()
+    assert progress.hosts_done == 3

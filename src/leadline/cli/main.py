@@ -13,16 +13,16 @@ import sys
 import threading
 import time
 from contextlib import ExitStack
-from typing import Callable, TextIO
+from typing import Callable, Sequence, TextIO
 
 from leadline._version import __version__
 from leadline.api import output_sinks
 from leadline.cli.help import HELP
 from leadline.config import ScanConfig
 from leadline.errors import InputFileError, LeadlineError, UsageError
-from leadline.model import HostResult, PortResult, RunInfo, RunStats
+from leadline.model import HostResult, HostStatus, PortResult, Reason, RunInfo, RunStats
 from leadline.options import Parsed, parse_args
-from leadline.output.base import FanOut, NullSink, Sink
+from leadline.output.base import FanOut, Sink
 from leadline.output.progress import ProgressLine
 
 __all__ = ["GuardedSinks", "build_sinks", "entry", "main", "read_list_file", "run"]
@@ -77,9 +77,10 @@ class GuardedSinks(FanOut):
     every file.
     """
 
-    def __init__(self, sinks: list[Sink], lock: threading.RLock) -> None:
+    def __init__(self, sinks: list[Sink], lock: threading.RLock, on_begin: Callable[[], None] | None = None) -> None:
         super().__init__(sinks)
         self.lock = lock
+        self.on_begin = on_begin  # runs once the headers are out (nmap's warnings follow "Starting ...")
         self.depth = 0  # > 0 while an event is being written
         self.pending = False  # an interrupt arrived during an event
         self.begun = False
@@ -101,6 +102,8 @@ class GuardedSinks(FanOut):
     def begin(self, run: RunInfo) -> None:
         self._each(lambda s: s.begin(run))
         self.begun = True
+        if self.on_begin is not None:
+            self.on_begin()
 
     def task_begin(self, task: str, time: float, extra: str = "") -> None:
         self._each(lambda s: s.task_begin(task, time, extra))
@@ -115,7 +118,30 @@ class GuardedSinks(FanOut):
         self._each(lambda s: s.port_found(address, port))
 
     def host(self, host: HostResult) -> None:
-        self._each(lambda s: s.host(host))
+        # The busiest event (once per address of a list scan): no closure, one loop.
+        self.depth += 1
+        try:
+            with self.lock:
+                for s in self.sinks:
+                    s.host(host)
+        finally:
+            self.depth -= 1
+        if self.pending and not self.depth:
+            self.pending = False
+            raise KeyboardInterrupt
+
+    def listed(self, addresses: Sequence[str]) -> None:
+        """A batch of -sL addresses without names; a sink without ``listed`` gets one host event each."""
+        def each(s: Sink) -> None:
+            bulk = getattr(s, "listed", None)
+            if bulk is not None:
+                bulk(addresses)
+                return
+            for a in addresses:
+                s.host(HostResult(address=a, family=6 if ":" in a else 4, status=HostStatus.UNKNOWN,
+                                  status_reason=Reason.USER_SET))
+
+        self._each(each)
 
     def end(self, stats: RunStats) -> None:
         self.ended = True
@@ -127,17 +153,6 @@ class GuardedSinks(FanOut):
             now = time.time()
             self.end(RunStats(end_time=now, elapsed=max(0.0, now - started), hosts_up=0, hosts_down=0, hosts_total=0,
                               exit="error", error_message="interrupted"))
-
-
-class _StartWarnings(NullSink):
-    """nmap's warnings about the options, printed once the run has started (after "Starting ...")."""
-
-    def __init__(self, warnings: list[str]) -> None:
-        self.warnings = warnings
-
-    def begin(self, run: RunInfo) -> None:
-        for w in self.warnings:
-            _terminal.warn(w, as_is=True)  # nmap's own words, prefix included
 
 
 def read_list_file(path: str, option: str) -> list[str]:
@@ -215,6 +230,12 @@ def _install_interrupt(stop: threading.Event, sinks: GuardedSinks | None = None)
         signal.signal(signal.SIGTERM, handler)
 
 
+def _say_warnings(warnings: list[str]) -> None:
+    """nmap's warnings about the options, in nmap's own words (prefix included), after "Starting ..."."""
+    for w in warnings:
+        _terminal.warn(w, as_is=True)
+
+
 def _port_warnings(config: ScanConfig) -> list[str]:
     """nmap's warnings about the ports, which need the ports chosen (the services table is cached)."""
     from leadline.core.ports import select_ports
@@ -255,7 +276,7 @@ def run(parsed: Parsed) -> int:
         out = config.output
         _terminal.stream = sys.stderr if "-" in (out.normal, out.xml, out.grepable, out.json) else sys.stdout
         _terminal.progress = progress
-        guarded = GuardedSinks([*sinks, _StartWarnings(warnings)], _terminal.lock)
+        guarded = GuardedSinks(sinks, _terminal.lock, on_begin=lambda: _say_warnings(warnings))
         _install_interrupt(stop, guarded)
         scan = Scan(
             config,

@@ -7,7 +7,7 @@ exactly so that such scripts work on leadline's files unchanged.
 
 from __future__ import annotations
 
-from typing import TextIO
+from typing import Sequence, TextIO
 
 from leadline.model import HostResult, HostStatus, PortResult, RunInfo, RunStats
 from leadline.output.base import NullSink
@@ -37,6 +37,12 @@ class GrepableOutput(NullSink):
         lines = self.host_lines(host)
         if lines:
             self.stream.write("".join(line + "\n" for line in lines))
+            self.stream.flush()
+
+    def listed(self, addresses: Sequence[str]) -> None:
+        """A batch of -sL addresses without names, written at once."""
+        if addresses:
+            self.stream.write("".join([f"Host: {a} ()\tStatus: Unknown\n" for a in addresses]))
             self.stream.flush()
 
     def end(self, stats: RunStats) -> None:

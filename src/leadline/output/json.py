@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from typing import Any, TextIO
+from typing import Any, Sequence, TextIO
 
-from leadline.model import HostResult, Reason, RunInfo, RunStats
+from leadline.model import HostResult, HostStatus, Reason, RunInfo, RunStats
 from leadline.output.base import NullSink
 from leadline.output.formatting import sort_ports
 
@@ -61,6 +61,17 @@ class JsonOutput(NullSink):
         self.stream.write(separator + json.dumps(host_to_json(host)) + "\n")
         self.stream.flush()
         self.hosts_written += 1
+
+    def listed(self, addresses: Sequence[str]) -> None:
+        """A batch of -sL addresses without names: the same elements :meth:`host` writes, from a template."""
+        if not self.started or self.closed or not addresses:
+            return
+        first = "," if self.hosts_written else ""
+        rows = [_LISTED_4 if ":" not in a else _LISTED_6 for a in addresses]
+        text = ",".join([row.replace("\x00", a) for row, a in zip(rows, addresses)])
+        self.stream.write(first + text.replace(",{", "\n,{") + "\n")
+        self.stream.flush()
+        self.hosts_written += len(addresses)
 
     def end(self, stats: RunStats) -> None:
         if not self.started or self.closed:
@@ -128,3 +139,13 @@ def stats_to_json(stats: RunStats) -> dict[str, Any]:
         "summary": stats.summary,
         "error_message": stats.error_message,
     }
+
+
+def _listed_template(family: int) -> str:
+    """A list-scan host's JSON with a NUL where the address goes (addresses never contain one)."""
+    host = HostResult(address="\x00", family=family, status=HostStatus.UNKNOWN, status_reason=Reason.USER_SET)
+    return json.dumps(host_to_json(host)).replace("\\u0000", "\x00")
+
+
+_LISTED_4 = _listed_template(4)
+_LISTED_6 = _listed_template(6)

@@ -103,6 +103,11 @@ class NormalOutput(NullSink):
             self.stream.flush()
 
     def host(self, host: HostResult) -> None:
+        if host.status is HostStatus.UNKNOWN and not host.hostnames and not host.warnings:
+            # A list-scan address without names: one line (the bulk of -sL over a big range).
+            self.stream.write(f"{PROGRAM} scan report for {host.address}\n")
+            self.stream.flush()
+            return
         lines = self.host_lines(host)
         if lines:
             self.stream.write("".join(line + "\n" for line in lines))

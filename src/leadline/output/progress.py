@@ -11,7 +11,7 @@ output and files stay clean.
 
 from __future__ import annotations
 
-from typing import TextIO
+from typing import Sequence, TextIO
 
 from leadline.model import HostResult, PortResult, PortState, RunInfo, RunStats
 from leadline.output.base import NullSink
@@ -93,6 +93,10 @@ class ProgressLine(NullSink):
         self.open_noted = max(0, self.open_noted - found)
         self.hosts_done += 1
         self.hosts_up += host.is_up
+
+    def listed(self, addresses: Sequence[str]) -> None:
+        self.clear()
+        self.hosts_done += len(addresses)
 
     def end(self, stats: RunStats) -> None:
         self.clear()
