@@ -66,3 +66,44 @@ def test_double_interrupt_leaves_every_file_complete(tmp_path: Path, gap: float)
     in_nmap = [line.split()[-1] for line in nmap_file if line.startswith("leadline scan report for")]
     assert printed  # the scan did report hosts before the interrupts
     assert in_json == in_xml == in_gnmap == in_nmap == printed
+
+
+class _Recorder:
+    """A sink that records hosts; optionally presses Ctrl-C while it writes one."""
+
+    def __init__(self, press: bool = False) -> None:
+        self.hosts: list[str] = []
+        self.press = press
+        self.ended = False
+
+    def host(self, host: object) -> None:
+        if self.press:
+            signal.raise_signal(signal.SIGINT)  # the handler runs here, mid-event
+        self.hosts.append(host.address)  # type: ignore[attr-defined]
+
+    def end(self, stats: object) -> None:
+        self.ended = True
+
+
+def test_second_interrupt_mid_event_waits_until_every_sink_has_it() -> None:
+    import threading
+
+    from leadline.cli.main import GuardedSinks, _install_interrupt
+    from tests.unit.test_output_samples import stats, up_host
+
+    saved = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    first, second = _Recorder(press=True), _Recorder()
+    sinks = GuardedSinks([first, second], threading.RLock())  # type: ignore[list-item]
+    stop = threading.Event()
+    try:
+        _install_interrupt(stop, sinks)
+        signal.raise_signal(signal.SIGINT)  # the first Ctrl-C: stop cleanly
+        assert stop.is_set()
+        with pytest.raises(KeyboardInterrupt):
+            sinks.host(up_host())  # the second arrives while the first sink writes
+        assert first.hosts == second.hosts == ["198.18.201.2"]
+        sinks.end(stats())
+        assert first.ended and second.ended
+    finally:
+        signal.signal(signal.SIGINT, saved[0])
+        signal.signal(signal.SIGTERM, saved[1])
