@@ -99,3 +99,16 @@ def test_no_ping_hint_with_Pn_or_two_hosts(empty_netns: str) -> None:
         full = ["-n", "--unprivileged", *argv]
         nmap, ours = _run(["nmap", *full], empty_netns), _run([*LEADLINE, *full], empty_netns)
         assert "Host seems down" not in nmap.stdout and "Host seems down" not in ours.stdout
+
+
+@pytest.mark.parametrize("timing", [[], ["-T4", "--max-rate", "100", "--max-parallelism", "7", "--host-timeout", "5s"],
+                                    ["-T5", "--min-hostgroup", "4", "--max-hostgroup", "9", "--max-scan-delay", "20ms"]])
+def test_debugging_prints_nmaps_timing_report(timing: list[str]) -> None:
+    def report(done: subprocess.CompletedProcess[str]) -> list[str]:
+        lines = done.stdout.splitlines()
+        start = lines.index("--------------- Timing report ---------------")
+        return lines[start:start + 8]
+
+    args = ["-n", "-sL", "-d", *timing, "198.18.1.1"]
+    nmap, ours = _run(["nmap", *args]), _run([*LEADLINE, *args])
+    assert report(ours) == report(nmap)

@@ -18,7 +18,7 @@ from typing import Callable, Sequence, TextIO
 from leadline._version import __version__
 from leadline.api import output_sinks
 from leadline.cli.help import HELP
-from leadline.config import ScanConfig
+from leadline.config import ScanConfig, Timing
 from leadline.errors import InputFileError, LeadlineError, UsageError
 from leadline.model import HostResult, HostStatus, PortResult, Reason, RunInfo, RunStats
 from leadline.options import Parsed, parse_args
@@ -236,6 +236,40 @@ def _say_warnings(warnings: list[str]) -> None:
         _terminal.warn(w, as_is=True)
 
 
+def timing_report(timing: Timing) -> list[str]:
+    """nmap's -d "Timing report": the timing values in force, in milliseconds, as nmap prints them."""
+
+    def ms(seconds: float | None) -> int:
+        return round((seconds or 0.0) * 1000)
+
+    def rate(value: float | None) -> str:
+        return f"{value:g}" if value else "0"
+
+    return [
+        "--------------- Timing report ---------------",
+        f"  hostgroups: min {timing.min_hostgroup}, max {timing.max_hostgroup or 100000}",
+        f"  rtt-timeouts: init {ms(timing.initial_rtt_timeout)}, min {ms(timing.min_rtt_timeout)}, "
+        f"max {ms(timing.max_rtt_timeout)}",
+        f"  max-scan-delay: TCP {ms(timing.max_scan_delay)}, UDP 1000, SCTP {ms(timing.max_scan_delay)}",
+        f"  parallelism: min {timing.min_parallelism if timing.min_parallelism > 1 else 0}, "
+        f"max {timing.max_parallelism or 0}",
+        f"  max-retries: {timing.max_retries}, host-timeout: {ms(timing.host_timeout)}",
+        f"  min-rate: {rate(timing.min_rate)}, max-rate: {rate(timing.max_rate)}",
+        "---------------------------------------------",
+    ]
+
+
+def _at_start(config: ScanConfig, warnings: list[str]) -> None:
+    """What nmap prints right after "Starting ...": the -d timing report, then its warnings."""
+    if config.debugging >= 1 and not (config.output.xml == "-" or config.output.json == "-"
+                                      or config.output.grepable == "-"):
+        with _terminal.lock:
+            _terminal.clear()
+            _terminal.stream.write("".join(line + "\n" for line in timing_report(config.timing)))
+            _terminal.stream.flush()
+    _say_warnings(warnings)
+
+
 def _port_warnings(config: ScanConfig) -> list[str]:
     """nmap's warnings about the ports, which need the ports chosen (the services table is cached)."""
     from leadline.core.ports import select_ports
@@ -276,7 +310,7 @@ def run(parsed: Parsed) -> int:
         out = config.output
         _terminal.stream = sys.stderr if "-" in (out.normal, out.xml, out.grepable, out.json) else sys.stdout
         _terminal.progress = progress
-        guarded = GuardedSinks(sinks, _terminal.lock, on_begin=lambda: _say_warnings(warnings))
+        guarded = GuardedSinks(sinks, _terminal.lock, on_begin=lambda: _at_start(config, warnings))
         _install_interrupt(stop, guarded)
         scan = Scan(
             config,
