@@ -236,8 +236,15 @@ def _say_warnings(warnings: list[str]) -> None:
         _terminal.warn(w, as_is=True)
 
 
-def timing_report(timing: Timing) -> list[str]:
-    """nmap's -d "Timing report": the timing values in force, in milliseconds, as nmap prints them."""
+def timing_report(timing: Timing, template: int = 3) -> list[str]:
+    """nmap's -d "Timing report": the timing values in force, in milliseconds, as nmap prints them.
+
+    nmap keeps UDP's scan delay cap at 1 s unless --max-scan-delay is given
+    (seen here as a value other than the -T template's).
+    """
+    from leadline.config import TIMING_TEMPLATES
+
+    udp_delay = 1.0 if timing.max_scan_delay == TIMING_TEMPLATES[template].max_scan_delay else timing.max_scan_delay
 
     def ms(seconds: float | None) -> int:
         return round((seconds or 0.0) * 1000)
@@ -250,7 +257,7 @@ def timing_report(timing: Timing) -> list[str]:
         f"  hostgroups: min {timing.min_hostgroup}, max {timing.max_hostgroup or 100000}",
         f"  rtt-timeouts: init {ms(timing.initial_rtt_timeout)}, min {ms(timing.min_rtt_timeout)}, "
         f"max {ms(timing.max_rtt_timeout)}",
-        f"  max-scan-delay: TCP {ms(timing.max_scan_delay)}, UDP 1000, SCTP {ms(timing.max_scan_delay)}",
+        f"  max-scan-delay: TCP {ms(timing.max_scan_delay)}, UDP {ms(udp_delay)}, SCTP {ms(timing.max_scan_delay)}",
         f"  parallelism: min {timing.min_parallelism if timing.min_parallelism > 1 else 0}, "
         f"max {timing.max_parallelism or 0}",
         f"  max-retries: {timing.max_retries}, host-timeout: {ms(timing.host_timeout)}",
@@ -265,7 +272,7 @@ def _at_start(config: ScanConfig, warnings: list[str]) -> None:
                                       or config.output.grepable == "-"):
         with _terminal.lock:
             _terminal.clear()
-            _terminal.stream.write("".join(line + "\n" for line in timing_report(config.timing)))
+            _terminal.stream.write("".join(line + "\n" for line in timing_report(config.timing, config.template)))
             _terminal.stream.flush()
     _say_warnings(warnings)
 
