@@ -136,10 +136,15 @@ def config_from(targets: str | Iterable[str], options: Options = "", **overrides
 
     Raises :class:`~leadline.errors.LeadlineError` (one line) for anything wrong.
     """
+    return _configured(targets, options, overrides)[0]
+
+
+def _configured(targets: object, options: object, overrides: dict[str, object]) -> tuple[ScanConfig, list[str]]:
+    """The config, and nmap's warnings about the options (e.g. --scanflags with -sT)."""
     parsed = parse_args([*_option_words(options), *_target_words(targets)])
     if parsed.show_help or parsed.show_version or parsed.stats_every is not None:
         raise UsageError("-h, -V and --stats-every belong to the command line, not to leadline.scan")
-    return _apply_overrides(parsed.config, overrides)
+    return _apply_overrides(parsed.config, overrides), parsed.warnings
 
 
 def _open_for_api(stack: ExitStack, path: str) -> TextIO:
@@ -178,7 +183,7 @@ def scan(
     from leadline.output.base import FanOut
     from leadline.scanner import Scan
 
-    config = config_from(targets, options, **overrides)
+    config, option_warnings = _configured(targets, options, overrides)
     collector = _Collector(on_host)
     warnings: list[str] = []
 
@@ -186,6 +191,9 @@ def scan(
         warnings.append(msg)
         if warn:
             warn(msg)
+
+    for line in option_warnings:
+        _warn(line)
 
     with ExitStack() as stack:
         files = output_sinks(config, lambda path: _open_for_api(stack, path))

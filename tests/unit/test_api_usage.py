@@ -65,3 +65,11 @@ def test_misuse_is_one_line_leadline_error(call: object, needle: str) -> None:
 def test_scan_async_returns_the_same_report() -> None:
     report = asyncio.run(leadline.scan_async("198.18.1.0/31", ["-sL", "-n"]))
     assert [h.address for h in report.hosts] == ["198.18.1.0", "198.18.1.1"]
+
+
+def test_option_warnings_reach_the_report_and_the_callback() -> None:
+    heard: list[str] = []
+    report = leadline.scan("198.18.1.1", ["-sL", "-n"], warn=heard.append)
+    assert report.warnings == () and heard == []
+    config_warnings = leadline.api._configured("x", ["-sT", "--scanflags", "SYN"], {})[1]
+    assert config_warnings and config_warnings[0].startswith("You have specified some options that require raw")
