@@ -188,8 +188,8 @@ def build_sinks(config: ScanConfig, stack: ExitStack, *, status: bool = False) -
     stdout_taken = "-" in (out.normal, out.xml, out.grepable, out.json)
     progress = None
     if config.interactive or status:
-        progress = ProgressLine(sys.stderr if stdout_taken else sys.stdout,
-                                enabled=config.interactive and not stdout_taken)
+        # With standard output owned by an output format, the live line goes to standard error.
+        progress = ProgressLine(sys.stderr if stdout_taken else sys.stdout, enabled=config.interactive)
         sinks.append(progress)
     if not stdout_taken:
         sinks.append(
@@ -299,7 +299,9 @@ def run(parsed: Parsed) -> int:
     from leadline.scanner import Scan
 
     config = parsed.config
-    config = replace(config, interactive=sys.stdout.isatty() and os.environ.get("CI") != "true")
+    out = config.output
+    console = sys.stderr if "-" in (out.normal, out.xml, out.grepable, out.json) else sys.stdout
+    config = replace(config, interactive=console.isatty() and os.environ.get("CI") != "true")
     extra_targets: list[str] = []
     extra_excludes: list[str] = []
     if config.input_file:
@@ -314,8 +316,7 @@ def run(parsed: Parsed) -> int:
     started = time.time()
     with ExitStack() as stack:
         sinks, progress = build_sinks(config, stack, status=keyboard is not None or parsed.stats_every is not None)
-        out = config.output
-        _terminal.stream = sys.stderr if "-" in (out.normal, out.xml, out.grepable, out.json) else sys.stdout
+        _terminal.stream = console
         _terminal.progress = progress
         guarded = GuardedSinks(sinks, _terminal.lock, on_begin=lambda: _at_start(config, warnings))
         _install_interrupt(stop, guarded)
@@ -328,10 +329,10 @@ def run(parsed: Parsed) -> int:
             extra_excludes=extra_excludes,
             trace=_trace,
         )
-        console = Console(_terminal.stream, _terminal.lock, _terminal.clear)
+        say = Console(_terminal.stream, _terminal.lock, _terminal.clear)
         tunables = [s for s in sinks if isinstance(s, NormalOutput) and not s.file_header]
         status = progress.stats_lines if progress is not None else (lambda now: [])
-        keys = StatusKeys(console, status, tunables=tunables, stats_every=parsed.stats_every, keyboard=keyboard)
+        keys = StatusKeys(say, status, tunables=tunables, stats_every=parsed.stats_every, keyboard=keyboard)
         try:
             with keys:
                 stats = scan.run()
