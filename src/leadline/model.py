@@ -204,6 +204,7 @@ class HostResult:
     trace: Trace | None = None
     scripts: tuple[ScriptResult, ...] = ()  # host scripts' results
     warnings: tuple[str, ...] = ()
+    interrupted: bool = False  # the run was interrupted before every port of this host was decided
 
     @property
     def is_up(self) -> bool:

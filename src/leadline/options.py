@@ -20,6 +20,7 @@ from leadline.config import (
     OutputSpec,
     ScanConfig,
     ScanType,
+    Timing,
 )
 from leadline.errors import UsageError
 from leadline.scantypes import kind_by_letter
@@ -37,6 +38,7 @@ class Parsed:
     show_help: bool = False
     show_version: bool = False
     stats_every: float | None = None
+    noninteractive: bool = False  # --noninteractive: no keyboard reading
     warnings: list[str] = field(default_factory=list)
 
 
@@ -121,6 +123,7 @@ class _State:
         self.verbosity = 0
         self.debugging = 0
         self.template = 3
+        self.fast = False  # -F, which nmap refuses without a port scan (--top-ports it allows)
         self.parsed = Parsed(config=ScanConfig())
 
 
@@ -162,6 +165,11 @@ def _output(kind: str) -> Handler:
     return handler
 
 
+def _ports(st: _State, value: str) -> None:
+    _check_port_spec(value)
+    st.cfg["ports"] = value
+
+
 def _exclude(st: _State, value: str) -> None:
     st.exclude.extend(p for p in value.split(",") if p)
 
@@ -179,7 +187,7 @@ def _scanflags(st: _State, value: str) -> None:
 
 
 VALUE_OPTIONS: dict[str, Handler] = {
-    "p": _set("ports"),
+    "p": lambda st, value: _ports(st, value),
     "exclude-ports": _set("exclude_ports"),
     "top-ports": _top_ports,
     "iL": _set("input_file"),
@@ -214,7 +222,7 @@ FLAG_OPTIONS: dict[str, Callable[[_State], None]] = {
     "sn": lambda st: st.cfg.__setitem__("ping_only", True),
     "sP": lambda st: st.cfg.__setitem__("ping_only", True),
     "sL": lambda st: st.cfg.__setitem__("list_only", True),
-    "F": lambda st: st.cfg.__setitem__("top_ports", 100),
+    "F": lambda st: (st.cfg.__setitem__("top_ports", 100), setattr(st, "fast", True)) and None,
     "r": lambda st: st.cfg.__setitem__("sequential_ports", True),
     "randomize-hosts": lambda st: st.cfg.__setitem__("randomize_hosts", True),
     "n": lambda st: st.cfg.__setitem__("dns", "never"),
@@ -234,8 +242,17 @@ FLAG_OPTIONS: dict[str, Callable[[_State], None]] = {
     "V": lambda st: setattr(st.parsed, "show_version", True),
     "version": lambda st: setattr(st.parsed, "show_version", True),
     "system-dns": lambda st: None,
-    "noninteractive": lambda st: None,
+    "noninteractive": lambda st: setattr(st.parsed, "noninteractive", True),
 }
+
+# Dashes that are not '-' (en dash, em dash, minus sign, ...), as pasted from documents.
+UNICODE_DASHES = frozenset("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d")
+
+# nmap's refusals, word for word, so a search for the message finds nmap's documentation.
+NOT_WITH_SCAN_TYPES = "-sL and -sn (skip port scan) are not valid with any other scan types"
+NO_PORTS_WITHOUT_SCAN = "You cannot use -F (fast scan) or -p (explicit port selection) when not doing a port scan"
+ILLEGAL_PORTS = ("Your port specifications are illegal.  Example of proper form: "
+                 '"-100,200-1024,T:3000-4000,U:60000-"')
 
 # Discovery probe prefixes: -PS22,80 -PA80 -PU53 take optional glued ports.
 PROBE_KINDS = {"E": "echo", "P": "timestamp", "M": "netmask", "S": "syn", "A": "ack", "U": "udp", "R": "arp", "Y": "sctp"}
@@ -307,6 +324,9 @@ def parse_args(argv: list[str]) -> Parsed:
     while i < len(argv):
         token = argv[i]
         i += 1
+        if not only_targets and token[:1] in UNICODE_DASHES:
+            # A dash pasted from a handout or a word processor: nmap's own wording.
+            raise UsageError(f"Unparseable option (dash, not '-') in argument {i}")
         if only_targets or not token.startswith("-") or token == "-":
             st.targets.append(token)
             continue
@@ -346,7 +366,7 @@ def parse_args(argv: list[str]) -> Parsed:
             _discovery(st, body[1:], token)
             continue
         if body.startswith("p") and len(body) > 1:
-            st.cfg["ports"] = body[1:]
+            _ports(st, body[1:])
             continue
         if body.startswith("T") and len(body) > 1:
             _template(st, body[1:])
@@ -357,13 +377,13 @@ def parse_args(argv: list[str]) -> Parsed:
         if re.fullmatch(r"v+", body):
             st.verbosity += len(body)
             continue
-        if re.fullmatch(r"v\d", body):
+        if re.fullmatch(r"v\d+", body):
             st.verbosity = int(body[1:])
             continue
         if re.fullmatch(r"d+", body):
             st.debugging += len(body)
             continue
-        if re.fullmatch(r"d\d", body):
+        if re.fullmatch(r"d\d+", body):
             st.debugging = int(body[1:])
             continue
         if body.startswith("iL") and len(body) > 2:
@@ -378,6 +398,50 @@ def parse_args(argv: list[str]) -> Parsed:
     return _finish(st, argv)
 
 
+def _check_hostgroups(timing: Timing) -> None:
+    low, high = timing.min_hostgroup, timing.max_hostgroup
+    if high is not None and low is not None and high < low:
+        raise UsageError(f"Maximum host group size may not be set to less than the minimum size (currently {low})")
+
+
+def _check_scan_combination(st: _State) -> None:
+    """-sL and -sn exclude port scanning, as in nmap (same refusals, same words)."""
+    cfg = st.cfg
+    ping, listing = bool(cfg.get("ping_only")), bool(cfg.get("list_only"))
+    if not (ping or listing):
+        return
+    if ping and listing:
+        raise UsageError("-sn and -sL cannot be combined")
+    if st.scan_types:
+        raise UsageError(NOT_WITH_SCAN_TYPES)
+    if cfg.get("ports") is not None or st.fast:
+        raise UsageError(NO_PORTS_WITHOUT_SCAN)
+
+
+def _check_port_spec(spec: str) -> None:
+    """A -p value that is plainly no port list (an address typed where the ports go): nmap's refusal.
+
+    Names (``http``, ``http*``) are checked later against the services table.
+    """
+    if re.fullmatch(r"[\d.]+|[\da-fA-F:]*:[\da-fA-F:]*:[\da-fA-F:]*(/\d+)?|[\d.]+/\d+", spec) and (
+        "." in spec or spec.count(":") >= 2
+    ):
+        raise UsageError(ILLEGAL_PORTS)
+
+
+def port_warnings(config: ScanConfig, tcp_ports: int, udp_scan: bool) -> list[str]:
+    """nmap's warnings about the ports chosen, once they are known (``tcp_ports`` many TCP ports)."""
+    warnings: list[str] = []
+    spec = config.ports or ""
+    if re.search(r"(^|,)\s*U:", spec) and not udp_scan:
+        warnings.append("WARNING: Your ports include \"U:\" but you haven't specified UDP scan with -sU.")
+    port_scan = not (config.ping_only or config.list_only)
+    tcp_scan = port_scan and (not config.scan_types or any(t.protocol == "tcp" for t in config.scan_types))
+    if tcp_scan and tcp_ports == 0:
+        warnings.append("WARNING: a TCP scan type was requested, but no tcp ports were specified.  Skipping this scan type.")
+    return warnings
+
+
 def _finish(st: _State, argv: list[str]) -> Parsed:
     timing = replace(TIMING_TEMPLATES[st.template], **st.timing)  # type: ignore[arg-type]
     if timing.min_rtt_timeout > timing.max_rtt_timeout:
@@ -390,12 +454,9 @@ def _finish(st: _State, argv: list[str]) -> Parsed:
         timing = replace(timing, initial_rtt_timeout=timing.min_rtt_timeout)
     if timing.initial_rtt_timeout > timing.max_rtt_timeout:
         timing = replace(timing, initial_rtt_timeout=timing.max_rtt_timeout)
+    _check_hostgroups(timing)
     cfg = st.cfg
-    if cfg.get("ping_only") and cfg.get("list_only"):
-        raise UsageError("-sn and -sL cannot be combined")
-    if cfg.get("ping_only") and (st.scan_types or cfg.get("ports")):
-        what = "-p" if cfg.get("ports") else "a port scan type"
-        raise UsageError(f"-sn (no port scan) cannot be combined with {what}")
+    _check_scan_combination(st)
     tcp_raw = [t for t in st.scan_types if t.protocol == "tcp" and t.needs_root]
     if ScanType.CONNECT in st.scan_types and tcp_raw:
         raise UsageError("only one TCP scan type may be given (-sT cannot be combined with raw TCP scans)")
@@ -403,6 +464,9 @@ def _finish(st: _State, argv: list[str]) -> Parsed:
         raise UsageError("only one TCP scan type may be given at a time")
     if "scanflags" in cfg and not st.scan_types:
         st.scan_types.append(ScanType.SYN)
+    if "scanflags" in cfg and ScanType.CONNECT in st.scan_types:
+        st.parsed.warnings.append("You have specified some options that require raw socket access.\n"
+                                  "These options will not be honored for TCP Connect scan.")
     outputs = OutputSpec(
         normal=st.outputs.get("N"), xml=st.outputs.get("X"), grepable=st.outputs.get("G"), json=st.outputs.get("J")
     )

@@ -101,7 +101,7 @@ def test_scanflags() -> None:
         (["--max-retries", "many", "x"], "invalid number 'many' for --max-retries"),
         (["--min-rate", "0", "x"], "must be greater than 0"),
         (["-p"], "option '-p' needs a value"),
-        (["-sn", "-p", "80", "x"], "-sn (no port scan) cannot be combined with -p"),
+        (["-sn", "-p", "80", "x"], "You cannot use -F (fast scan) or -p (explicit port selection) when not doing a port scan"),
         (["-sT", "-sS", "x"], "only one TCP scan type"),
         (["--min-rtt-timeout", "2s", "--max-rtt-timeout", "1s", "x"], "--min-rtt-timeout is greater"),
         (["-PZ", "x"], "unsupported host discovery option '-PZ'"),

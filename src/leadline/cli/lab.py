@@ -28,9 +28,11 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="leadline lab", description="The practice network, in namespaces.")
     common = argparse.ArgumentParser(add_help=False)
     # Accepted before or after the command; the copy after it wins only when given.
-    for owner, default in ((parser, "ll"), (common, argparse.SUPPRESS)):
+    default_prefix = os.environ.get("LEADLINE_LAB_PREFIX") or "ll"
+    for owner, default in ((parser, default_prefix), (common, argparse.SUPPRESS)):
         owner.add_argument("--prefix", default=default,
-                           help="namespace name prefix, so several labs can coexist (default: ll)")
+                           help="namespace name prefix, so several labs can coexist "
+                                "(default: $LEADLINE_LAB_PREFIX, else ll)")
     for owner, default in ((parser, None), (common, argparse.SUPPRESS)):
         owner.add_argument("--state-dir", default=default,
                            help="where the lab records what it built (default: /run/leadline-lab/PREFIX)")
@@ -98,10 +100,23 @@ def _run_in_lab(lab: Lab, host: str | None, command: list[str]) -> int:
     if namespace not in namespaces():
         raise LabError(f"lab {lab.prefix} has no namespace {namespace}; "
                        f"run 'leadline lab up{_prefix_flag(lab)}' first")
-    environment = dict(os.environ, LEADLINE_LAB=lab.prefix, LEADLINE_LAB_HOST=host or lab.scanner)
+    environment = dict(os.environ, LEADLINE_LAB=lab.prefix, LEADLINE_LAB_HOST=host or lab.scanner,
+                       PATH=lab_path(os.environ.get("PATH", os.defpath)))
     completed = subprocess.run(in_namespace(namespace, command), env=environment, check=False)
     code = completed.returncode
     return 128 - code if code < 0 else code
+
+
+def lab_path(path: str) -> str:
+    """PATH inside the lab: the running installation's scripts first, so ``leadline lab exec leadline ...``
+    (and ``leadline`` typed in ``lab shell``) runs this leadline even when it is not on the caller's PATH."""
+    scripts = os.path.dirname(os.path.abspath(sys.argv[0])) if os.path.basename(sys.argv[0]) == "leadline" else ""
+    if not scripts or not os.access(os.path.join(scripts, "leadline"), os.X_OK):
+        scripts = os.path.dirname(sys.executable)
+        if not os.access(os.path.join(scripts, "leadline"), os.X_OK):
+            return path
+    rest = [entry for entry in path.split(os.pathsep) if entry and entry != scripts]
+    return os.pathsep.join([scripts, *rest])
 
 
 def _prefix_flag(lab: Lab) -> str:

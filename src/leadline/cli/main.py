@@ -11,35 +11,148 @@ import os
 import signal
 import sys
 import threading
+import time
 from contextlib import ExitStack
-from typing import TextIO
+from typing import Callable, Sequence, TextIO
 
 from leadline._version import __version__
+from leadline.api import output_sinks
 from leadline.cli.help import HELP
-from leadline.options import Parsed, parse_args
-from leadline.config import ScanConfig
+from leadline.config import ScanConfig, Timing
 from leadline.errors import InputFileError, LeadlineError, UsageError
+from leadline.model import HostResult, HostStatus, PortResult, Reason, RunInfo, RunStats
+from leadline.options import Parsed, parse_args
 from leadline.output.base import FanOut, Sink
+from leadline.output.progress import ProgressLine
+
+__all__ = ["GuardedSinks", "build_sinks", "entry", "main", "read_list_file", "run"]
 
 
 def _err(msg: str) -> None:
     print(f"leadline: {msg}", file=sys.stderr, flush=True)
 
 
-_progress_line: object | None = None
+class _Terminal:
+    """What the run prints outside the sinks: warnings, trace lines, status; all under the sinks' lock."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.progress: ProgressLine | None = None
+        self.stream: TextIO = sys.stdout  # standard error when an output format owns standard output
+
+    def clear(self) -> None:
+        if self.progress is not None:
+            self.progress.clear()
+
+    def warn(self, msg: str, *, as_is: bool = False) -> None:
+        with self.lock:
+            self.clear()
+            prefixed = as_is or msg.startswith(("Failed", "Warning", "WARNING"))
+            print(msg if prefixed else f"Warning: {msg}", file=sys.stderr, flush=True)
+
+    def trace(self, line: str) -> None:
+        """--packet-trace lines go where nmap's do (standard output) unless an output format owns it."""
+        with self.lock:
+            self.clear()
+            print(line, file=self.stream, flush=True)
+
+
+_terminal = _Terminal()
 
 
 def _warn(msg: str) -> None:
-    if _progress_line is not None:
-        _progress_line.clear()  # type: ignore[attr-defined]
-    print(f"Warning: {msg}" if not msg.startswith(("Failed", "Warning", "WARNING")) else msg, file=sys.stderr, flush=True)
+    _terminal.warn(msg)
 
 
 def _trace(line: str) -> None:
-    """--packet-trace lines go to standard output, as nmap's do."""
-    if _progress_line is not None:
-        _progress_line.clear()  # type: ignore[attr-defined]
-    print(line, flush=True)
+    _terminal.trace(line)
+
+
+class GuardedSinks(FanOut):
+    """The run's sinks under one lock, so that a second Ctrl-C cannot cut an event short.
+
+    A KeyboardInterrupt that arrives while an event is being written to
+    the sinks waits until every sink has it, then is raised; so each
+    host is in every output file or in none, and ``end`` always closes
+    every file.
+    """
+
+    def __init__(self, sinks: list[Sink], lock: threading.RLock, on_begin: Callable[[], None] | None = None) -> None:
+        super().__init__(sinks)
+        self.lock = lock
+        self.on_begin = on_begin  # runs once the headers are out (nmap's warnings follow "Starting ...")
+        self.depth = 0  # > 0 while an event is being written
+        self.pending = False  # an interrupt arrived during an event
+        self.begun = False
+        self.ended = False
+
+    def _each(self, call: Callable[[Sink], None], *, last: bool = False) -> None:
+        self.depth += 1
+        try:
+            with self.lock:
+                for s in self.sinks:
+                    call(s)
+        finally:
+            self.depth -= 1
+        if self.pending and not self.depth:
+            self.pending = False
+            if not last:
+                raise KeyboardInterrupt
+
+    def begin(self, run: RunInfo) -> None:
+        self._each(lambda s: s.begin(run))
+        self.begun = True
+        if self.on_begin is not None:
+            self.on_begin()
+
+    def task_begin(self, task: str, time: float, extra: str = "") -> None:
+        self._each(lambda s: s.task_begin(task, time, extra))
+
+    def task_progress(self, task: str, time: float, percent: float, remaining: float | None, etc: float | None) -> None:
+        self._each(lambda s: s.task_progress(task, time, percent, remaining, etc))
+
+    def task_end(self, task: str, time: float, extra: str = "") -> None:
+        self._each(lambda s: s.task_end(task, time, extra))
+
+    def port_found(self, address: str, port: PortResult) -> None:
+        self._each(lambda s: s.port_found(address, port))
+
+    def host(self, host: HostResult) -> None:
+        # The busiest event (once per address of a list scan): no closure, one loop.
+        self.depth += 1
+        try:
+            with self.lock:
+                for s in self.sinks:
+                    s.host(host)
+        finally:
+            self.depth -= 1
+        if self.pending and not self.depth:
+            self.pending = False
+            raise KeyboardInterrupt
+
+    def listed(self, addresses: Sequence[str]) -> None:
+        """A batch of -sL addresses without names; a sink without ``listed`` gets one host event each."""
+        def each(s: Sink) -> None:
+            bulk = getattr(s, "listed", None)
+            if bulk is not None:
+                bulk(addresses)
+                return
+            for a in addresses:
+                s.host(HostResult(address=a, family=6 if ":" in a else 4, status=HostStatus.UNKNOWN,
+                                  status_reason=Reason.USER_SET))
+
+        self._each(each)
+
+    def end(self, stats: RunStats) -> None:
+        self.ended = True
+        self._each(lambda s: s.end(stats), last=True)
+
+    def close_interrupted(self, started: float) -> None:
+        """An interrupt escaped the pipeline before it wrote the footer: close every file now."""
+        if self.begun and not self.ended:
+            now = time.time()
+            self.end(RunStats(end_time=now, elapsed=max(0.0, now - started), hosts_up=0, hosts_down=0, hosts_total=0,
+                              exit="error", error_message="interrupted"))
 
 
 def read_list_file(path: str, option: str) -> list[str]:
@@ -66,23 +179,19 @@ def _open_output(stack: ExitStack, path: str) -> TextIO:
         raise UsageError(f"cannot write output file '{path}': {e.strerror or e}") from None
 
 
-def build_sinks(config: ScanConfig, stack: ExitStack) -> tuple[Sink, object | None]:
-    """The sinks the flags ask for, plus the progress line (if on a terminal)."""
-    from leadline.output.grepable import GrepableOutput
-    from leadline.output.json import JsonOutput
+def build_sinks(config: ScanConfig, stack: ExitStack, *, status: bool = False) -> tuple[list[Sink], ProgressLine | None]:
+    """The sinks the flags ask for, plus the progress line (drawn on a terminal; kept for ``status``)."""
     from leadline.output.normal import NormalOutput
-    from leadline.output.xml import XmlOutput
 
     out = config.output
     sinks: list[Sink] = []
     stdout_taken = "-" in (out.normal, out.xml, out.grepable, out.json)
     progress = None
+    if config.interactive or status:
+        # With standard output owned by an output format, the live line goes to standard error.
+        progress = ProgressLine(sys.stderr if stdout_taken else sys.stdout, enabled=config.interactive)
+        sinks.append(progress)
     if not stdout_taken:
-        if config.interactive:
-            from leadline.output.progress import ProgressLine
-
-            progress = ProgressLine(sys.stdout)
-            sinks.append(progress)
         sinks.append(
             NormalOutput(
                 sys.stdout,
@@ -90,49 +199,109 @@ def build_sinks(config: ScanConfig, stack: ExitStack) -> tuple[Sink, object | No
                 open_only=config.open_only,
                 verbosity=config.verbosity,
                 debugging=config.debugging,
+                ping_hint=not (config.skip_discovery or config.list_only),
             )
         )
-    if out.normal:
-        sinks.append(
-            NormalOutput(
-                _open_output(stack, out.normal),
-                reason=config.reason,
-                open_only=config.open_only,
-                verbosity=config.verbosity,
-                debugging=config.debugging,
-                file_header=out.normal != "-",
-            )
-        )
-    if out.xml:
-        sinks.append(XmlOutput(_open_output(stack, out.xml), open_only=config.open_only))
-    if out.grepable:
-        sinks.append(GrepableOutput(_open_output(stack, out.grepable), open_only=config.open_only))
-    if out.json:
-        sinks.append(JsonOutput(_open_output(stack, out.json)))
-    return FanOut(sinks), progress
+    sinks.extend(output_sinks(config, lambda path: _open_output(stack, path)))
+    return sinks, progress
 
 
-def _install_interrupt(stop: threading.Event) -> None:
-    """First Ctrl-C: stop cleanly and write what was found.  Second: leave now."""
+def _install_interrupt(stop: threading.Event, sinks: GuardedSinks | None = None) -> None:
+    """First Ctrl-C: stop cleanly and write what was found.  Second: stop scanning now, still closing
+    every file (an event being written finishes first).  Third: leave at once."""
+    presses = [0]
 
     def handler(signum: int, frame: object) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        print("\ncaught interrupt: finishing up and writing what was found (Ctrl-C again to quit at once)", file=sys.stderr, flush=True)
+        presses[0] += 1
+        if presses[0] == 1 and not stop.is_set():
+            stop.set()
+            print("\ncaught interrupt: finishing up and writing what was found (Ctrl-C again to quit at once)",
+                  file=sys.stderr, flush=True)
+            return
+        if sinks is not None and sinks.depth:
+            sinks.pending = True  # raised once every sink has the event
+            return
+        if presses[0] > 2:
+            os._exit(130)
+        raise KeyboardInterrupt
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, handler)
         signal.signal(signal.SIGTERM, handler)
 
 
+def _say_warnings(warnings: list[str]) -> None:
+    """nmap's warnings about the options, in nmap's own words (prefix included), after "Starting ..."."""
+    for w in warnings:
+        _terminal.warn(w, as_is=True)
+
+
+def timing_report(timing: Timing, template: int = 3) -> list[str]:
+    """nmap's -d "Timing report": the timing values in force, in milliseconds, as nmap prints them.
+
+    nmap keeps UDP's scan delay cap at 1 s unless --max-scan-delay is given
+    (seen here as a value other than the -T template's).
+    """
+    from leadline.config import TIMING_TEMPLATES
+
+    udp_delay = 1.0 if timing.max_scan_delay == TIMING_TEMPLATES[template].max_scan_delay else timing.max_scan_delay
+
+    def ms(seconds: float | None) -> int:
+        return round((seconds or 0.0) * 1000)
+
+    def rate(value: float | None) -> str:
+        return f"{value:g}" if value else "0"
+
+    return [
+        "--------------- Timing report ---------------",
+        f"  hostgroups: min {timing.min_hostgroup}, max {timing.max_hostgroup or 100000}",
+        f"  rtt-timeouts: init {ms(timing.initial_rtt_timeout)}, min {ms(timing.min_rtt_timeout)}, "
+        f"max {ms(timing.max_rtt_timeout)}",
+        f"  max-scan-delay: TCP {ms(timing.max_scan_delay)}, UDP {ms(udp_delay)}, SCTP {ms(timing.max_scan_delay)}",
+        f"  parallelism: min {timing.min_parallelism if timing.min_parallelism > 1 else 0}, "
+        f"max {timing.max_parallelism or 0}",
+        f"  max-retries: {timing.max_retries}, host-timeout: {ms(timing.host_timeout)}",
+        f"  min-rate: {rate(timing.min_rate)}, max-rate: {rate(timing.max_rate)}",
+        "---------------------------------------------",
+    ]
+
+
+def _at_start(config: ScanConfig, warnings: list[str]) -> None:
+    """What nmap prints right after "Starting ...": the -d timing report, then its warnings."""
+    if config.debugging >= 1 and not (config.output.xml == "-" or config.output.json == "-"
+                                      or config.output.grepable == "-"):
+        with _terminal.lock:
+            _terminal.clear()
+            _terminal.stream.write("".join(line + "\n" for line in timing_report(config.timing, config.template)))
+            _terminal.stream.flush()
+    _say_warnings(warnings)
+
+
+def _port_warnings(config: ScanConfig) -> list[str]:
+    """nmap's warnings about the ports, which need the ports chosen (the services table is cached)."""
+    from leadline.core.ports import select_ports
+    from leadline.options import port_warnings
+    from leadline.services import ServiceTable
+
+    if config.ping_only or config.list_only:
+        return []
+    ports = select_ports(spec=config.ports, top_ports=config.top_ports, exclude=config.exclude_ports,
+                         protocols={"tcp"}, services=ServiceTable.load())
+    udp = any(t.protocol == "udp" for t in config.scan_types)
+    return port_warnings(config, len(ports.tcp), udp)
+
+
 def run(parsed: Parsed) -> int:
     from dataclasses import replace
 
+    from leadline.cli.keys import Console, StatusKeys, keyboard_for
+    from leadline.output.normal import NormalOutput
     from leadline.pipeline import Scan
 
     config = parsed.config
-    config = replace(config, interactive=sys.stdout.isatty() and os.environ.get("CI") != "true")
+    out = config.output
+    console = sys.stderr if "-" in (out.normal, out.xml, out.grepable, out.json) else sys.stdout
+    config = replace(config, interactive=console.isatty() and os.environ.get("CI") != "true")
     extra_targets: list[str] = []
     extra_excludes: list[str] = []
     if config.input_file:
@@ -141,21 +310,35 @@ def run(parsed: Parsed) -> int:
         extra_excludes = read_list_file(config.exclude_file, "--excludefile")
     if not config.targets and not extra_targets:
         raise UsageError("no targets were specified, so 0 hosts scanned (see 'leadline -h')")
+    warnings = parsed.warnings + _port_warnings(config)
+    keyboard = keyboard_for(parsed.noninteractive) if config.interactive else None
     stop = threading.Event()
-    _install_interrupt(stop)
+    started = time.time()
     with ExitStack() as stack:
-        global _progress_line
-        sink, _progress_line = build_sinks(config, stack)
+        sinks, progress = build_sinks(config, stack, status=keyboard is not None or parsed.stats_every is not None)
+        _terminal.stream = console
+        _terminal.progress = progress
+        guarded = GuardedSinks(sinks, _terminal.lock, on_begin=lambda: _at_start(config, warnings))
+        _install_interrupt(stop, guarded)
         scan = Scan(
             config,
-            sink,
+            guarded,
             warn=_warn,
             stop=stop,
             extra_targets=extra_targets,
             extra_excludes=extra_excludes,
             trace=_trace,
         )
-        stats = scan.run()
+        say = Console(_terminal.stream, _terminal.lock, _terminal.clear)
+        tunables = [s for s in sinks if isinstance(s, NormalOutput) and not s.file_header]
+        status = progress.stats_lines if progress is not None else (lambda now: [])
+        keys = StatusKeys(say, status, tunables=tunables, stats_every=parsed.stats_every, keyboard=keyboard)
+        try:
+            with keys:
+                stats = scan.run()
+        except KeyboardInterrupt:
+            guarded.close_interrupted(started)
+            raise
     return 130 if stats.exit == "error" and stop.is_set() else 0
 
 

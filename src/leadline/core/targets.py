@@ -22,7 +22,7 @@ import itertools
 import random
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from leadline.errors import TargetSpecError
 
@@ -46,9 +46,12 @@ _MAX_HOSTNAME = 253
 _MAX_LABEL = 63
 
 
-@dataclass(frozen=True)
-class Target:
-    """One address to scan; ``hostname`` is set when the user gave a name."""
+class Target(NamedTuple):
+    """One address to scan; ``hostname`` is set when the user gave a name.
+
+    A named tuple, not a dataclass: a list scan of a /8 makes 16.7 million
+    of these, and a tuple is built in less than half the time.
+    """
 
     address: str
     family: int  # 4 | 6
@@ -56,8 +59,13 @@ class Target:
     other_addresses: tuple[str, ...] = ()  # resolved for ``hostname`` but not scanned
 
 
+_SHOWN_MAX = 80  # characters of a bad token echoed into the error line
+
+
 def _fail(text: str, why: str) -> TargetSpecError:
     shown = text.encode("unicode_escape").decode("ascii")  # keep the message on one line
+    if len(shown) > _SHOWN_MAX:
+        shown = f"{shown[:_SHOWN_MAX]}... ({len(text)} characters)"
     return TargetSpecError(f"invalid target specification '{shown}': {why}")
 
 
@@ -98,9 +106,18 @@ class Ipv4Ranges(TargetSpec):
         return total
 
     def addresses(self) -> Iterator[str]:
-        """Every address in order, first octet slowest, as nmap lists them."""
-        for a, b, c, d in itertools.product(*self.octets):
-            yield f"{a}.{b}.{c}.{d}"
+        """Every address in order, first octet slowest, as nmap lists them.
+
+        The first three octets are formatted once per 256 addresses, the
+        last from a table: this loop is most of a large list scan's work.
+        """
+        first, second, third, fourth = self.octets
+        last = [str(d) for d in fourth]
+        for a in first:
+            for b in second:
+                for c in third:
+                    prefix = f"{a}.{b}.{c}."
+                    yield from [prefix + d for d in last]
 
     def address_at(self, index: int) -> str:
         """The ``index``-th address of :meth:`addresses` without walking to it."""

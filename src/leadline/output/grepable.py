@@ -7,7 +7,7 @@ exactly so that such scripts work on leadline's files unchanged.
 
 from __future__ import annotations
 
-from typing import TextIO
+from typing import Sequence, TextIO
 
 from leadline.model import HostResult, HostStatus, PortResult, RunInfo, RunStats
 from leadline.output.base import NullSink
@@ -39,7 +39,16 @@ class GrepableOutput(NullSink):
             self.stream.write("".join(line + "\n" for line in lines))
             self.stream.flush()
 
+    def listed(self, addresses: Sequence[str]) -> None:
+        """A batch of -sL addresses without names, written at once."""
+        if addresses:
+            self.stream.write("".join([f"Host: {a} ()\tStatus: Unknown\n" for a in addresses]))
+            self.stream.flush()
+
     def end(self, stats: RunStats) -> None:
+        if stats.exit == "error":
+            # A comment, so scripts that split Host: lines are not disturbed.
+            self._write(f"# QUITTING! {stats.error_message or 'scan interrupted'}")
         self._write(f"# {PROGRAM} done at {ctime_string(stats.end_time)} -- {done_summary(stats)}")
         self.stream.flush()
 
@@ -68,6 +77,8 @@ class GrepableOutput(NullSink):
             state, count, _ = states[0]
             ports_field += f"\tIgnored State: {state} ({count})"
         lines.append(ports_field)
+        if host.interrupted:
+            lines.append(f"# {host.address}: scan interrupted, the ports above are incomplete")
         return lines
 
     def _scanned(self, run: RunInfo, protocol: str, label: str) -> str:

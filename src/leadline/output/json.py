@@ -14,13 +14,28 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from typing import Any, TextIO
+from typing import Any, Sequence, TextIO
 
-from leadline.model import HostResult, RunInfo, RunStats
+from leadline.model import HostResult, HostStatus, Reason, RunInfo, RunStats
 from leadline.output.base import NullSink
 from leadline.output.formatting import sort_ports
 
+__all__ = ["SCHEMA_VERSION", "JsonOutput", "host_to_json", "run_to_json", "stats_to_json"]
+
 SCHEMA_VERSION = 1
+
+# Reasons that no IP packet gave: no TTL is known for them (ARP has none;
+# nmap's XML writes reason_ttl="0" there, the schema says null).
+_NO_TTL = frozenset({Reason.ARP_RESPONSE, Reason.USER_SET, Reason.NO_RESPONSE, Reason.LOCALHOST})
+
+
+def _ttl(reason: Reason, ttl: int | None) -> int | None:
+    return None if reason in _NO_TTL else ttl
+
+
+def _service(name: str | None) -> str | None:
+    """The services table names some ports "unknown"; the schema says null for that."""
+    return None if name in (None, "unknown") else name
 
 
 class JsonOutput(NullSink):
@@ -46,6 +61,17 @@ class JsonOutput(NullSink):
         self.stream.write(separator + json.dumps(host_to_json(host)) + "\n")
         self.stream.flush()
         self.hosts_written += 1
+
+    def listed(self, addresses: Sequence[str]) -> None:
+        """A batch of -sL addresses without names: the same elements :meth:`host` writes, from a template."""
+        if not self.started or self.closed or not addresses:
+            return
+        first = "," if self.hosts_written else ""
+        rows = [_LISTED_4 if ":" not in a else _LISTED_6 for a in addresses]
+        text = ",".join([row.replace("\x00", a) for row, a in zip(rows, addresses)])
+        self.stream.write(first + text.replace(",{", "\n,{") + "\n")
+        self.stream.flush()
+        self.hosts_written += len(addresses)
 
     def end(self, stats: RunStats) -> None:
         if not self.started or self.closed:
@@ -76,7 +102,7 @@ def host_to_json(host: HostResult) -> dict[str, Any]:
         "family": host.family,
         "status": str(host.status),
         "reason": str(host.status_reason),
-        "reason_ttl": host.status_reason_ttl,
+        "reason_ttl": _ttl(host.status_reason, host.status_reason_ttl),
         "hostnames": [{"name": n.name, "type": n.kind} for n in host.hostnames],
         "latency": host.latency,
         "mac": host.mac,
@@ -85,6 +111,7 @@ def host_to_json(host: HostResult) -> dict[str, Any]:
         "end_time": host.end_time,
         "other_addresses": list(host.other_addresses),
         "timed_out": host.timed_out,
+        "interrupted": host.interrupted,
         "warnings": list(host.warnings),
         "ports": [
             {
@@ -92,8 +119,8 @@ def host_to_json(host: HostResult) -> dict[str, Any]:
                 "protocol": p.protocol,
                 "state": str(p.state),
                 "reason": str(p.reason),
-                "reason_ttl": p.reason_ttl,
-                "service": p.service,
+                "reason_ttl": _ttl(p.reason, p.reason_ttl),
+                "service": _service(p.service),
                 "evidence": list(p.evidence),
             }
             for p in sort_ports(host.ports)
@@ -112,3 +139,13 @@ def stats_to_json(stats: RunStats) -> dict[str, Any]:
         "summary": stats.summary,
         "error_message": stats.error_message,
     }
+
+
+def _listed_template(family: int) -> str:
+    """A list-scan host's JSON with a NUL where the address goes (addresses never contain one)."""
+    host = HostResult(address="\x00", family=family, status=HostStatus.UNKNOWN, status_reason=Reason.USER_SET)
+    return json.dumps(host_to_json(host)).replace("\\u0000", "\x00")
+
+
+_LISTED_4 = _listed_template(4)
+_LISTED_6 = _listed_template(6)

@@ -9,9 +9,9 @@ arrives, so an interrupted run keeps every host already reported.
 
 from __future__ import annotations
 
-from typing import TextIO
+from typing import Sequence, TextIO
 
-from leadline.model import HostResult, HostStatus, PortResult, RunInfo, RunStats
+from leadline.model import HostResult, HostStatus, PortResult, PortState, RunInfo, RunStats
 from leadline.output.base import NullSink
 from leadline.output.formatting import (
     PortFolding,
@@ -34,6 +34,11 @@ __all__ = ["NormalOutput", "evidence_lines"]
 
 PROGRAM = "leadline"
 
+# A host the interrupt cut short is printed with what was decided, and says so.
+INTERRUPTED_NOTE = "Scan of this host was interrupted: the port states below are incomplete."
+
+__all__ = ["INTERRUPTED_NOTE", "NormalOutput", "evidence_lines"]
+
 
 class NormalOutput(NullSink):
     """Writes nmap's normal output, host by host, as results arrive."""
@@ -47,10 +52,14 @@ class NormalOutput(NullSink):
         verbosity: int = 0,
         file_header: bool = False,
         debugging: int = 0,
+        ping_hint: bool = False,
     ) -> None:
         self.stream = stream
+        self.asked_reason = reason
         # nmap shows reasons from -vv on, even without --reason.
         self.reason = reason or verbosity >= 2
+        # Host discovery ran (no -Pn, no -sL): a lone host found down earns nmap's -Pn hint.
+        self.ping_hint = ping_hint
         self.open_only = open_only
         self.verbosity = verbosity
         self.debugging = debugging
@@ -84,13 +93,37 @@ class NormalOutput(NullSink):
         self._write(f"Completed {task} at {clock_time(time)}, {time - started:.2f}s elapsed{tail}")
         self.stream.flush()
 
+    def set_verbosity(self, level: int) -> None:
+        """A key press (v/V) changed the verbosity mid-scan."""
+        self.verbosity = max(0, level)
+        self.reason = self.asked_reason or self.verbosity >= 2
+
+    def port_found(self, address: str, port: PortResult) -> None:
+        """nmap's -v line for each open port as the scan decides it (terminal only)."""
+        if self._live() and port.state is PortState.OPEN:
+            self._write(f"Discovered open port {port.port}/{port.protocol} on {address}")
+            self.stream.flush()
+
     def host(self, host: HostResult) -> None:
+        if host.status is HostStatus.UNKNOWN and not host.hostnames and not host.warnings:
+            # A list-scan address without names: one line (the bulk of -sL over a big range).
+            self.stream.write(f"{PROGRAM} scan report for {host.address}\n")
+            self.stream.flush()
+            return
         lines = self.host_lines(host)
         if lines:
             self.stream.write("".join(line + "\n" for line in lines))
             self.stream.flush()
 
+    def listed(self, addresses: Sequence[str]) -> None:
+        """A batch of -sL hosts with no names: one report line each, written at once."""
+        if addresses:
+            self.stream.write("".join([f"{PROGRAM} scan report for {a}\n" for a in addresses]))
+            self.stream.flush()
+
     def end(self, stats: RunStats) -> None:
+        if self.ping_hint and not self.file_header and stats.hosts_total == 1 and stats.hosts_up == 0:
+            self._write("Note: Host seems down. If it is really up, but blocking our ping probes, try -Pn")
         if stats.exit == "error":
             note = stats.error_message or "scan interrupted"
             self._write(f"# QUITTING! {note}" if self.file_header else f"QUITTING! {note}")
@@ -119,6 +152,8 @@ class NormalOutput(NullSink):
             return []
         lines.append(f"{PROGRAM} scan report for {name}")
         lines.append(self._up_line(host))
+        if host.interrupted:
+            lines.append(INTERRUPTED_NOTE)
         typed = user_name(host)
         if host.other_addresses:
             lines.append(f"Other addresses for {typed or host.address} (not scanned): {' '.join(host.other_addresses)}")

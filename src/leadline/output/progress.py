@@ -11,21 +11,28 @@ output and files stay clean.
 
 from __future__ import annotations
 
-from typing import TextIO
+from typing import Sequence, TextIO
 
-from leadline.model import HostResult, PortState, RunInfo, RunStats
+from leadline.model import HostResult, PortResult, PortState, RunInfo, RunStats
 from leadline.output.base import NullSink
 from leadline.output.formatting import clock_time, counted, duration
+
+
+__all__ = ["ESTIMATE_AFTER_PERCENT", "ESTIMATE_AFTER_SECONDS", "ProgressLine"]
+
+ESTIMATE_AFTER_PERCENT = 5.0
+ESTIMATE_AFTER_SECONDS = 10.0
 
 
 class ProgressLine(NullSink):
     """A single redrawn status line: percentage, ETA and open ports so far."""
 
-    def __init__(self, stream: TextIO, *, width: int = 79) -> None:
+    def __init__(self, stream: TextIO, *, width: int = 79, enabled: bool | None = None) -> None:
         self.stream = stream
         self.width = width
         isatty = getattr(stream, "isatty", None)
-        self.enabled = bool(isatty and isatty())
+        # ``enabled=False`` keeps the counts (for --stats-every and key presses) without drawing.
+        self.enabled = bool(isatty and isatty()) if enabled is None else enabled
         self.drawn = 0  # characters currently on the status line
         self.start_time: float | None = None
         self.task: str | None = None
@@ -36,6 +43,7 @@ class ProgressLine(NullSink):
         self.hosts_up = 0
         self.open_emitted = 0  # open ports of hosts already reported
         self.open_noted = 0  # open ports the engine reported for hosts still in progress
+        self.task_started: float | None = None
 
     # -- sink events -----------------------------------------------------
     def begin(self, run: RunInfo) -> None:
@@ -44,10 +52,34 @@ class ProgressLine(NullSink):
     def task_begin(self, task: str, time: float, extra: str = "") -> None:
         self.clear()
         self.task, self.percent, self.remaining, self.etc = task, 0.0, None, None
+        self.task_started = time
 
     def task_progress(self, task: str, time: float, percent: float, remaining: float | None, etc: float | None) -> None:
-        self.task, self.percent, self.remaining, self.etc = task, percent, remaining, etc
+        if task != self.task:
+            self.task_started = time
+        self.task, self.percent = task, percent
+        if not self.estimate_is_sound(time, percent):
+            remaining = etc = None
+        self.remaining, self.etc = remaining, etc
         self.draw()
+
+    def estimate_is_sound(self, time: float, percent: float) -> bool:
+        """Whether a time estimate is worth showing yet.
+
+        The first second of a connect scan is dominated by the slowest
+        ports (timeouts not yet learned), so a rate taken there projects
+        hours for a scan that takes minutes.  nmap waits for some progress
+        before it prints an ETC; so does this line: 5% done, or 10 s into
+        the task with at least 1% done.
+        """
+        elapsed = time - self.task_started if self.task_started is not None else 0.0
+        return percent >= ESTIMATE_AFTER_PERCENT or (elapsed >= ESTIMATE_AFTER_SECONDS and percent >= 1.0)
+
+    def port_found(self, address: str, port: PortResult) -> None:
+        if port.state is PortState.OPEN:
+            self.note_open()
+            if self.task is not None:
+                self.draw()
 
     def task_end(self, task: str, time: float, extra: str = "") -> None:
         self.clear()
@@ -61,6 +93,10 @@ class ProgressLine(NullSink):
         self.open_noted = max(0, self.open_noted - found)
         self.hosts_done += 1
         self.hosts_up += host.is_up
+
+    def listed(self, addresses: Sequence[str]) -> None:
+        self.clear()
+        self.hosts_done += len(addresses)
 
     def end(self, stats: RunStats) -> None:
         self.clear()
