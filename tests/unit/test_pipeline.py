@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
 import pytest
 
 from leadline.config import DiscoveryProbe, ScanConfig
 from leadline.engines.fake import CLOSED, DROP, OPEN, FakeHost
+from leadline.core.session import Event
 from leadline.errors import PrivilegeError, UsageError
 from leadline.model import HostResult, HostStatus, PortResult, PortState, Reason, RunInfo, RunStats
 from leadline.output.base import NullSink
@@ -154,3 +156,56 @@ def test_raw_scans_need_privileges_and_unimplemented_types_say_so() -> None:
         run(FakeEngines(HOSTS), targets=("198.18.5.1",), scan_types=(ScanType.SYN,), privileged=False)
     with pytest.raises(UsageError, match="not implemented yet"):
         run(FakeEngines(HOSTS), targets=("198.18.5.1",), scan_types=(ScanType.UDP,))
+
+
+class ListRecorder(Recorder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.order: list[str] = []
+
+    def listed(self, addresses: Sequence[str]) -> None:
+        self.order.extend(addresses)
+
+    def host(self, host: HostResult) -> None:
+        super().host(host)
+        self.order.append(f"named:{host.address}")
+
+
+def test_a_list_scan_without_names_writes_batches_in_target_order() -> None:
+    engines = FakeEngines({})
+    engines.resolve_name = lambda name, family: ["198.18.9.9"]  # type: ignore[method-assign]
+    sink = ListRecorder()
+    config = ScanConfig(targets=("198.18.9.0/30", "gw.lab", "198.18.9.4"), list_only=True, dns="never")
+    stats = Scan(config, sink, warn=lambda _: None, engines=engines).run()
+    assert sink.order == ["198.18.9.0", "198.18.9.1", "198.18.9.2", "198.18.9.3", "named:198.18.9.9", "198.18.9.4"]
+    assert stats.hosts_total == 6 and engines.calls["reverse_names"] == 0
+
+
+class StopAfterFirstPort(Recorder):
+    def __init__(self, stop: threading.Event) -> None:
+        super().__init__()
+        self.stop = stop
+
+    def port_found(self, address: str, port: PortResult) -> None:
+        super().port_found(address, port)
+        self.stop.set()
+
+
+def test_a_host_cut_short_by_an_interrupt_is_marked_interrupted() -> None:
+    stop = threading.Event()
+    sink = StopAfterFirstPort(stop)
+    config = ScanConfig(targets=("198.18.5.1",), scan_types=(ScanType.SYN,), ports="1-2000", privileged=True,
+                        dns="never", skip_discovery=True)
+    engines = FakeEngines({"198.18.5.1": ScriptedHost(FakeHost(ports={1: OPEN}, default=OPEN))})
+
+    def stopping_scan(make_session, hosts, ports, timing, *, family, on_event, stop, evidence):  # type: ignore[no-untyped-def]
+        events: list[Event] = []
+        FakeEngines.raw_scan(engines, make_session, hosts, ports, timing, family=family, on_event=events.append,
+                             stop=stop, evidence=evidence)
+        for event in events[:5]:
+            on_event(event)
+
+    engines.raw_scan = stopping_scan  # type: ignore[method-assign]
+    Scan(config, sink, warn=lambda _: None, engines=engines, stop=stop).run()
+    assert sink.hosts and sink.hosts[0].interrupted and len(sink.hosts[0].ports) < 2000
+    assert sink.stats is not None and sink.stats.exit == "error"

@@ -107,7 +107,7 @@ def _who(text: str) -> int:
 def _listing(options: argparse.Namespace, argv: list[str]) -> int:
     from dataclasses import replace
 
-    from leadline import __version__
+    from leadline._version import __version__
     from leadline.local.kernel import read_snapshot
     from leadline.local.naming import with_services
     from leadline.local.render import format_listing

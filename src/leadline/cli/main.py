@@ -20,7 +20,7 @@ from leadline.api import output_sinks
 from leadline.cli.help import HELP
 from leadline.config import ScanConfig, Timing
 from leadline.errors import InputFileError, LeadlineError, UsageError
-from leadline.model import HostResult, HostStatus, PortResult, Reason, RunInfo, RunStats
+from leadline.model import HostResult, PortResult, RunInfo, RunStats
 from leadline.options import Parsed, parse_args
 from leadline.output.base import FanOut, Sink
 from leadline.output.progress import ProgressLine
@@ -131,17 +131,8 @@ class GuardedSinks(FanOut):
             raise KeyboardInterrupt
 
     def listed(self, addresses: Sequence[str]) -> None:
-        """A batch of -sL addresses without names; a sink without ``listed`` gets one host event each."""
-        def each(s: Sink) -> None:
-            bulk = getattr(s, "listed", None)
-            if bulk is not None:
-                bulk(addresses)
-                return
-            for a in addresses:
-                s.host(HostResult(address=a, family=6 if ":" in a else 4, status=HostStatus.UNKNOWN,
-                                  status_reason=Reason.USER_SET))
-
-        self._each(each)
+        """A batch of -sL addresses without names."""
+        self._each(lambda s: s.listed(addresses))
 
     def end(self, stats: RunStats) -> None:
         self.ended = True

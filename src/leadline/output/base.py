@@ -7,13 +7,18 @@ in memory and an interrupted run still leaves what was found on disk.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
-from leadline.model import HostResult, PortResult, RunInfo, RunStats
+from leadline.model import HostResult, HostStatus, PortResult, Reason, RunInfo, RunStats
 
-__all__ = ["FanOut", "NullSink", "Sink"]
+__all__ = ["FanOut", "NullSink", "Sink", "listed_host"]
 
-__all__ = ["FanOut", "NullSink", "Sink"]
+
+def listed_host(address: str) -> HostResult:
+    """What a list scan reports for an address it names nothing for."""
+    return HostResult(address=address, family=6 if ":" in address else 4, status=HostStatus.UNKNOWN,
+                      status_reason=Reason.USER_SET)
 
 
 class Sink(Protocol):
@@ -30,6 +35,9 @@ class Sink(Protocol):
         """An open port, as soon as a scan decides it (nmap's -v "Discovered open port" line)."""
 
     def host(self, host: HostResult) -> None: ...
+
+    def listed(self, addresses: Sequence[str]) -> None:
+        """A batch of -sL addresses with no names: the same as one ``host`` event each, cheaper."""
 
     def end(self, stats: RunStats) -> None: ...
 
@@ -54,6 +62,10 @@ class NullSink:
 
     def host(self, host: HostResult) -> None:
         pass
+
+    def listed(self, addresses: Sequence[str]) -> None:
+        for address in addresses:
+            self.host(listed_host(address))
 
     def end(self, stats: RunStats) -> None:
         pass
@@ -88,6 +100,10 @@ class FanOut(NullSink):
     def host(self, host: HostResult) -> None:
         for s in self.sinks:
             s.host(host)
+
+    def listed(self, addresses: Sequence[str]) -> None:
+        for s in self.sinks:
+            s.listed(addresses)
 
     def end(self, stats: RunStats) -> None:
         for s in self.sinks:

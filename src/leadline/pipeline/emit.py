@@ -29,16 +29,24 @@ class Emitter:
         self.explain = ctx.plan.config.explain
 
     def emit(self, record: HostRecord, started: float) -> None:
+        """Write one host.  It is counted once every sink has it, so an interrupt in
+        between never leaves the run's statistics naming a host no file has."""
         ctx = self.ctx
+        ports = tuple(sort_ports(map(self._named, record.ports)))
+        if record.mac is None and record.up and ports and ctx.plan.raw_discovery and ctx.plan.raw_port_scan:
+            record.mac = ctx.engines.neighbour_mac(record.address)  # as nmap: a raw scan's replies came from it
+        ctx.sink.host(record.freeze(ports, started, vendor_for(record.mac) if record.mac else None))
         self.counts.total += 1
         if record.status is HostStatus.UP:
             self.counts.up += 1
         elif record.status is HostStatus.DOWN:
             self.counts.down += 1
-        ports = tuple(sort_ports(map(self._named, record.ports)))
-        if record.mac is None and record.up and ports and ctx.plan.raw_discovery and ctx.plan.raw_port_scan:
-            record.mac = ctx.engines.neighbour_mac(record.address)  # as nmap: a raw scan's replies came from it
-        ctx.sink.host(record.freeze(ports, started, vendor_for(record.mac) if record.mac else None))
+
+    def listed(self, addresses: list[str]) -> None:
+        """A batch of -sL addresses with no names."""
+        if addresses:
+            self.ctx.sink.listed(addresses)
+            self.counts.total += len(addresses)
 
     def _named(self, p: PortResult) -> PortResult:
         """Fill in the service name; keep the evidence only when --explain asked for it."""

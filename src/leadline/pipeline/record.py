@@ -39,6 +39,7 @@ class HostRecord:
     ptr: str | None = None
     ports: list[PortResult] = field(default_factory=list)
     timed_out: bool = False
+    interrupted: bool = False  # the run stopped before every port of this host was decided
     distance: int | None = None
     uptime: float | None = None
     os: OsResult | None = None
@@ -86,6 +87,7 @@ class HostRecord:
             end_time=time.time(),
             other_addresses=self.target.other_addresses,
             timed_out=self.timed_out,
+            interrupted=self.interrupted,
             distance=self.distance,
             uptime=self.uptime,
             os=self.os,

@@ -19,7 +19,7 @@ from leadline._version import __version__
 from leadline.config import ScanConfig
 from leadline.core.ports import compact
 from leadline.core.targets import Target, iter_targets, parse_target_spec, shuffled_in_blocks
-from leadline.model import HostStatus, Reason, RunInfo, RunStats, ScanInfo
+from leadline.model import RunInfo, RunStats, ScanInfo
 from leadline.output.base import Sink
 from leadline.pipeline.context import ScanContext
 from leadline.pipeline.discovery import Discovery
@@ -30,6 +30,7 @@ from leadline.pipeline.phase import Phase
 from leadline.pipeline.plan import ScanPlan
 from leadline.pipeline.portscan import PortScan
 from leadline.pipeline.record import HostGroup, HostRecord
+from leadline.pipeline.listing import list_targets
 from leadline.pipeline.sweep import ping_sweep
 from leadline.services import ServiceTable
 
@@ -131,6 +132,9 @@ class Scan:
 
     def scan_all(self) -> None:
         targets = self.targets()
+        if self.config.list_only:
+            list_targets(targets, self.ctx, self.emitter)
+            return
         if self.plan.streams_sweep:
             ping_sweep(targets, self.ctx, self.emitter)
             return
@@ -155,12 +159,6 @@ class Scan:
     # -- one host group ------------------------------------------------
     def scan_group(self, group: HostGroup) -> None:
         ctx, emit = self.ctx, self.emitter.emit
-        if self.config.list_only:
-            resolve_names(group.records, ctx)
-            for r in group.records:
-                r.status, r.reason = HostStatus.UNKNOWN, Reason.USER_SET
-                emit(r, group.started)
-            return
         Discovery().run(group, ctx)
         down = group.down()
         if self.config.dns == "always":
@@ -175,6 +173,10 @@ class Scan:
                     break
                 phase.run(group, ctx)
             up = list({r.address: r for r in group.up()}.values())  # scanned, and reported, once per address
+            if ctx.stopped:
+                planned = sum(len(self.plan.ports_for(t)) for t in self.plan.scan_types)
+                for r in up:
+                    r.interrupted = len(r.ports) < planned and not r.timed_out
         if not up:
             return
         resolve_names(up, ctx)
