@@ -127,7 +127,9 @@ def _apply_overrides(config: ScanConfig, overrides: dict[str, object]) -> ScanCo
             raise UsageError(f"keyword argument {name}={value!r}: expected {type(current).__name__}")
         bucket[name] = value
     if timing:
-        top["timing"] = replace(top.get("timing", config.timing), **timing)  # type: ignore[arg-type]
+        base_timing = top.get("timing", config.timing)
+        assert isinstance(base_timing, Timing)
+        top["timing"] = replace(base_timing, **timing)  # type: ignore[arg-type]
     return replace(config, **top) if top else config  # type: ignore[arg-type]
 
 

@@ -126,6 +126,11 @@ class _State:
         self.fast = False  # -F, which nmap refuses without a port scan (--top-ports it allows)
         self.parsed = Parsed(config=ScanConfig())
 
+    def fast_scan(self) -> None:
+        """-F: the 100 most common ports."""
+        self.cfg["top_ports"] = 100
+        self.fast = True
+
 
 def _set(key: str, convert: Callable[[str, str], object] | None = None) -> Handler:
     def handler(st: _State, value: str, _key: str = key) -> None:
@@ -222,7 +227,7 @@ FLAG_OPTIONS: dict[str, Callable[[_State], None]] = {
     "sn": lambda st: st.cfg.__setitem__("ping_only", True),
     "sP": lambda st: st.cfg.__setitem__("ping_only", True),
     "sL": lambda st: st.cfg.__setitem__("list_only", True),
-    "F": lambda st: (st.cfg.__setitem__("top_ports", 100), setattr(st, "fast", True)) and None,
+    "F": lambda st: st.fast_scan(),
     "r": lambda st: st.cfg.__setitem__("sequential_ports", True),
     "randomize-hosts": lambda st: st.cfg.__setitem__("randomize_hosts", True),
     "n": lambda st: st.cfg.__setitem__("dns", "never"),

@@ -21,7 +21,8 @@ import sys
 import threading
 import time
 from contextlib import suppress
-from typing import Callable, Protocol, TextIO
+from collections.abc import Sequence
+from typing import Any, Callable, Protocol, TextIO
 
 __all__ = ["Console", "StatusKeys", "Tunable", "keyboard_for"]
 
@@ -58,7 +59,7 @@ class StatusKeys:
         console: Console,
         status: Callable[[float], list[str]],
         *,
-        tunables: list[Tunable],
+        tunables: Sequence[Tunable],
         stats_every: float | None,
         keyboard: TextIO | None,
     ) -> None:
@@ -172,7 +173,7 @@ def _quiet_terminal(stream: TextIO) -> list[object] | None:
         return None
 
 
-def _restore_terminal(stream: TextIO, saved: list[object]) -> None:
+def _restore_terminal(stream: TextIO, saved: list[Any]) -> None:
     with suppress(ImportError, OSError, ValueError):
         import termios
 

@@ -26,15 +26,15 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="leadline lab", description="The practice network, in namespaces.")
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     # Accepted before or after the command; the copy after it wins only when given.
     default_prefix = os.environ.get("LEADLINE_LAB_PREFIX") or "ll"
     for owner, default in ((parser, default_prefix), (common, argparse.SUPPRESS)):
         owner.add_argument("--prefix", default=default,
                            help="namespace name prefix, so several labs can coexist "
                                 "(default: $LEADLINE_LAB_PREFIX, else ll)")
-    for owner, default in ((parser, None), (common, argparse.SUPPRESS)):
-        owner.add_argument("--state-dir", default=default,
+    for owner, state_default in ((parser, None), (common, argparse.SUPPRESS)):
+        owner.add_argument("--state-dir", default=state_default,
                            help="where the lab records what it built (default: /run/leadline-lab/PREFIX)")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     commands.add_parser("up", parents=[common], help="build the practice network")
