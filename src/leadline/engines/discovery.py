@@ -59,7 +59,8 @@ from leadline.core.probes.discovery import (
 )
 from leadline.core.ratecontrol import RateController
 from leadline.core.timing import RttEstimator
-from leadline.engines.raw import attach_filter, close_in_background, protocol_filter, source_address_for
+from leadline.engines.packetio import attach_filter, close_in_background, protocol_filter
+from leadline.engines.routes import LinkPath, RouteTable
 from leadline.errors import PrivilegeError
 from leadline.model import Reason
 from leadline.output.packettrace import trace_line
@@ -101,117 +102,6 @@ class DiscoveryResult:
     ttl: int | None = None
     latency: float | None = None
     mac: str | None = None  # nmap's spelling: upper case, colons
-
-
-@dataclass(frozen=True, slots=True)
-class LinkPath:
-    """How a target is reached: from which address, over which interface, and whether directly."""
-
-    interface: str
-    source: str
-    on_link: bool  # no gateway: the target itself answers ARP
-    ethernet: bool  # the interface carries Ethernet frames (ARP and MACs make sense)
-    source_mac: str | None = None
-
-    @property
-    def ethernet_neighbour(self) -> bool:
-        """The target is on a directly connected Ethernet link: ARP reaches it and its MAC is seen."""
-        return self.on_link and self.ethernet
-
-
-# -- the routing table ----------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _Route:
-    network: int
-    mask: int
-    prefix: int
-    metric: int
-    interface: str
-    gateway: int
-    path: LinkPath | None = None  # filled on first use (needs a source-address lookup)
-
-
-def _read_text(path: str) -> str | None:
-    try:
-        return Path(path).read_text()
-    except OSError:
-        return None
-
-
-class RouteTable:
-    """The namespace's IPv4 main routing table and local addresses, read once per scan.
-
-    Longest-prefix match over ``/proc/net/route`` tells, for every target
-    without a syscall, whether it is directly connected and through which
-    interface; the source address is asked of the kernel once per route.
-    """
-
-    def __init__(self, route_text: str, local_addresses: Iterable[str]) -> None:
-        self._routes: list[_Route] = []
-        for line in route_text.splitlines()[1:]:
-            fields = line.split()
-            if len(fields) < 8:
-                continue
-            try:
-                destination, gateway, flags, metric, mask = (
-                    int(fields[1], 16), int(fields[2], 16), int(fields[3], 16), int(fields[6]), int(fields[7], 16)
-                )
-            except ValueError:
-                continue
-            if not flags & 0x1:  # RTF_UP
-                continue
-            # /proc/net/route prints addresses in host (little-endian) byte order.
-            network = struct.unpack("!I", struct.pack("<I", destination))[0]
-            netmask = struct.unpack("!I", struct.pack("<I", mask))[0]
-            self._routes.append(_Route(network, netmask, bin(netmask).count("1"), metric, fields[0], gateway))
-        self._routes.sort(key=lambda r: (-r.prefix, r.metric))
-        self.local = frozenset(local_addresses)
-
-    @classmethod
-    def load(cls) -> RouteTable:
-        return cls(_read_text("/proc/net/route") or "", _local_addresses())
-
-    def arp_reaches(self, address: str) -> bool:
-        """Whether ARP discovery applies to ``address``: an Ethernet neighbour that is not ours."""
-        path = self.path_for(address)
-        return path is not None and path.ethernet_neighbour and address not in self.local
-
-    def path_for(self, address: str) -> LinkPath | None:
-        """How ``address`` is reached, or None when no route leads there."""
-        value = int.from_bytes(socket.inet_aton(address), "big")
-        for route in self._routes:
-            if value & route.mask == route.network:
-                if route.path is None:
-                    route.path = self._describe(route, address)
-                return route.path
-        return None
-
-    @staticmethod
-    def _describe(route: _Route, address: str) -> LinkPath | None:
-        try:
-            source = source_address_for(address)
-        except OSError:
-            return None
-        kind = _read_text(f"/sys/class/net/{route.interface}/type")
-        ethernet = kind is not None and kind.strip() == str(_ARPHRD_ETHER) and route.interface != "lo"
-        mac = _read_text(f"/sys/class/net/{route.interface}/address") if ethernet else None
-        return LinkPath(route.interface, source, route.gateway == 0, ethernet, mac.strip() if mac else None)
-
-
-def _local_addresses() -> set[str]:
-    """Every IPv4 address of this namespace (``ip -j addr``); empty if iproute2 cannot tell."""
-    try:
-        listing = subprocess.run(["ip", "-j", "-4", "addr", "show"], capture_output=True, text=True, timeout=10, check=True)
-        return {
-            info["local"]
-            for link in json.loads(listing.stdout)
-            for info in link.get("addr_info", ())
-            if "local" in info
-        }
-    except (OSError, subprocess.SubprocessError, ValueError, KeyError, TypeError):
-        return set()
 
 
 # -- probe plans ----------------------------------------------------------------------

@@ -48,7 +48,8 @@ from leadline.core.probes.discovery import (
     nd_multicast_mac,
 )
 from leadline.engines.discovery import DiscoveryResult
-from leadline.engines.raw import attach_filter, protocol_filter, source_address_for
+from leadline.engines.packetio import attach_filter, protocol_filter
+from leadline.engines.routes import Ipv6Routes, LinkRoute, local_ipv6_addresses, source_address_for
 from leadline.errors import PrivilegeError, UsageError
 from leadline.model import Reason
 
@@ -73,79 +74,6 @@ _ROUTED_PROBES: tuple[tuple[DiscoveryModule, int], ...] = (
 _NEIGHBOR = NeighborPing()
 
 
-@dataclass(frozen=True, slots=True)
-class LinkRoute:
-    """How a target is reached: over which interface, and whether it is on that link."""
-
-    interface: str
-    on_link: bool  # no gateway: the target itself answers neighbour solicitations
-    ethernet: bool  # the interface carries Ethernet frames, so ND and MACs make sense
-
-    @property
-    def ethernet_neighbour(self) -> bool:
-        """The target is on a directly connected Ethernet link: neighbour solicitation reaches it."""
-        return self.on_link and self.ethernet
-
-
-class Ipv6Routes:
-    """The namespace's IPv6 main routing table (``/proc/net/ipv6_route``), read once per sweep.
-
-    Longest-prefix match tells, without a syscall per target, whether a
-    target is on a directly connected link and through which interface.
-    """
-
-    def __init__(self, route_text: str, interface_types: dict[str, int]) -> None:
-        # (prefix length, network, via a gateway?, device; "" for a reject route)
-        self._routes: list[tuple[int, int, bool, str]] = []
-        for line in route_text.splitlines():
-            fields = line.split()
-            if len(fields) != 10:
-                continue
-            try:
-                network, length = int(fields[0], 16), int(fields[1], 16)
-                gateway, flags = int(fields[4], 16), int(fields[8], 16)
-            except ValueError:
-                continue
-            if not flags & _RTF_UP or length > 128:
-                continue
-            # A reject route (unreachable, blackhole, prohibit) shadows wider routes: kept, it says "nowhere".
-            device = "" if flags & _RTF_REJECT else fields[9]
-            if device == "lo":
-                continue
-            self._routes.append((length, network, gateway != 0, device))
-        self._routes.sort(key=lambda route: -route[0])
-        self._types = interface_types
-
-    @classmethod
-    def load(cls) -> Ipv6Routes:
-        types = {}
-        for _, name in socket.if_nameindex():
-            try:
-                types[name] = int(Path(f"/sys/class/net/{name}/type").read_text())
-            except (OSError, ValueError):
-                continue
-        try:
-            text = Path("/proc/net/ipv6_route").read_text()
-        except OSError:
-            text = ""  # IPv6 disabled: every target is unreachable
-        return cls(text, types)
-
-    def nd_reaches(self, address: str) -> bool:
-        """Whether neighbour solicitation applies to ``address``."""
-        route = self.route_for(address)
-        return route is not None and route.ethernet_neighbour
-
-    def route_for(self, address: str) -> LinkRoute | None:
-        value = int(ipaddress.IPv6Address(address))
-        for length, network, via_gateway, device in self._routes:
-            if length == 0 or value >> (128 - length) == network >> (128 - length):
-                if not device:
-                    return None
-                ethernet = self._types.get(device) == _ARPHRD_ETHER
-                return LinkRoute(device, not via_gateway, ethernet)
-        return None
-
-
 @dataclass(slots=True)
 class _Host:
     address: str
@@ -162,15 +90,6 @@ def _interface_mac(interface: str) -> str:
         return Path(f"/sys/class/net/{interface}/address").read_text().strip()
     except OSError:
         raise UsageError(f"cannot read the MAC address of {interface}") from None
-
-
-def _local_ipv6_addresses() -> set[str]:
-    """Every IPv6 address of this namespace (``/proc/net/if_inet6``)."""
-    try:
-        lines = Path("/proc/net/if_inet6").read_text().splitlines()
-    except OSError:
-        return set()
-    return {str(ipaddress.IPv6Address(int(line.split()[0], 16))) for line in lines if line.split()}
 
 
 def _open_sockets() -> tuple[socket.socket, socket.socket, socket.socket]:
@@ -222,7 +141,7 @@ def ndp_discover(
         attempts = min(DEFAULT_ATTEMPTS, timing.max_retries + 1)
     timeout = max(timing.initial_rtt_timeout, timing.min_rtt_timeout)
     routes = routes or Ipv6Routes.load()
-    local = _local_ipv6_addresses()
+    local = local_ipv6_addresses()
     secret = os.urandom(16)
     contexts: dict[str, ProbeContext] = {}
     waiting: dict[str, _Host] = {}
