@@ -175,14 +175,9 @@ class Scan:
             services=self.services,
         )
         self.trace = trace if config.packet_trace else None
-        self.pcap = None
-        if config.pcap:
-            from leadline.output.pcap import PcapWriter
+        from leadline.output.evidence import open_evidence
 
-            try:
-                self.pcap = PcapWriter(config.pcap)
-            except OSError as e:
-                raise UsageError(f"cannot write --pcap file '{config.pcap}': {e.strerror or e}") from None
+        self.pcap = open_evidence(config.pcap, self.trace)
         self.counts = _Counts()
         # What discovery learned beyond up/down (MAC, reply TTL), until the host is written.
         self.link_facts: dict[str, tuple[str | None, int | None]] = {}
@@ -415,8 +410,7 @@ class Scan:
             self.config.timing,
             arp=self.arp_allowed(),
             stop=self.stop,
-            pcap=self.pcap,
-            trace=self.trace,
+            evidence=self.pcap,
         )
 
     def raw_discovery(self, group: Sequence[Target]) -> dict[str, tuple[bool, Reason, float | None]]:
@@ -633,7 +627,7 @@ class Scan:
                 split_raw_scan(make_session, ports, self.config.timing, workers, family=family, on_event=on_event, stop=self.stop)
             else:
                 session = make_session(ports, self.config.timing)
-                run_raw_scan(session, family=family, on_event=on_event, stop=self.stop, pcap=self.pcap, trace=self.trace)
+                run_raw_scan(session, family=family, on_event=on_event, stop=self.stop, evidence=self.pcap)
         self.sink.task_end(task, time.time(), f"{total} total ports")
 
     # -- helpers -------------------------------------------------------

@@ -42,10 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from leadline.config import DiscoveryProbe, Timing
-from leadline.core.packet.arp import REPLY as ARP_REPLY
-from leadline.core.packet.arp import parse_arp
-from leadline.core.packet.checksum import PacketError
-from leadline.core.packet.ethernet import ETHERTYPE_ARP, parse_ethernet
+from leadline.core.packet.ethernet import ETHERTYPE_ARP
 from leadline.core.probes.base import ProbeContext, Reply
 from leadline.core.probes.discovery import (
     ArpPing,
@@ -63,8 +60,7 @@ from leadline.engines.packetio import attach_filter, close_in_background, protoc
 from leadline.engines.routes import LinkPath, RouteTable
 from leadline.errors import PrivilegeError
 from leadline.model import Reason
-from leadline.output.packettrace import trace_line
-from leadline.output.pcap import PcapWriter
+from leadline.core.evidence import PacketEvidence
 
 __all__ = [
     "DEFAULT_IP_PROBES",
@@ -179,8 +175,7 @@ class _Sweep:
         attempts: int,
         max_in_flight: int,
         stop: threading.Event | None,
-        pcap: PcapWriter | None,
-        trace: Callable[[str], None] | None,
+        evidence: PacketEvidence | None,
         secret: bytes,
         clock: Callable[[], float],
     ) -> None:
@@ -192,8 +187,7 @@ class _Sweep:
         self.attempts = max(1, attempts)
         self.max_in_flight = max(1, max_in_flight)
         self.stop = stop
-        self.pcap = pcap
-        self.trace = trace
+        self.evidence = evidence
         self.secret = secret
         self.clock = clock
         self.rtt = RttEstimator(timing)
@@ -284,8 +278,8 @@ class _Sweep:
         finally:
             self.selector.close()
             self.sockets.close()
-            if self.pcap is not None:
-                self.pcap.flush()
+            if self.evidence is not None:
+                self.evidence.flush()
 
     def _ready(self) -> Iterator[DiscoveryResult]:
         while self.window and self.window[0].result is not None:
@@ -367,11 +361,11 @@ class _Sweep:
         self.rate.on_send(now)
         host.last_sent = now
         host.queued -= 1
-        if self.trace is not None:
-            elapsed = now - self.start
-            self.trace(_arp_line(probe.packet, elapsed, sent=True) if kind == "arp" else trace_line("SENT", elapsed, probe.packet))
-        if self.pcap is not None and kind != "arp":
-            self.pcap.write(probe.packet, now + self.wall_offset)
+        if self.evidence is not None:
+            if self.evidence.traces:
+                self.evidence.sent(probe.packet, now - self.start, frame=kind == "arp")
+            if self.evidence.captures and kind != "arp":
+                self.evidence.record(probe.packet, now + self.wall_offset)
         if host.queued == 0:
             host.deadline = now + self.rtt.timeout()
             self.sequence += 1
@@ -422,8 +416,8 @@ class _Sweep:
         ctx = self.contexts.get(socket.inet_ntoa(datagram[16:20]))
         if ctx is None:
             return
-        if self.pcap is not None:
-            self.pcap.write(datagram, now + self.wall_offset)
+        if self.evidence is not None and self.evidence.captures:
+            self.evidence.record(datagram, now + self.wall_offset)
         for kind in self.kinds_by_protocol.get(datagram[9], ()):
             matched = self.modules[kind].match(datagram, ctx)
             if matched is None:
@@ -432,8 +426,8 @@ class _Sweep:
             host = self.active.get(key.address)
             if host is None or host.result is not None:
                 return
-            if self.trace is not None:
-                self.trace(trace_line("RCVD", now - self.start, datagram))
+            if self.evidence is not None and self.evidence.traces:
+                self.evidence.received(datagram, now - self.start)
             mac = None
             if host.path is not None and host.path.ethernet_neighbour and reply.src == host.address:
                 hardware = link[4] if len(link) > 4 else b""
@@ -453,8 +447,8 @@ class _Sweep:
             host = self.active.get(key.address)
             if host is None or host.result is not None or host.plan[0][0] != "arp":
                 return
-            if self.trace is not None:
-                self.trace(_arp_line(frame, now - self.start, sent=False))
+            if self.evidence is not None and self.evidence.traces:
+                self.evidence.received(frame, now - self.start, frame=True)
             self._on_reply(host, "arp", reply, reply.mac.upper() if reply.mac else None, now)
             return
 
@@ -489,18 +483,6 @@ def _drain(sock: socket.socket) -> None:
             return
 
 
-def _arp_line(frame: bytes, elapsed: float, *, sent: bool) -> str:
-    """nmap's trace line for an ARP frame: "ARP who-has A tell B" / "ARP reply A is-at M"."""
-    head = f"{'SENT' if sent else 'RCVD'} ({elapsed:.4f}s) ARP"
-    try:
-        arp = parse_arp(parse_ethernet(frame).payload)
-    except PacketError:
-        return f"{head} ({len(frame)} bytes)"
-    if arp.operation == ARP_REPLY:
-        return f"{head} reply {arp.sender_ip} is-at {arp.sender_mac.upper()}"
-    return f"{head} who-has {arp.target_ip} tell {arp.sender_ip}"
-
-
 def raw_discover(
     targets: Iterable[str],
     probes: Sequence[DiscoveryProbe],
@@ -508,8 +490,7 @@ def raw_discover(
     *,
     arp: bool = True,
     stop: threading.Event | None = None,
-    pcap: PcapWriter | None = None,
-    trace: Callable[[str], None] | None = None,
+    evidence: PacketEvidence | None = None,
     routes: RouteTable | None = None,
     attempts: int | None = None,
     max_in_flight: int | None = None,
@@ -532,8 +513,7 @@ def raw_discover(
         attempts=attempts,
         max_in_flight=window,
         stop=stop,
-        pcap=pcap,
-        trace=trace,
+        evidence=evidence,
         secret=os.urandom(16),
         clock=clock,
     )
