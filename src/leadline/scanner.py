@@ -383,7 +383,7 @@ class Scan:
         neighbours = on_link_only or self.all_on_link6(addresses)
         task = "ND Ping Scan" if neighbours else "Ping Scan"
         self.sink.task_begin(task, time.time(), scanning_text(addresses, self.probes_per_host(neighbours=neighbours)))
-        for r in ndp_discover(addresses, self.config.timing, stop=self.stop):
+        for r in ndp_discover(addresses, self.config.timing, probes=self.config.discovery_probes, stop=self.stop, evidence=self.pcap):
             if on_link_only and not r.up:
                 continue
             result[r.address] = (r.up, r.reason, r.latency)

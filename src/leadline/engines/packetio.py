@@ -303,11 +303,15 @@ class Capture:
             raise
         return sock
 
+    def watch(self, sock: socket.socket) -> None:
+        """Let ``sock`` (read by its owner) also end a ``wait``."""
+        self._selector.register(sock, selectors.EVENT_READ)
+
     def wait(self, timeout: float) -> None:
         """Sleep up to ``timeout`` seconds, less if a packet arrives."""
         if timeout <= 0:
             return
-        if self._sockets:
+        if self._selector.get_map():
             self._selector.select(timeout)
         else:
             time.sleep(timeout)
