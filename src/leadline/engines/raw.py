@@ -31,6 +31,7 @@ from leadline.engines.routes import source_address_for
 __all__ = ["run_raw_scan", "source_address_for"]
 
 _NEEDS_ROOT = "raw-packet scans need root (or CAP_NET_RAW); use -sT instead"
+_DROP_CHECK = 0.05  # seconds between reads of the capture's drop counters
 _SEND_LOSSES = (errno.ENOBUFS, errno.EAGAIN, errno.EHOSTUNREACH, errno.ENETUNREACH)
 
 
@@ -74,6 +75,7 @@ def run_raw_scan(
                 loop.receive_precisely()
             else:
                 loop.receive()
+            loop.check_drops()
             for event in session.expire(clock()):
                 on_event(event)
     finally:
@@ -103,6 +105,22 @@ class _Loop:
         self.start = clock()
         self.wall_offset = time.time() - self.start
         self.followed: set[str] = set()
+        self.dropped = 0  # replies the kernel dropped before we read them (PACKET_STATISTICS)
+        self._drops_checked = self.start
+        # The session learns of drops when it can act on them (retry what they may have taken).
+        self._on_drops: Callable[[int, float], object] | None = getattr(session, "on_receive_drops", None)
+
+    def check_drops(self) -> None:
+        """Read the capture's drop counters every _DROP_CHECK seconds and pass any drops on."""
+        now = self.clock()
+        if now - self._drops_checked < _DROP_CHECK:
+            return
+        self._drops_checked = now
+        dropped = self.capture.drops()
+        if dropped:
+            self.dropped += dropped
+            if self._on_drops is not None:
+                self._on_drops(dropped, now)
 
     def send(self, sender: socket.socket) -> None:
         session, clock, followed = self.session, self.clock, self.followed
