@@ -101,3 +101,35 @@ def test_the_bridge_really_duplicates_frames_for_an_unbound_socket_but_the_captu
     assert handed == sent
     # The lab means something: an unbound socket saw each reply twice.
     assert found["witness"] >= 2 * sum(handed.values()) * 0.95
+
+
+SWEEP_DRIVER = r"""
+import json, sys
+from collections import Counter
+from leadline.config import TIMING_TEMPLATES, DiscoveryProbe
+from leadline.core.discoverysession import DiscoverySession
+from leadline.engines.discovery import raw_discover
+
+sent, handed = Counter(), Counter()
+due, receive = DiscoverySession.due, DiscoverySession.receive
+def counting_due(self, now):
+    probes = due(self, now)
+    sent.update(out.address for out in probes)
+    return probes
+def counting_receive(self, datagram, now, **kw):
+    if len(datagram) >= 20 and datagram[9] == 1:
+        handed[".".join(str(b) for b in datagram[12:16])] += 1
+    return receive(self, datagram, now, **kw)
+DiscoverySession.due, DiscoverySession.receive = counting_due, counting_receive
+results = list(raw_discover(sys.argv[1:], (DiscoveryProbe("echo"), DiscoveryProbe("syn", (443,))), TIMING_TEMPLATES[4], arp=False))
+print(json.dumps({"up": [r.address for r in results if r.up], "sent": sent, "handed": handed}))
+"""
+
+
+def test_a_sweep_from_the_bridge_hands_each_echo_reply_once(bridged_lab: Lab) -> None:
+    done = bridged_lab.run("scanner", [sys.executable, "-c", SWEEP_DRIVER, *TARGETS], timeout=60)
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert found["up"] == TARGETS
+    assert found["sent"] == {address: 1 for address in TARGETS}  # up at the echo reply: no SYN followed
+    assert found["handed"] == {address: 1 for address in TARGETS}

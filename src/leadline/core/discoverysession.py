@@ -186,6 +186,7 @@ class DiscoverySession:
         self._window: deque[_Host] = deque()
         self._active: dict[str, _Host] = {}
         self._contexts: dict[str, list[ProbeContext]] = {}
+        self._last_ctx: ProbeContext | None = None
         # (time, tie-breaker, host, round): the next probe of a round is due, or the round timed out.
         self._sends: list[tuple[float, int, _Host, int]] = []
         self._deadlines: list[tuple[float, int, _Host, int]] = []
@@ -300,9 +301,11 @@ class DiscoverySession:
                 host.result = plan.decided or DiscoveryResult(plan.address, False, Reason.NO_RESPONSE)
                 return True
             self._active[plan.address] = host
-            contexts = self._contexts.setdefault(_canonical(plan.ctx.source_address), [])
-            if all(ctx is not plan.ctx for ctx in contexts):
-                contexts.append(plan.ctx)
+            if plan.ctx is not self._last_ctx:  # plans share a handful of contexts: register each once
+                self._last_ctx = plan.ctx
+                contexts = self._contexts.setdefault(_canonical(plan.ctx.source_address), [])
+                if all(ctx is not plan.ctx for ctx in contexts):
+                    contexts.append(plan.ctx)
             return True
         self._exhausted = True
         return False
