@@ -133,3 +133,35 @@ def test_a_sweep_from_the_bridge_hands_each_echo_reply_once(bridged_lab: Lab) ->
     assert found["up"] == TARGETS
     assert found["sent"] == {address: 1 for address in TARGETS}  # up at the echo reply: no SYN followed
     assert found["handed"] == {address: 1 for address in TARGETS}
+
+
+DROPS_DRIVER = r"""
+import json, socket, struct, sys, time
+from leadline.engines import packetio
+
+packetio._RECEIVE_BUFFER = 4096  # the kernel's minimum: a burst of replies overflows it
+capture = packetio.Capture(4, (1,), needs="root")
+capture.listen("br0")
+def csum(data):
+    s = sum(struct.unpack("!%dH" % (len(data) // 2), data)); s = (s >> 16) + (s & 0xFFFF); s += s >> 16
+    return ~s & 0xFFFF
+pinger = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+count = int(sys.argv[2])
+for seq in range(count):
+    body = struct.pack("!BBHHH", 8, 0, 0, 4242, seq) + bytes(56)
+    pinger.sendto(body[:2] + struct.pack("!H", csum(body)) + body[4:], (sys.argv[1], 0))
+time.sleep(0.3)
+dropped = capture.drops()
+replies = sum(1 for d in capture.datagrams(10 * count) if d[20] == 0)
+print(json.dumps({"dropped": dropped, "replies": replies, "again": capture.drops()}))
+capture.close()
+"""
+
+
+def test_the_capture_counts_the_replies_the_kernel_dropped(bridged_lab: Lab) -> None:
+    done = bridged_lab.run("scanner", [sys.executable, "-c", DROPS_DRIVER, TARGETS[0], "200"], timeout=30)
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert found["dropped"] > 0, "a full buffer must show as drops"
+    assert found["replies"] + found["dropped"] == 200  # every echo reply was either queued or counted as dropped
+    assert found["again"] == 0  # the counters restart once read
