@@ -213,3 +213,44 @@ def test_nd_discovery_refuses_ipv4_targets_in_one_line() -> None:
 
     with pytest.raises(UsageError, match="^'198.18.1.10' is not an IPv6 address"):
         list(ndp_discover([practice.COURSE6, practice.COURSE]))
+
+
+@pytest.mark.lab
+def test_ipv6_discovery_honours_p_probes_pcap_and_packet_trace(lab6: tuple[Lab, dict[str, tuple[int, int]]]) -> None:
+    """-PS22 alone: the routed target gets one SYN (no echo request), traced and in the pcap."""
+    lab, _ = lab6
+    pcap = Path("/tmp") / f"leadline-nd-{os.getpid()}.pcap"
+    try:
+        done = scan_in_lab(lab, [LEADLINE, "-6", "-sn", "-n", "-PS22", "--packet-trace", "--pcap", str(pcap), practice.FAR6], timeout=60)
+        assert done.returncode == 0, done.stderr
+        sent = [line for line in done.stdout.splitlines() if line.startswith("SENT")]
+        assert sent and all(f"> [{practice.FAR6}]:22 S " in line for line in sent), sent
+        assert any(line.startswith("RCVD") and f"TCP [{practice.FAR6}]:22 >" in line for line in done.stdout.splitlines())
+        assert "Host is up" in done.stdout
+        from scapy.layers.inet6 import IPv6
+        from scapy.layers.inet import TCP
+        from scapy.utils import rdpcap
+
+        packets = [IPv6(bytes(p)) for p in rdpcap(str(pcap))]
+        assert packets[0].dst == practice.FAR6 and packets[0][TCP].dport == 22 and packets[0][TCP].flags == "S"
+        assert any(p.src == practice.FAR6 for p in packets[1:])
+    finally:
+        pcap.unlink(missing_ok=True)
+
+
+@pytest.mark.lab
+def test_ipv6_discovery_honours_max_rate(lab6: tuple[Lab, dict[str, tuple[int, int]]]) -> None:
+    """Five neighbour solicitations at --max-rate 5 take about a second; unpaced they take milliseconds."""
+    lab, _ = lab6
+    script = ("import json, sys, time\nfrom dataclasses import replace\nfrom leadline.config import TIMING_TEMPLATES\n"
+              "from leadline.engines.ndp import ndp_discover\n"
+              "timing = replace(TIMING_TEMPLATES[4], max_rate=float(sys.argv[1]) or None)\n"
+              "t = time.monotonic(); up = sum(r.up for r in ndp_discover(sys.argv[2:], timing))\n"
+              "print(json.dumps([up, time.monotonic() - t]))")
+    times = {}
+    for rate in ("5", "0"):
+        done = scan_in_lab(lab, [sys.executable, "-c", script, rate, *ON_LINK], timeout=60)
+        assert done.returncode == 0, done.stderr
+        up, times[rate] = json.loads(done.stdout)
+        assert up == len(ON_LINK)
+    assert times["5"] >= 0.7 and times["0"] < 0.5

@@ -179,7 +179,7 @@ def _driver() -> None:
     from leadline.core.ratecontrol import RateController
     from leadline.core.session import PortDecided, ScanSession
     from leadline.engines.raw import run_raw_scan, source_address_for
-    from leadline.output.pcap import PcapWriter
+    from leadline.output.evidence import open_evidence
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--driver", action="store_true")
@@ -214,9 +214,9 @@ def _driver() -> None:
     watchdog = threading.Timer(55, stop.set)
     watchdog.daemon = True
     watchdog.start()
-    pcap = PcapWriter(args.pcap) if args.pcap else None
+    pcap = open_evidence(args.pcap, None)
     started = time.monotonic()
-    run_raw_scan(session, on_event=collect, stop=stop, pcap=pcap)
+    run_raw_scan(session, on_event=collect, stop=stop, evidence=pcap)
     elapsed = time.monotonic() - started
     watchdog.cancel()
     if pcap is not None:

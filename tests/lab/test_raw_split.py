@@ -97,7 +97,7 @@ def test_a_stop_reaches_every_worker_and_leaves_no_process(practice_lab: Lab) ->
 
 _FILTER_PROBE = r'''
 import json, socket, sys, time
-from leadline.engines.raw import attach_filter, protocol_filter
+from leadline.engines.packetio import attach_filter, protocol_filter
 target = sys.argv[1]
 receiver = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(3))
 attach_filter(receiver, protocol_filter(4, (6, 1), outgoing=False, share=(1, 2)))

@@ -1,4 +1,4 @@
-"""Privileged IPv4 host discovery over real sockets: nmap's ping scan as root.
+"""Privileged host discovery over real sockets: nmap's ping scan as root, IPv4 and the loop IPv6 shares.
 
 What goes out (nmap's documented behaviour):
   * a target on a directly connected Ethernet segment gets one broadcast
@@ -9,68 +9,50 @@ What goes out (nmap's documented behaviour):
     and an ICMP timestamp request;
   * one of our own addresses is up at once ("localhost-response").
 
-A host is up on the first answer to any of its probes (an ICMP error sent
-by the target itself counts: it is alive).  Silent hosts get the whole
-set again after a timeout learned from the answers seen so far, until
-their attempts run out.  Directly connected hosts are reported with their
-MAC address: the ARP answer's sender, or the Ethernet source of the frame
-that carried the IP reply.
-
-Targets are a stream: hosts are admitted as the pacer allows, at most
-``max_in_flight`` at once, and results leave in target order as soon as
-every earlier host is decided, so a /16 costs the state of one window.
-Pacing is ``core.ratecontrol.RateController``'s (--min-rate/--max-rate);
-replies are matched by the probe modules' keyed cookies, so nothing but
-the host table is kept per probe, and forged or stray packets are dropped.
+Every decision (pacing, spacing, retries, timeouts, when a host is up)
+is ``core.discoverysession.DiscoverySession``'s; this module turns
+targets into plans (routes are I/O) and runs the thin loop that moves
+the session's probes and replies over ``packetio``'s sockets, for IPv4
+here and for IPv6 in ``engines.ndp``.  Directly connected hosts are
+reported with their MAC address: the ARP answer's sender, or the
+Ethernet source of the frame that carried the IP reply.
 """
 
 from __future__ import annotations
 
 import errno
-import heapq
-import json
 import os
-import selectors
 import socket
-import struct
-import subprocess
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from leadline.config import DiscoveryProbe, Timing
-from leadline.core.packet.arp import REPLY as ARP_REPLY
-from leadline.core.packet.arp import parse_arp
-from leadline.core.packet.checksum import PacketError
-from leadline.core.packet.ethernet import ETHERTYPE_ARP, parse_ethernet
-from leadline.core.probes.base import ProbeContext, Reply
-from leadline.core.probes.discovery import (
-    ArpPing,
-    DiscoveryModule,
-    IcmpEchoPing,
-    IcmpMaskPing,
-    IcmpTimestampPing,
-    TcpAckPing,
-    TcpSynPing,
-    UdpPing,
+from leadline.core.evidence import PacketEvidence
+from leadline.core.discoverysession import (
+    DEFAULT_MAX_IN_FLIGHT,
+    DiscoveryResult,
+    DiscoverySession,
+    Heard,
+    HostPlan,
+    Outgoing,
+    probe_protocols,
 )
+from leadline.core.probes.base import ProbeContext
+from leadline.core.probes.discovery import nd_multicast_mac
 from leadline.core.ratecontrol import RateController
-from leadline.core.timing import RttEstimator
-from leadline.engines.raw import attach_filter, close_in_background, protocol_filter, source_address_for
-from leadline.errors import PrivilegeError
+from leadline.engines.packetio import MAX_WAIT, RECEIVE_BATCH, PACKET_OUTGOING, Capture, LinkSenders, open_ip_sender
+from leadline.engines.routes import LinkPath, RouteTable
 from leadline.model import Reason
-from leadline.output.packettrace import trace_line
-from leadline.output.pcap import PcapWriter
 
 __all__ = [
     "DEFAULT_IP_PROBES",
     "DiscoveryResult",
     "LinkPath",
     "RouteTable",
+    "ip_probe_plan",
     "raw_discover",
+    "run_discovery",
 ]
 
 # nmap's default probe set for IPv4 targets when run as root.
@@ -81,534 +63,37 @@ DEFAULT_IP_PROBES = (
     DiscoveryProbe("timestamp"),
 )
 DEFAULT_ATTEMPTS = 2  # the probe set once, then once more for a silent host
-DEFAULT_MAX_IN_FLIGHT = 32_768
-_ETH_P_ALL = 0x0003
-_PACKET_OUTGOING = 4
-_ARPHRD_ETHER = 1
-_MAX_WAIT = 0.05
-_RECEIVE_BATCH = 512
-_SO_RCVBUFFORCE = 33
-_IP_PROTOCOLS = {"echo": 1, "timestamp": 1, "netmask": 1, "syn": 6, "ack": 6, "udp": 17}
+_IP_KINDS = ("echo", "timestamp", "netmask", "syn", "ack", "udp")
+_SEND_LOSSES = (errno.ENOBUFS, errno.EAGAIN, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EPERM, errno.EACCES)
 
 
-@dataclass(frozen=True, slots=True)
-class DiscoveryResult:
-    """Whether one address is up, why (nmap's reason), and what we learned on the way."""
-
-    address: str
-    up: bool
-    reason: Reason
-    ttl: int | None = None
-    latency: float | None = None
-    mac: str | None = None  # nmap's spelling: upper case, colons
-
-
-@dataclass(frozen=True, slots=True)
-class LinkPath:
-    """How a target is reached: from which address, over which interface, and whether directly."""
-
-    interface: str
-    source: str
-    on_link: bool  # no gateway: the target itself answers ARP
-    ethernet: bool  # the interface carries Ethernet frames (ARP and MACs make sense)
-    source_mac: str | None = None
-
-    @property
-    def ethernet_neighbour(self) -> bool:
-        """The target is on a directly connected Ethernet link: ARP reaches it and its MAC is seen."""
-        return self.on_link and self.ethernet
-
-
-# -- the routing table ----------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _Route:
-    network: int
-    mask: int
-    prefix: int
-    metric: int
-    interface: str
-    gateway: int
-    path: LinkPath | None = None  # filled on first use (needs a source-address lookup)
-
-
-def _read_text(path: str) -> str | None:
-    try:
-        return Path(path).read_text()
-    except OSError:
-        return None
-
-
-class RouteTable:
-    """The namespace's IPv4 main routing table and local addresses, read once per scan.
-
-    Longest-prefix match over ``/proc/net/route`` tells, for every target
-    without a syscall, whether it is directly connected and through which
-    interface; the source address is asked of the kernel once per route.
-    """
-
-    def __init__(self, route_text: str, local_addresses: Iterable[str]) -> None:
-        self._routes: list[_Route] = []
-        for line in route_text.splitlines()[1:]:
-            fields = line.split()
-            if len(fields) < 8:
-                continue
-            try:
-                destination, gateway, flags, metric, mask = (
-                    int(fields[1], 16), int(fields[2], 16), int(fields[3], 16), int(fields[6]), int(fields[7], 16)
-                )
-            except ValueError:
-                continue
-            if not flags & 0x1:  # RTF_UP
-                continue
-            # /proc/net/route prints addresses in host (little-endian) byte order.
-            network = struct.unpack("!I", struct.pack("<I", destination))[0]
-            netmask = struct.unpack("!I", struct.pack("<I", mask))[0]
-            self._routes.append(_Route(network, netmask, bin(netmask).count("1"), metric, fields[0], gateway))
-        self._routes.sort(key=lambda r: (-r.prefix, r.metric))
-        self.local = frozenset(local_addresses)
-
-    @classmethod
-    def load(cls) -> RouteTable:
-        return cls(_read_text("/proc/net/route") or "", _local_addresses())
-
-    def arp_reaches(self, address: str) -> bool:
-        """Whether ARP discovery applies to ``address``: an Ethernet neighbour that is not ours."""
-        path = self.path_for(address)
-        return path is not None and path.ethernet_neighbour and address not in self.local
-
-    def path_for(self, address: str) -> LinkPath | None:
-        """How ``address`` is reached, or None when no route leads there."""
-        value = int.from_bytes(socket.inet_aton(address), "big")
-        for route in self._routes:
-            if value & route.mask == route.network:
-                if route.path is None:
-                    route.path = self._describe(route, address)
-                return route.path
-        return None
-
-    @staticmethod
-    def _describe(route: _Route, address: str) -> LinkPath | None:
-        try:
-            source = source_address_for(address)
-        except OSError:
-            return None
-        kind = _read_text(f"/sys/class/net/{route.interface}/type")
-        ethernet = kind is not None and kind.strip() == str(_ARPHRD_ETHER) and route.interface != "lo"
-        mac = _read_text(f"/sys/class/net/{route.interface}/address") if ethernet else None
-        return LinkPath(route.interface, source, route.gateway == 0, ethernet, mac.strip() if mac else None)
-
-
-def _local_addresses() -> set[str]:
-    """Every IPv4 address of this namespace (``ip -j addr``); empty if iproute2 cannot tell."""
-    try:
-        listing = subprocess.run(["ip", "-j", "-4", "addr", "show"], capture_output=True, text=True, timeout=10, check=True)
-        return {
-            info["local"]
-            for link in json.loads(listing.stdout)
-            for info in link.get("addr_info", ())
-            if "local" in info
-        }
-    except (OSError, subprocess.SubprocessError, ValueError, KeyError, TypeError):
-        return set()
-
-
-# -- probe plans ----------------------------------------------------------------------
-
-
-def _module_for(kind: str) -> DiscoveryModule | None:
-    return {
-        "echo": IcmpEchoPing,
-        "timestamp": IcmpTimestampPing,
-        "netmask": IcmpMaskPing,
-        "syn": TcpSynPing,
-        "ack": TcpAckPing,
-        "udp": UdpPing,
-        "arp": ArpPing,
-    }.get(kind, lambda: None)()  # type: ignore[return-value]
-
-
-def ip_probe_plan(probes: Sequence[DiscoveryProbe]) -> list[tuple[str, int]]:
-    """(kind, port) pairs sent to a routed target: the IP probes asked for, or nmap's defaults."""
-    plan = [(p.kind, port) for p in probes if p.kind in _IP_PROTOCOLS for port in (p.ports or (0,))]
+def ip_probe_plan(probes: Sequence[DiscoveryProbe], defaults: Sequence[DiscoveryProbe] = DEFAULT_IP_PROBES,
+                  kinds: Sequence[str] = _IP_KINDS) -> tuple[tuple[str, int], ...]:
+    """(kind, port) pairs sent to a routed target: the IP probes asked for among ``kinds``, or ``defaults``."""
+    plan = [(p.kind, port) for p in probes if p.kind in kinds for port in (p.ports or (0,))]
     if not plan:
-        plan = [(p.kind, port) for p in DEFAULT_IP_PROBES for port in (p.ports or (0,))]
-    return list(dict.fromkeys(plan))
+        plan = [(p.kind, port) for p in defaults for port in (p.ports or (0,))]
+    return tuple(dict.fromkeys(plan))
 
 
-# -- the engine -----------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _Host:
-    address: str
-    path: LinkPath | None
-    plan: list[tuple[str, int]]
-    rounds: int = 0
-    last_sent: float = 0.0
-    deadline: float = 0.0
-    negative: Reason | None = None
-    negative_ttl: int | None = None
-    result: DiscoveryResult | None = None
-    queued: int = 0  # probes of the current round not yet sent
-
-
-@dataclass(slots=True)
-class _Counters:
-    sent: int = 0
-    received: int = 0
-    matched: int = 0
-
-
-@dataclass
-class _Sockets:
-    ip_sender: socket.socket | None = None
-    ip_receiver: socket.socket | None = None
-    arp: dict[str, socket.socket] = field(default_factory=dict)
-
-    def close(self) -> None:
-        if self.ip_sender is not None:
-            self.ip_sender.close()
-        for sock in (self.ip_receiver, *self.arp.values()):  # packet sockets: slow to close
-            if sock is not None:
-                close_in_background(sock)
-
-
-class _Sweep:
-    """One run of the engine: the host window, the send queue, the deadlines."""
-
-    def __init__(
-        self,
-        targets: Iterable[str],
-        probes: Sequence[DiscoveryProbe],
-        timing: Timing,
-        *,
-        arp: bool,
-        routes: RouteTable,
-        attempts: int,
-        max_in_flight: int,
-        stop: threading.Event | None,
-        pcap: PcapWriter | None,
-        trace: Callable[[str], None] | None,
-        secret: bytes,
-        clock: Callable[[], float],
-    ) -> None:
-        self.targets = iter(targets)
-        self.exhausted = False
-        self.arp = arp
-        self.routes = routes
-        self.ip_plan = ip_probe_plan(probes)
-        self.attempts = max(1, attempts)
-        self.max_in_flight = max(1, max_in_flight)
-        self.stop = stop
-        self.pcap = pcap
-        self.trace = trace
-        self.secret = secret
-        self.clock = clock
-        self.rtt = RttEstimator(timing)
-        self.rate = RateController.from_timing(timing)
-        self.modules: dict[str, DiscoveryModule] = {}
-        for kind in {kind for kind, _ in self.ip_plan} | {"arp"}:
-            module = _module_for(kind)
-            if module is not None:
-                self.modules[kind] = module
-        self.contexts: dict[str, ProbeContext] = {}
-        self.window: deque[_Host] = deque()
-        self.active: dict[str, _Host] = {}
-        self.sendq: deque[tuple[_Host, int]] = deque()
-        self.deadlines: list[tuple[float, int, _Host]] = []
-        self.sequence = 0
-        self.sockets = _Sockets()
-        self.selector = selectors.DefaultSelector()
-        self.counters = _Counters()
-        self.start = clock()
-        self.wall_offset = time.time() - self.start
-        ip_protocols = {_IP_PROTOCOLS[kind] for kind, _ in self.ip_plan}
-        self.ip_protocols = tuple(sorted(ip_protocols | {1}))
-        self.icmp_kinds = [k for k in ("echo", "timestamp", "netmask", "syn", "ack", "udp") if k in self.modules]
-        self.kinds_by_protocol = {
-            1: self.icmp_kinds,
-            6: [k for k in ("syn", "ack") if k in self.modules],
-            17: [k for k in ("udp",) if k in self.modules],
-        }
-
-    # -- sockets ---------------------------------------------------------
-
-    def _ip_sockets(self) -> tuple[socket.socket, socket.socket]:
-        if self.sockets.ip_sender is None or self.sockets.ip_receiver is None:
-            try:
-                sender = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
-                receiver = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(_ETH_P_ALL))
-            except PermissionError:
-                raise PrivilegeError("raw host discovery needs root (or CAP_NET_RAW); use --unprivileged") from None
-            sender.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
-            sender.setblocking(False)
-            _grow_buffer(receiver)
-            # Sent probes reach the pcap from the send side: the kernel may drop our own copies.
-            attach_filter(receiver, protocol_filter(4, self.ip_protocols, outgoing=False))
-            receiver.setblocking(False)
-            _drain(receiver)
-            self.selector.register(receiver, selectors.EVENT_READ, "ip")
-            self.sockets.ip_sender, self.sockets.ip_receiver = sender, receiver
-        return self.sockets.ip_sender, self.sockets.ip_receiver
-
-    def _arp_socket(self, interface: str) -> socket.socket:
-        sock = self.sockets.arp.get(interface)
-        if sock is None:
-            try:
-                sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETHERTYPE_ARP))
-            except PermissionError:
-                raise PrivilegeError("ARP host discovery needs root (or CAP_NET_RAW); use --unprivileged") from None
-            sock.bind((interface, ETHERTYPE_ARP))
-            _grow_buffer(sock)
-            sock.setblocking(False)
-            self.selector.register(sock, selectors.EVENT_READ, "arp")
-            self.sockets.arp[interface] = sock
-        return sock
-
-    def _context(self, path: LinkPath) -> ProbeContext:
-        ctx = self.contexts.get(path.source)
+def _ipv4_plans(targets: Iterable[str], ip_plan: tuple[tuple[str, int], ...], *, arp: bool,
+                routes: RouteTable, secret: bytes) -> Iterator[HostPlan]:
+    contexts: dict[tuple[str, str | None], ProbeContext] = {}
+    for address in targets:
+        if address in routes.local:
+            yield HostPlan(address, decided=DiscoveryResult(address, True, Reason.LOCALHOST))
+            continue
+        path = routes.path_for(address)
+        if path is None:
+            yield HostPlan(address, decided=DiscoveryResult(address, False, Reason.NET_UNREACH))
+            continue
+        key = (path.source, path.source_mac)
+        ctx = contexts.get(key)
         if ctx is None:
-            ctx = ProbeContext(source_address=path.source, secret=self.secret, source_mac=path.source_mac)
-            self.contexts[path.source] = ctx
-        return ctx
-
-    # -- the loop ----------------------------------------------------------
-
-    def run(self) -> Iterator[DiscoveryResult]:
-        try:
-            while not (self.stop is not None and self.stop.is_set()):
-                now = self.clock()
-                self._send_due(now)
-                self._expire(self.clock())
-                yield from self._ready()
-                if self.exhausted and not self.window:
-                    return
-                wait = min(_MAX_WAIT, self._time_until_next(self.clock()))
-                if wait > 0:
-                    self.selector.select(wait)  # readiness only: _receive drains every socket
-                self._receive()
-                self._expire(self.clock())
-                yield from self._ready()
-        finally:
-            self.selector.close()
-            self.sockets.close()
-            if self.pcap is not None:
-                self.pcap.flush()
-
-    def _ready(self) -> Iterator[DiscoveryResult]:
-        while self.window and self.window[0].result is not None:
-            host = self.window.popleft()
-            assert host.result is not None
-            yield host.result
-
-    def _time_until_next(self, now: float) -> float:
-        waits = []
-        if self.deadlines:
-            waits.append(self.deadlines[0][0] - now)
-        if self.sendq or (not self.exhausted and len(self.window) < self.max_in_flight):
-            waits.append(self.rate.next_send_time(now) - now)
-        return max(0.0, min(waits)) if waits else _MAX_WAIT
-
-    def _admit(self, now: float) -> bool:
-        """Take the next target into the window; False when there are none left."""
-        while True:
-            try:
-                address = next(self.targets)
-            except StopIteration:
-                self.exhausted = True
-                return False
-            if address in self.active:
-                continue
-            path = self.routes.path_for(address)
-            if address in self.routes.local:
-                host = _Host(address, path, [])
-                host.result = DiscoveryResult(address, True, Reason.LOCALHOST, None, None)
-                self.window.append(host)
-                return True
-            if path is None:
-                host = _Host(address, None, [])
-                host.result = DiscoveryResult(address, False, Reason.NET_UNREACH)
-                self.window.append(host)
-                return True
-            use_arp = self.arp and path.ethernet_neighbour and path.source_mac is not None
-            host = _Host(address, path, [("arp", 0)] if use_arp else self.ip_plan)
-            self.window.append(host)
-            self.active[address] = host
-            self._queue_round(host)
-            return True
-
-    def _queue_round(self, host: _Host) -> None:
-        host.rounds += 1
-        host.queued = len(host.plan)
-        for index in range(len(host.plan)):
-            self.sendq.append((host, index))
-
-    def _send_due(self, now: float) -> None:
-        budget = self.rate.allowed(now)
-        while budget > 0:
-            if not self.sendq:
-                if self.exhausted or len(self.window) >= self.max_in_flight or not self._admit(now):
-                    break
-                continue
-            host, index = self.sendq.popleft()
-            if host.result is not None:
-                continue
-            self._send(host, index, now)
-            budget -= 1
-
-    def _send(self, host: _Host, index: int, now: float) -> None:
-        kind, port = host.plan[index]
-        assert host.path is not None
-        ctx = self._context(host.path)
-        probe = self.modules[kind].build(host.address, port, host.rounds - 1, ctx)
-        try:
-            if kind == "arp":
-                self._arp_socket(host.path.interface).send(probe.packet)
-            else:
-                sender, _ = self._ip_sockets()
-                sender.sendto(probe.packet, (host.address, 0))
-        except OSError as exc:
-            if exc.errno not in (errno.ENOBUFS, errno.EAGAIN, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EPERM, errno.EACCES):
-                raise
-            # lost on our side (or refused: a broadcast address); the next round or the timeout decides
-        self.counters.sent += 1
-        self.rate.on_send(now)
-        host.last_sent = now
-        host.queued -= 1
-        if self.trace is not None:
-            elapsed = now - self.start
-            self.trace(_arp_line(probe.packet, elapsed, sent=True) if kind == "arp" else trace_line("SENT", elapsed, probe.packet))
-        if self.pcap is not None and kind != "arp":
-            self.pcap.write(probe.packet, now + self.wall_offset)
-        if host.queued == 0:
-            host.deadline = now + self.rtt.timeout()
-            self.sequence += 1
-            heapq.heappush(self.deadlines, (host.deadline, self.sequence, host))
-
-    def _expire(self, now: float) -> None:
-        while self.deadlines and self.deadlines[0][0] <= now:
-            deadline, _, host = heapq.heappop(self.deadlines)
-            if host.result is not None or host.deadline != deadline:
-                continue
-            self.rate.on_timeout(now)
-            if host.rounds < self.attempts:
-                self._queue_round(host)
-                continue
-            reason = host.negative or Reason.NO_RESPONSE
-            self._finish(host, DiscoveryResult(host.address, False, reason, host.negative_ttl))
-
-    def _finish(self, host: _Host, result: DiscoveryResult) -> None:
-        host.result = result
-        self.active.pop(host.address, None)
-
-    def _receive(self) -> None:
-        arp_sockets = list(self.sockets.arp.values())
-        receiver = self.sockets.ip_receiver
-        if receiver is not None:
-            for _ in range(_RECEIVE_BATCH):
-                try:
-                    datagram, link = receiver.recvfrom(65535)
-                except BlockingIOError:
-                    break
-                if link[2] == _PACKET_OUTGOING:
-                    continue
-                self._on_datagram(datagram, link, self.clock())
-        for sock in arp_sockets:
-            for _ in range(_RECEIVE_BATCH):
-                try:
-                    frame, link = sock.recvfrom(65535)
-                except BlockingIOError:
-                    break
-                if link[2] == _PACKET_OUTGOING:
-                    continue
-                self._on_frame(frame, self.clock())
-
-    def _on_datagram(self, datagram: bytes, link: tuple, now: float) -> None:  # type: ignore[type-arg]
-        self.counters.received += 1
-        if len(datagram) < 20 or datagram[0] >> 4 != 4:
-            return
-        ctx = self.contexts.get(socket.inet_ntoa(datagram[16:20]))
-        if ctx is None:
-            return
-        if self.pcap is not None:
-            self.pcap.write(datagram, now + self.wall_offset)
-        for kind in self.kinds_by_protocol.get(datagram[9], ()):
-            matched = self.modules[kind].match(datagram, ctx)
-            if matched is None:
-                continue
-            key, reply = matched
-            host = self.active.get(key.address)
-            if host is None or host.result is not None:
-                return
-            if self.trace is not None:
-                self.trace(trace_line("RCVD", now - self.start, datagram))
-            mac = None
-            if host.path is not None and host.path.ethernet_neighbour and reply.src == host.address:
-                hardware = link[4] if len(link) > 4 else b""
-                if len(hardware) == 6:
-                    mac = ":".join(f"{b:02X}" for b in hardware)
-            self._on_reply(host, kind, reply, mac, now)
-            return
-
-    def _on_frame(self, frame: bytes, now: float) -> None:
-        self.counters.received += 1
-        module = self.modules["arp"]
-        for ctx in self.contexts.values():
-            matched = module.match(frame, ctx)
-            if matched is None:
-                continue
-            key, reply = matched
-            host = self.active.get(key.address)
-            if host is None or host.result is not None or host.plan[0][0] != "arp":
-                return
-            if self.trace is not None:
-                self.trace(_arp_line(frame, now - self.start, sent=False))
-            self._on_reply(host, "arp", reply, reply.mac.upper() if reply.mac else None, now)
-            return
-
-    def _on_reply(self, host: _Host, kind: str, reply: Reply, mac: str | None, now: float) -> None:
-        self.counters.matched += 1
-        rtt = max(0.0, now - host.last_sent)
-        verdict = self.modules[kind].classify(reply)
-        up = verdict.up or reply.src == host.address  # an error sent by the target itself: it is alive
-        if not up:
-            host.negative, host.negative_ttl = verdict.reason, verdict.ttl
-            return
-        if host.rounds == 1:  # Karn: a retransmitted round's answer is ambiguous
-            self.rtt.update(rtt)
-        self.rate.on_answer(now, rtt)
-        ttl = verdict.ttl if kind != "arp" else 0
-        self._finish(host, DiscoveryResult(host.address, True, verdict.reason, ttl, rtt, mac))
-
-
-def _grow_buffer(sock: socket.socket) -> None:
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, 8 << 20)
-    except OSError:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
-
-
-def _drain(sock: socket.socket) -> None:
-    """Drop what arrived before the filter was attached."""
-    while True:
-        try:
-            sock.recv(65535)
-        except BlockingIOError:
-            return
-
-
-def _arp_line(frame: bytes, elapsed: float, *, sent: bool) -> str:
-    """nmap's trace line for an ARP frame: "ARP who-has A tell B" / "ARP reply A is-at M"."""
-    head = f"{'SENT' if sent else 'RCVD'} ({elapsed:.4f}s) ARP"
-    try:
-        arp = parse_arp(parse_ethernet(frame).payload)
-    except PacketError:
-        return f"{head} ({len(frame)} bytes)"
-    if arp.operation == ARP_REPLY:
-        return f"{head} reply {arp.sender_ip} is-at {arp.sender_mac.upper()}"
-    return f"{head} who-has {arp.target_ip} tell {arp.sender_ip}"
+            ctx = contexts[key] = ProbeContext(source_address=path.source, secret=secret, source_mac=path.source_mac)
+        use_arp = arp and path.ethernet_neighbour and path.source_mac is not None
+        probes = (("arp", 0),) if use_arp else ip_plan
+        yield HostPlan(address, probes, ctx, path.interface, path.ethernet_neighbour)
 
 
 def raw_discover(
@@ -618,8 +103,7 @@ def raw_discover(
     *,
     arp: bool = True,
     stop: threading.Event | None = None,
-    pcap: PcapWriter | None = None,
-    trace: Callable[[str], None] | None = None,
+    evidence: PacketEvidence | None = None,
     routes: RouteTable | None = None,
     attempts: int | None = None,
     max_in_flight: int | None = None,
@@ -633,18 +117,119 @@ def raw_discover(
     if attempts is None:
         attempts = min(DEFAULT_ATTEMPTS, timing.max_retries + 1)
     window = max_in_flight or timing.max_parallelism or DEFAULT_MAX_IN_FLIGHT
-    sweep = _Sweep(
-        targets,
-        probes,
-        timing,
-        arp=arp,
-        routes=routes or RouteTable.load(),
-        attempts=attempts,
-        max_in_flight=window,
-        stop=stop,
-        pcap=pcap,
-        trace=trace,
-        secret=os.urandom(16),
-        clock=clock,
-    )
-    return sweep.run()
+    ip_plan = ip_probe_plan(probes)
+    plans = _ipv4_plans(targets, ip_plan, arp=arp, routes=routes or RouteTable.load(), secret=os.urandom(16))
+    session = DiscoverySession(plans, timing, rate=RateController.from_timing(timing), attempts=attempts, max_in_flight=window)
+    kinds = {kind for kind, _ in ip_plan}
+    return run_discovery(session, 4, probe_protocols(kinds, 4), stop=stop, evidence=evidence, clock=clock,
+                         needs="raw host discovery needs root (or CAP_NET_RAW); use --unprivileged")
+
+
+def run_discovery(
+    session: DiscoverySession,
+    family: int,
+    protocols: tuple[int, ...],
+    *,
+    stop: threading.Event | None,
+    evidence: PacketEvidence | None,
+    clock: Callable[[], float],
+    needs: str,
+) -> Iterator[DiscoveryResult]:
+    """Drive ``session`` over real sockets until every host is decided (or ``stop`` is set)."""
+    loop = _Loop(session, family, protocols, evidence, clock, needs)
+    try:
+        while not (stop is not None and stop.is_set()):
+            loop.send()
+            session.expire(clock())
+            yield from session.results()
+            if session.finished:
+                return
+            loop.capture.wait(min(MAX_WAIT, session.time_until_next(clock())))
+            loop.receive()
+            session.expire(clock())
+            yield from session.results()
+    finally:
+        loop.close()
+
+
+class _Loop:
+    """The sockets of one discovery run and the moves between them and the session."""
+
+    def __init__(self, session: DiscoverySession, family: int, protocols: tuple[int, ...],
+                 evidence: PacketEvidence | None, clock: Callable[[], float], needs: str) -> None:
+        self.session = session
+        self.family = family
+        self.evidence = evidence
+        self.clock = clock
+        self.needs = needs
+        # Sent probes reach the pcap from the send side: the capture drops our own copies.
+        self.capture = Capture(family, protocols, needs=needs)
+        self.links = LinkSenders(needs)
+        self.sender: socket.socket | None = None
+        self.start = clock()
+        self.wall_offset = time.time() - self.start
+
+    def send(self) -> None:
+        now = self.clock()
+        for out in self.session.due(now):
+            try:
+                self._send(out)
+            except OSError as exc:
+                if exc.errno not in _SEND_LOSSES:
+                    raise
+                # lost on our side (or refused: a broadcast address); the next round or the timeout decides
+            evidence = self.evidence
+            if evidence is not None:
+                if evidence.traces:
+                    evidence.sent(out.packet, now - self.start, frame=out.kind == "arp")
+                if evidence.captures and out.kind != "arp":
+                    evidence.record(out.packet, now + self.wall_offset)
+
+    def _send(self, out: Outgoing) -> None:
+        if out.kind == "arp":
+            assert out.interface is not None
+            fresh = out.interface not in self.links.arp
+            sock = self.links.arp_socket(out.interface)
+            if fresh:
+                self.capture.watch(sock)  # its replies wake the loop too
+            sock.send(out.packet)
+            return
+        self.capture.listen(out.interface)  # hear the answer where the route leads, before asking
+        if out.kind == "nd":
+            assert out.interface is not None
+            mac = bytes(int(part, 16) for part in nd_multicast_mac(out.address).split(":"))
+            self.links.send_ipv6(out.packet, out.interface, mac)
+            return
+        if self.sender is None:
+            self.sender = open_ip_sender(self.family, self.needs)
+        self.sender.sendto(out.packet, (out.address, 0))
+
+    def receive(self) -> None:
+        session, evidence = self.session, self.evidence
+        for packet in self.capture.packets(RECEIVE_BATCH):
+            now = self.clock()
+            heard = session.receive(packet.data, now, hardware=packet.hardware)
+            if evidence is not None and heard is not Heard.NOT_OURS:
+                if evidence.captures:
+                    evidence.record(packet.data, now + self.wall_offset)
+                if evidence.traces and heard is Heard.ANSWER:
+                    evidence.received(packet.data, now - self.start)
+        for sock in list(self.links.arp.values()):
+            for _ in range(RECEIVE_BATCH):
+                try:
+                    frame, link = sock.recvfrom(65535)
+                except BlockingIOError:
+                    break
+                if link[2] == PACKET_OUTGOING:
+                    continue
+                now = self.clock()
+                if session.receive_frame(frame, now) is Heard.ANSWER and evidence is not None and evidence.traces:
+                    evidence.received(frame, now - self.start, frame=True)
+
+    def close(self) -> None:
+        if self.sender is not None:
+            self.sender.close()
+        self.capture.close()
+        self.links.close()
+        if self.evidence is not None:
+            self.evidence.flush()

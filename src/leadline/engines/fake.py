@@ -58,6 +58,7 @@ class FakeHost:
     icmp_limit: tuple[float, int] | None = None
     rtt: float = 0.0003
     ttl: int = 64
+    icmp_queries: frozenset[int] = frozenset()  # ICMP query types answered (8 echo, 13 timestamp, 17 mask)
 
 
 class _Bucket:
@@ -97,6 +98,15 @@ def _tcp(src: bytes, dst: bytes, sport: int, dport: int, seq: int, ack: int, fla
 def _icmp_unreachable(code: int, quoted: bytes) -> bytes:
     body = struct.pack("!BBHI", 3, code, 0, 0) + quoted
     return body[:2] + struct.pack("!H", _checksum(body)) + body[4:]
+
+
+def _icmp_answer(query: bytes) -> bytes:
+    """The reply to an ICMP query: type + 1 (echo 8 -> 0 is the exception), same identifier, sequence and body."""
+    body = bytearray(query)
+    body[0] = 0 if query[0] == 8 else query[0] + 1
+    body[2:4] = b"\0\0"
+    body[2:4] = struct.pack("!H", _checksum(bytes(body)))
+    return bytes(body)
 
 
 class FakeNetwork:
@@ -168,6 +178,8 @@ class FakeNetwork:
         protocol = datagram[9]
         src_raw, dst_raw = datagram[12:16], datagram[16:20]
         transport = datagram[header_length:]
+        if protocol == 1 and len(transport) >= 8 and transport[0] in host.icmp_queries:
+            return _ipv4(dst_raw, src_raw, 1, _icmp_answer(transport), host.ttl, self.random.randrange(65536))
         if protocol not in (6, 17) or len(transport) < 8:
             return None
         sport, dport = struct.unpack("!HH", transport[:4])

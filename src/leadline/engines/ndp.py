@@ -5,156 +5,46 @@ What goes out (nmap's documented behaviour for ``-6`` as root):
     solicitation to its solicited-node multicast group (RFC 4861 §7.2.2)
     and nothing else; the solicited advertisement that answers names the
     target's MAC address (reason ``nd-response``);
-  * any other target gets an ICMPv6 echo request, a SYN to 443 and an ACK
-    to 80 (the IPv4 default set without the timestamp request, which has
-    no ICMPv6 form);
+  * any other target gets the -P probes that have an IPv6 form (ICMPv6
+    echo, TCP SYN and ACK, UDP), or by default an ICMPv6 echo request, a
+    SYN to 443 and an ACK to 80 (the IPv4 default set without the
+    timestamp request, which has no ICMPv6 form);
   * one of our own addresses is up at once (``localhost-response``).
 
-Silent hosts get their probes again after a timeout (``core.timing``'s
-initial RTT timeout) until their attempts run out.  Replies are matched
-by the probe modules of ``core.probes.discovery`` (keyed cookies for the
-pings; for ND the target address, hop limit 255 and our address as
-destination), so stray or forged packets are dropped and a malformed one
-never stops the sweep.
-
-Solicitations leave through an AF_PACKET socket addressed to the group's
-33:33:ff:xx:xx:xx MAC on the target's interface, so no multicast route or
-scope id is involved; pings leave through a raw IPv6 socket with our
-header included, exactly as built.
+Everything else (pacing under --min-rate/--max-rate, spacing, retries,
+timeouts) is the discovery session's, shared with IPv4
+(``core.discoverysession``), and so is the loop that drives it
+(``engines.discovery.run_discovery``), which also writes --pcap and
+--packet-trace.  Solicitations leave through a link-layer socket
+addressed to the group's 33:33:ff:xx:xx:xx MAC on the target's
+interface, so no multicast route or scope id is involved.
 """
 
 from __future__ import annotations
 
-import heapq
 import ipaddress
 import os
-import selectors
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from leadline.config import TIMING_TEMPLATES, Timing
-from leadline.core.probes.base import ProbeContext, Reply
-from leadline.core.probes.discovery import (
-    DiscoveryModule,
-    HostVerdict,
-    IcmpEchoPing,
-    NeighborPing,
-    TcpAckPing,
-    TcpSynPing,
-    nd_multicast_mac,
-)
-from leadline.engines.discovery import DiscoveryResult
-from leadline.engines.raw import attach_filter, protocol_filter, source_address_for
-from leadline.errors import PrivilegeError, UsageError
+from leadline.config import TIMING_TEMPLATES, DiscoveryProbe, Timing
+from leadline.core.discoverysession import DEFAULT_MAX_IN_FLIGHT, DiscoverySession, HostPlan, probe_protocols
+from leadline.core.evidence import PacketEvidence
+from leadline.core.probes.base import ProbeContext
+from leadline.core.ratecontrol import RateController
+from leadline.engines.discovery import DiscoveryResult, ip_probe_plan, run_discovery
+from leadline.engines.routes import Ipv6Routes, LinkRoute, local_ipv6_addresses, source_address_for
+from leadline.errors import UsageError
 from leadline.model import Reason
 
-__all__ = ["LinkRoute", "Ipv6Routes", "ndp_discover", "DEFAULT_ATTEMPTS"]
+__all__ = ["DEFAULT_ATTEMPTS", "DEFAULT_IPV6_PROBES", "Ipv6Routes", "LinkRoute", "ndp_discover"]
 
 DEFAULT_ATTEMPTS = 2  # a neighbour that misses two solicitations a timeout apart is gone
-_ETH_P_IPV6 = 0x86DD
-_ETH_P_ALL = 0x0003
-_PACKET_OUTGOING = 4
-_ARPHRD_ETHER = 1
-_SO_RCVBUFFORCE = 33
-_MAX_WAIT = 0.05  # never sleep longer, so a stop request is noticed quickly
-_RECEIVE_BATCH = 512
-_RTF_UP = 0x0001
-_RTF_REJECT = 0x0200
-# The routed-target probe set: (module, port).
-_ROUTED_PROBES: tuple[tuple[DiscoveryModule, int], ...] = (
-    (IcmpEchoPing(), 0),
-    (TcpSynPing(), 443),
-    (TcpAckPing(), 80),
-)
-_NEIGHBOR = NeighborPing()
-
-
-@dataclass(frozen=True, slots=True)
-class LinkRoute:
-    """How a target is reached: over which interface, and whether it is on that link."""
-
-    interface: str
-    on_link: bool  # no gateway: the target itself answers neighbour solicitations
-    ethernet: bool  # the interface carries Ethernet frames, so ND and MACs make sense
-
-    @property
-    def ethernet_neighbour(self) -> bool:
-        """The target is on a directly connected Ethernet link: neighbour solicitation reaches it."""
-        return self.on_link and self.ethernet
-
-
-class Ipv6Routes:
-    """The namespace's IPv6 main routing table (``/proc/net/ipv6_route``), read once per sweep.
-
-    Longest-prefix match tells, without a syscall per target, whether a
-    target is on a directly connected link and through which interface.
-    """
-
-    def __init__(self, route_text: str, interface_types: dict[str, int]) -> None:
-        # (prefix length, network, via a gateway?, device; "" for a reject route)
-        self._routes: list[tuple[int, int, bool, str]] = []
-        for line in route_text.splitlines():
-            fields = line.split()
-            if len(fields) != 10:
-                continue
-            try:
-                network, length = int(fields[0], 16), int(fields[1], 16)
-                gateway, flags = int(fields[4], 16), int(fields[8], 16)
-            except ValueError:
-                continue
-            if not flags & _RTF_UP or length > 128:
-                continue
-            # A reject route (unreachable, blackhole, prohibit) shadows wider routes: kept, it says "nowhere".
-            device = "" if flags & _RTF_REJECT else fields[9]
-            if device == "lo":
-                continue
-            self._routes.append((length, network, gateway != 0, device))
-        self._routes.sort(key=lambda route: -route[0])
-        self._types = interface_types
-
-    @classmethod
-    def load(cls) -> Ipv6Routes:
-        types = {}
-        for _, name in socket.if_nameindex():
-            try:
-                types[name] = int(Path(f"/sys/class/net/{name}/type").read_text())
-            except (OSError, ValueError):
-                continue
-        try:
-            text = Path("/proc/net/ipv6_route").read_text()
-        except OSError:
-            text = ""  # IPv6 disabled: every target is unreachable
-        return cls(text, types)
-
-    def nd_reaches(self, address: str) -> bool:
-        """Whether neighbour solicitation applies to ``address``."""
-        route = self.route_for(address)
-        return route is not None and route.ethernet_neighbour
-
-    def route_for(self, address: str) -> LinkRoute | None:
-        value = int(ipaddress.IPv6Address(address))
-        for length, network, via_gateway, device in self._routes:
-            if length == 0 or value >> (128 - length) == network >> (128 - length):
-                if not device:
-                    return None
-                ethernet = self._types.get(device) == _ARPHRD_ETHER
-                return LinkRoute(device, not via_gateway, ethernet)
-        return None
-
-
-@dataclass(slots=True)
-class _Host:
-    address: str
-    probes: tuple[tuple[DiscoveryModule, int], ...]
-    interface: str | None  # set for ND: where the solicitation goes
-    ctx: ProbeContext
-    attempt: int = 0
-    sent_at: float = 0.0
-    errors: list[HostVerdict] = field(default_factory=list)
+DEFAULT_IPV6_PROBES = (DiscoveryProbe("echo"), DiscoveryProbe("syn", (443,)), DiscoveryProbe("ack", (80,)))
+_IPV6_KINDS = ("echo", "syn", "ack", "udp")  # the -P probes with an IPv6 form
+_NEEDS_ROOT = "IPv6 host discovery with raw packets needs root (or CAP_NET_RAW)"
 
 
 def _interface_mac(interface: str) -> str:
@@ -164,69 +54,14 @@ def _interface_mac(interface: str) -> str:
         raise UsageError(f"cannot read the MAC address of {interface}") from None
 
 
-def _local_ipv6_addresses() -> set[str]:
-    """Every IPv6 address of this namespace (``/proc/net/if_inet6``)."""
-    try:
-        lines = Path("/proc/net/if_inet6").read_text().splitlines()
-    except OSError:
-        return set()
-    return {str(ipaddress.IPv6Address(int(line.split()[0], 16))) for line in lines if line.split()}
-
-
-def _open_sockets() -> tuple[socket.socket, socket.socket, socket.socket]:
-    """(raw IPv6 sender, AF_PACKET link sender, AF_PACKET receiver)."""
-    try:
-        raw = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
-        link = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(_ETH_P_IPV6))
-        receiver = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(_ETH_P_ALL))
-    except PermissionError as exc:
-        raise PrivilegeError("IPv6 host discovery with raw packets needs root (or CAP_NET_RAW)") from exc
-    try:
-        receiver.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, 4 << 20)
-    except OSError:
-        receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-    attach_filter(receiver, protocol_filter(6, (58, 6)))
-    for sock in (raw, link, receiver):
-        sock.setblocking(False)
-    while True:  # whatever arrived before the filter was attached
-        try:
-            receiver.recv(65535)
-        except BlockingIOError:
-            break
-    return raw, link, receiver
-
-
-def _mac_bytes(mac: str) -> bytes:
-    return bytes(int(part, 16) for part in mac.split(":"))
-
-
-def ndp_discover(
-    hosts: Sequence[str],
-    timing: Timing | None = None,
-    *,
-    stop: threading.Event | None = None,
-    attempts: int | None = None,
-    routes: Ipv6Routes | None = None,
-    clock: Callable[[], float] = time.monotonic,
-) -> Iterator[DiscoveryResult]:
-    """Decide which IPv6 ``hosts`` are up; one result per distinct address, as each is decided.
-
-    On-link Ethernet targets are asked by neighbour solicitation, the rest
-    by nmap's IPv6 ping set.  Every host is probed at once (the caller
-    passes one host group); the sweep ends after the last attempt's
-    timeout, or as soon as ``stop`` is set (undecided hosts are then not
-    reported).
-    """
-    timing = timing or TIMING_TEMPLATES[3]
-    if attempts is None:
-        attempts = min(DEFAULT_ATTEMPTS, timing.max_retries + 1)
-    timeout = max(timing.initial_rtt_timeout, timing.min_rtt_timeout)
-    routes = routes or Ipv6Routes.load()
-    local = _local_ipv6_addresses()
+def _plans(hosts: Sequence[str], probes: Sequence[DiscoveryProbe], routes: Ipv6Routes) -> tuple[list[DiscoveryResult], list[HostPlan]]:
+    """Results known at once (our own addresses, no route) and plans for the rest; bad input fails here."""
+    local = local_ipv6_addresses()
     secret = os.urandom(16)
-    contexts: dict[str, ProbeContext] = {}
-    waiting: dict[str, _Host] = {}
+    ip_plan = ip_probe_plan(probes, DEFAULT_IPV6_PROBES, _IPV6_KINDS)
+    contexts: dict[tuple[str, str | None], ProbeContext] = {}
     decided: list[DiscoveryResult] = []
+    plans: list[HostPlan] = []
     for text in dict.fromkeys(hosts):
         try:
             address = str(ipaddress.IPv6Address(text))
@@ -240,111 +75,51 @@ def ndp_discover(
             decided.append(DiscoveryResult(address, False, Reason.NO_RESPONSE))
             continue
         source = source_address_for(address)
+        mac = _interface_mac(route.interface) if route.ethernet_neighbour else None
+        ctx = contexts.get((source, mac))
+        if ctx is None:
+            ctx = contexts[(source, mac)] = ProbeContext(source, secret, family=6, source_mac=mac)
         if route.ethernet_neighbour:
-            key = f"{source}%{route.interface}"
-            if key not in contexts:
-                contexts[key] = ProbeContext(source, secret, family=6, source_mac=_interface_mac(route.interface))
-            waiting[address] = _Host(address, ((_NEIGHBOR, 0),), route.interface, contexts[key])
+            plans.append(HostPlan(address, (("nd", 0),), ctx, route.interface, True))
         else:
-            if source not in contexts:
-                contexts[source] = ProbeContext(source, secret, family=6)
-            waiting[address] = _Host(address, _ROUTED_PROBES, None, contexts[source])
+            plans.append(HostPlan(address, ip_plan, ctx, route.interface, False))
+    return decided, plans
+
+
+def ndp_discover(
+    hosts: Sequence[str],
+    timing: Timing | None = None,
+    *,
+    probes: Sequence[DiscoveryProbe] = (),
+    stop: threading.Event | None = None,
+    evidence: PacketEvidence | None = None,
+    attempts: int | None = None,
+    routes: Ipv6Routes | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Iterator[DiscoveryResult]:
+    """Decide which IPv6 ``hosts`` are up; one result per distinct address.
+
+    On-link Ethernet targets are asked by neighbour solicitation, the rest
+    by the -P ``probes`` that have an IPv6 form (none: nmap's IPv6 ping
+    set).  Results known at once come first, then the others in target
+    order as they are decided; the sweep ends after the last attempt's
+    timeout, or as soon as ``stop`` is set (undecided hosts are then not
+    reported).
+    """
+    timing = timing or TIMING_TEMPLATES[3]
+    if attempts is None:
+        attempts = min(DEFAULT_ATTEMPTS, timing.max_retries + 1)
+    decided, plans = _plans(hosts, probes, routes or Ipv6Routes.load())
+    return _sweep(decided, plans, timing, attempts, stop, evidence, clock)
+
+
+def _sweep(decided: list[DiscoveryResult], plans: list[HostPlan], timing: Timing, attempts: int,
+           stop: threading.Event | None, evidence: PacketEvidence | None,
+           clock: Callable[[], float]) -> Iterator[DiscoveryResult]:
     yield from decided
-    if waiting:
-        yield from _Sweep(waiting, attempts, timeout, stop, clock).run()
-
-
-class _Sweep:
-    """One round of probes per attempt for every waiting host, and the replies that settle them."""
-
-    def __init__(self, hosts: dict[str, _Host], attempts: int, timeout: float,
-                 stop: threading.Event | None, clock: Callable[[], float]) -> None:
-        self.hosts = hosts
-        self.attempts = attempts
-        self.timeout = timeout
-        self.stop = stop
-        self.clock = clock
-        self.contexts = list({id(h.ctx): h.ctx for h in hosts.values()}.values())
-        self.deadlines: list[tuple[float, str]] = []
-
-    def run(self) -> Iterator[DiscoveryResult]:
-        raw, link, receiver = _open_sockets()
-        selector = selectors.DefaultSelector()
-        selector.register(receiver, selectors.EVENT_READ)
-        try:
-            now = self.clock()
-            for host in self.hosts.values():
-                self._send(host, raw, link, now)
-            while self.hosts and not (self.stop is not None and self.stop.is_set()):
-                yield from self._expire(raw, link)
-                if not self.hosts:
-                    break
-                wait = min(_MAX_WAIT, max(0.0, self.deadlines[0][0] - self.clock()))
-                if wait > 0:
-                    selector.select(wait)
-                yield from self._receive(receiver)
-        finally:
-            selector.close()
-            for sock in (raw, link, receiver):
-                sock.close()
-
-    def _send(self, host: _Host, raw: socket.socket, link: socket.socket, now: float) -> None:
-        host.attempt += 1
-        host.sent_at = now
-        for module, port in host.probes:
-            probe = module.build(host.address, port, host.attempt - 1, host.ctx)
-            try:
-                if host.interface is not None:
-                    group_mac = _mac_bytes(nd_multicast_mac(host.address))
-                    link.sendto(probe.packet, (host.interface, _ETH_P_IPV6, 0, 0, group_mac))
-                else:
-                    raw.sendto(probe.packet, (host.address, 0))
-            except OSError:
-                pass  # lost on our side (buffer full, no route): the next attempt retries
-        heapq.heappush(self.deadlines, (now + self.timeout, host.address))
-
-    def _expire(self, raw: socket.socket, link: socket.socket) -> Iterator[DiscoveryResult]:
-        now = self.clock()
-        while self.deadlines and self.deadlines[0][0] <= now:
-            _, address = heapq.heappop(self.deadlines)
-            host = self.hosts.get(address)
-            if host is None:
-                continue
-            if host.attempt < self.attempts:
-                self._send(host, raw, link, now)
-                continue
-            del self.hosts[address]
-            error = host.errors[0] if host.errors else None
-            yield DiscoveryResult(address, False, error.reason if error else Reason.NO_RESPONSE,
-                                 error.ttl if error else None)
-
-    def _receive(self, receiver: socket.socket) -> Iterator[DiscoveryResult]:
-        for _ in range(_RECEIVE_BATCH):
-            try:
-                datagram, link_address = receiver.recvfrom(65535)
-            except BlockingIOError:
-                return
-            if link_address[2] == _PACKET_OUTGOING:
-                continue
-            received = self.clock()
-            for address, verdict, reply in self._match(datagram):
-                host = self.hosts.get(address)
-                if host is None:
-                    continue
-                if not verdict.up:
-                    host.errors.append(verdict)
-                    continue
-                del self.hosts[address]
-                mac = reply.mac.upper() if reply.mac else None
-                yield DiscoveryResult(address, True, verdict.reason, verdict.ttl, received - host.sent_at, mac)
-
-    def _match(self, datagram: bytes) -> Iterator[tuple[str, HostVerdict, Reply]]:
-        """Every (host, verdict, reply) this datagram answers; usually none or one."""
-        for ctx in self.contexts:
-            modules = (_NEIGHBOR,) if ctx.source_mac else tuple(m for m, _ in _ROUTED_PROBES)
-            for module in modules:
-                matched = module.match(datagram, ctx)
-                if matched is not None:
-                    key, reply = matched
-                    yield key.address, module.classify(reply), reply
-                    return
+    if not plans:
+        return
+    window = timing.max_parallelism or DEFAULT_MAX_IN_FLIGHT
+    session = DiscoverySession(plans, timing, rate=RateController.from_timing(timing), attempts=attempts, max_in_flight=window)
+    kinds = {kind for plan in plans for kind, _ in plan.probes}
+    yield from run_discovery(session, 6, probe_protocols(kinds, 6), stop=stop, evidence=evidence, clock=clock, needs=_NEEDS_ROOT)

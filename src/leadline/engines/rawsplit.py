@@ -5,7 +5,7 @@ sends, captures and matches every packet on one core.  So a big scan
 forks workers; worker i probes the ports congruent to i modulo the
 worker count, with its own session, rate controller and sockets, and its
 receiver's BPF filter passes only the TCP replies from those ports (see
-``raw.protocol_filter``): no worker reads another's answers.  ICMP errors
+``packetio.protocol_filter``): no worker reads another's answers.  ICMP errors
 reach every worker; each session checks the quoted probe against its own
 cookie and in-flight ports, so only the owner acts on one.
 

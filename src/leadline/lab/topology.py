@@ -237,3 +237,25 @@ def _require_lab_network(host_name: str, text: str, family: int | None = None) -
     if not network.subnet_of(LAB_RANGE):
         raise LabError(f"host {host_name}: {text} lies outside the lab range {LAB_RANGE}")
     return 4
+
+
+def routed_range_topology(swept: str = "198.19.0.0/17", network: str = "198.18.75") -> Topology:
+    """A scanner, a router and a target that answers for every address of ``swept`` (a ``local``
+    route on its loopback), one hop away: a large routed range of answering hosts for sweeps.
+
+    Scanner ``<network>.2``, router ``<network>.1`` and ``<network+1>.1``, target ``<network+1>.2``.
+    """
+    base, last = network.rsplit(".", 1)
+    far = f"{base}.{int(last) + 1}"
+    return Topology(
+        "routed-range",
+        (
+            Host("scanner", (Interface("near", f"{network}.2/24"),),
+                 routes=(Route(swept, via=f"{network}.1"), Route(f"{far}.0/24", via=f"{network}.1"))),
+            Host("router", (Interface("near", f"{network}.1/24"), Interface("far", f"{far}.1/24")),
+                 routes=(Route(swept, via=f"{far}.2"),), forwarding=True),
+            Host("target", (Interface("far", f"{far}.2/24"),),
+                 routes=(Route(swept, kind="local", device="lo"), Route(f"{network}.0/24", via=f"{far}.1")),
+                 role="answers for the whole swept range"),
+        ),
+    )

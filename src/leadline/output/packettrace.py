@@ -3,6 +3,8 @@
     SENT (0.0360s) TCP 198.18.1.2:49152 > 198.18.1.10:22 S ttl=64 id=4242 iplen=44  seq=1 win=1024 <mss 1460>
     RCVD (0.0362s) TCP 198.18.1.10:22 > 198.18.1.2:49152 SA ttl=64 id=0 iplen=44  seq=9 win=64240 <mss 1460>
     RCVD (0.0400s) ICMP [198.18.1.40 > 198.18.1.2 Port 993 unreachable (type=3/code=3) ] IP [ttl=64 id=7 iplen=72 ]
+    SENT (0.0012s) ARP who-has 198.18.1.10 tell 198.18.1.2
+    RCVD (0.0015s) ARP reply 198.18.1.10 is-at 02:4C:11:01:00:0A
 
 TCP flags are spelled as nmap spells them (F S R P A U E C, in that
 order).  A datagram too short to parse is shown by its protocol and
@@ -14,7 +16,12 @@ from __future__ import annotations
 import ipaddress
 import struct
 
-__all__ = ["format_packet", "trace_line"]
+from leadline.core.packet.arp import REPLY as ARP_REPLY
+from leadline.core.packet.arp import parse_arp
+from leadline.core.packet.checksum import PacketError
+from leadline.core.packet.ethernet import parse_ethernet
+
+__all__ = ["arp_trace_line", "format_packet", "trace_line"]
 
 _FLAG_LETTERS = ((0x01, "F"), (0x02, "S"), (0x04, "R"), (0x08, "P"), (0x10, "A"), (0x20, "U"), (0x40, "E"), (0x80, "C"))
 _UNREACHABLE = {
@@ -33,6 +40,18 @@ _ICMP_NAMES = {0: "Echo reply", 8: "Echo request", 11: "TTL exceeded", 13: "Time
 def trace_line(direction: str, elapsed: float, datagram: bytes) -> str:
     """``direction`` is "SENT" or "RCVD"; ``elapsed`` is seconds since the scan began."""
     return f"{direction} ({elapsed:.4f}s) {format_packet(datagram)}"
+
+
+def arp_trace_line(direction: str, elapsed: float, frame: bytes) -> str:
+    """nmap's trace line for an ARP frame: "ARP who-has A tell B" / "ARP reply A is-at M"."""
+    head = f"{direction} ({elapsed:.4f}s) ARP"
+    try:
+        arp = parse_arp(parse_ethernet(frame).payload)
+    except PacketError:
+        return f"{head} ({len(frame)} bytes)"
+    if arp.operation == ARP_REPLY:
+        return f"{head} reply {arp.sender_ip} is-at {arp.sender_mac.upper()}"
+    return f"{head} who-has {arp.target_ip} tell {arp.sender_ip}"
 
 
 def format_packet(datagram: bytes) -> str:
