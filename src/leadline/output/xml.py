@@ -28,6 +28,9 @@ MIN_TIMEOUT_US = 100_000
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;", "\n": "&#xa;", "\r": "&#xd;", "\t": "&#9;"}
+_ESCAPE_TABLE = str.maketrans(_ESCAPES)
+# Anything xml_attr changes; most attribute values (numbers, addresses, states) have none of it.
+_NEEDS_ESCAPE = re.compile(r"[&<>\"'\n\r\t\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|--")
 
 
 def xml_attr(value: object) -> str:
@@ -36,9 +39,10 @@ def xml_attr(value: object) -> str:
     Characters XML 1.0 forbids become "?"; "--" is broken up as nmap
     does, so the same text can also sit inside a comment.
     """
-    text = _CONTROL.sub("?", str(value))
-    text = "".join(_ESCAPES.get(ch, ch) for ch in text)
-    return text.replace("--", "-&#45;")
+    text = value if isinstance(value, str) else str(value)
+    if _NEEDS_ESCAPE.search(text) is None:
+        return text
+    return _CONTROL.sub("?", text).translate(_ESCAPE_TABLE).replace("--", "-&#45;")
 
 
 def xml_comment(text: str) -> str:

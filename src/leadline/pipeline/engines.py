@@ -81,21 +81,21 @@ class SystemEngines:
         return True
 
     def arp_reaches(self, address: str) -> bool:
-        from leadline.engines.discovery import RouteTable
+        from leadline.engines.routes import RouteTable
 
         if not isinstance(self._routes4, RouteTable):
             self._routes4 = RouteTable.load()
         return self._routes4.arp_reaches(address)
 
     def nd_reaches(self, address: str) -> bool:
-        from leadline.engines.ndp import Ipv6Routes
+        from leadline.engines.routes import Ipv6Routes
 
         if not isinstance(self._routes6, Ipv6Routes):
             self._routes6 = Ipv6Routes.load()
         return self._routes6.nd_reaches(address)
 
     def source_address_for(self, address: str) -> str:
-        from leadline.engines.raw import source_address_for
+        from leadline.engines.routes import source_address_for
 
         return source_address_for(address)
 
@@ -108,13 +108,13 @@ class SystemEngines:
                      arp: bool, stop: threading.Event, evidence: PacketEvidence | None) -> Iterator[DiscoveryResult]:
         from leadline.engines.discovery import raw_discover
 
-        return raw_discover(addresses, probes, timing, arp=arp, stop=stop)  # TEMP
+        return raw_discover(addresses, probes, timing, arp=arp, stop=stop, evidence=evidence)
 
     def nd_discover(self, addresses: Sequence[str], probes: Sequence[DiscoveryProbe], timing: Timing, *,
                     stop: threading.Event, evidence: PacketEvidence | None) -> Iterator[DiscoveryResult]:
         from leadline.engines.ndp import ndp_discover
 
-        return ndp_discover(addresses, timing, stop=stop)  # TEMP
+        return ndp_discover(addresses, timing, probes=tuple(probes), stop=stop, evidence=evidence)
 
     def connect_ping(self, addresses: Sequence[str], ports: Sequence[int], timing: Timing) -> Iterator[PingResult]:
         from leadline.engines.connect import connect_ping
@@ -140,7 +140,7 @@ class SystemEngines:
         if workers > 1:
             split_raw_scan(make_session, ports, timing, workers, family=family, on_event=on_event, stop=stop)
         else:
-            run_raw_scan(make_session(ports, timing), family=family, on_event=on_event, stop=stop)  # TEMP
+            run_raw_scan(make_session(ports, timing), family=family, on_event=on_event, stop=stop, evidence=evidence)
 
     def reverse_names(self, addresses: Sequence[str]) -> dict[str, str | None]:
         from leadline.engines.resolve import reverse_lookup_many
