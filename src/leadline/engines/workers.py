@@ -9,6 +9,11 @@ streams its verdicts back through a pipe as compact tuples, and this
 process turns them into results and reports a host once every worker has
 finished it.
 
+The engine that runs in each worker is handed in by the caller
+(``scan_share``), so this module depends on the connect session's types,
+never on the connect engine: the engine imports this module, not the
+other way round.
+
 Promises kept on top of the engine's own:
   * the same results and callbacks as a single-process scan;
   * global limits stay global: --max-rate, --min-rate and the parallelism
@@ -24,50 +29,57 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 from leadline.config import Timing
-from leadline.engines.connect import _DEFAULT_MAX_PARALLELISM, HostPortResults, _ConnectEngine, port_result
+from leadline.core.connectsession import DEFAULT_MAX_PARALLELISM, HostPortResults, port_result
 from leadline.engines.procpool import Send, WorkerFailed, WorkerPool, divide_limits
 from leadline.model import PortResult
 
-__all__ = ["share_timing", "split_connect_scan"]
+__all__ = ["Journal", "ShareScan", "share_timing", "split_connect_scan"]
+
+# Verdicts as a worker records them: (host index, port, errno or NO_ANSWER, attempts, seconds).
+Journal = list[tuple[int, int, int, int, float]]
+# Runs one worker's share: (hosts, ports, timing, clock, journal, stopping,
+# flush) where flush(ports decided, hosts finished) is called after every
+# step with the journal filled since the last call.
+ShareScan = Callable[
+    [Sequence[str], Sequence[int], Timing, Callable[[], float], Journal, threading.Event,
+     Callable[[int, list[HostPortResults]], None]],
+    None,
+]
 
 _VANISHED = "a connect-scan worker process ended before finishing its share"
 
 
 def share_timing(timing: Timing, workers: int) -> Timing:
     """One connect worker's share of the scan-wide limits (the engine's default parallelism divided too)."""
-    return divide_limits(timing, workers, default_parallelism=_DEFAULT_MAX_PARALLELISM)
+    return divide_limits(timing, workers, default_parallelism=DEFAULT_MAX_PARALLELISM)
 
 
 def _connect_work(
-    hosts: Sequence[str], ports: Sequence[int], timing: Timing, count: int, clock: Callable[[], float]
+    hosts: Sequence[str],
+    ports: Sequence[int],
+    timing: Timing,
+    count: int,
+    clock: Callable[[], float],
+    scan_share: ShareScan,
 ) -> Callable[[int, Send, threading.Event], None]:
     """One worker's job: its interleaved share of the ports, verdicts streamed as frames
     ("verdicts", decided, [(host index, port, *outcome)], [(host index, latency, timed_out, interrupted)])."""
     share = share_timing(timing, count)
+    position = {address: i for i, address in enumerate(hosts)}
 
     def work(index: int, send: Send, stopping: threading.Event) -> None:
-        journal: list[tuple[int, int, int, int, float]] = []
-        engine = _ConnectEngine(hosts, ports[index::count], share, clock=clock, journal=journal)
-        position = {address: i for i, address in enumerate(hosts)}
+        journal: Journal = []
 
-        def flush(finished: list[HostPortResults]) -> None:
+        def flush(decided: int, finished: list[HostPortResults]) -> None:
             if journal or finished:
                 reports = [(position[h.address], h.latency, h.timed_out, h.interrupted) for h in finished]
-                send(("verdicts", engine.decided, journal[:], reports))
+                send(("verdicts", decided, journal[:], reports))
                 journal.clear()
 
-        try:
-            flush(engine.finished_hosts)
-            engine.finished_hosts = []
-            while not engine.finished:
-                if stopping.is_set():
-                    flush(engine.interrupt())
-                    break
-                flush(engine.step())
-        finally:
-            engine.close()
+        scan_share(hosts, ports[index::count], share, clock, journal, stopping, flush)
 
     return work
 
@@ -98,12 +110,12 @@ class _Split:
         if message[0] == "error":
             self.failure = self.failure or str(message[1])
             return
-        _, decided, verdicts, reports = message
-        self.decided_by[worker] = decided  # type: ignore[assignment]
+        _, decided, verdicts, reports = cast("tuple[str, int, Journal, list[tuple[int, float | None, bool, bool]]]", message)
+        self.decided_by[worker] = decided
         merges = self.merges
-        for host_index, port, code, attempts, seconds in verdicts:  # type: ignore[attr-defined]
+        for host_index, port, code, attempts, seconds in verdicts:
             merges[host_index].ports.append(port_result(port, code, attempts, seconds))
-        for host_index, latency, timed_out, interrupted in reports:  # type: ignore[attr-defined]
+        for host_index, latency, timed_out, interrupted in reports:
             self.hosts_done_by[worker] += 1
             merge = merges[host_index]
             merge.reports += 1
@@ -139,6 +151,7 @@ def split_connect_scan(
     ports: Sequence[int],
     timing: Timing,
     workers: int,
+    scan_share: ShareScan,
     *,
     on_host_done: Callable[[HostPortResults], None],
     on_progress: Callable[[int, int], None] | None,
@@ -147,10 +160,11 @@ def split_connect_scan(
 ) -> None:
     """``connect_scan`` over ``workers`` processes; same arguments, same callbacks.
 
-    ``hosts`` and ``ports`` must be checked and free of repeats already.
+    ``hosts`` and ``ports`` must be checked and free of repeats already;
+    ``scan_share`` runs one worker's share (the connect engine's loop).
     """
     total = len(hosts) * len(ports)
-    pool = WorkerPool(workers, _connect_work(hosts, ports, timing, workers, clock))
+    pool = WorkerPool(workers, _connect_work(hosts, ports, timing, workers, clock, scan_share))
     split = _Split(hosts, workers, on_host_done)
     last_progress = -1
     try:
