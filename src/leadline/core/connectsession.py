@@ -54,7 +54,12 @@ lost on the way, and halves the window (at most once per flight).  Both
 answers and silence open it: a timeout on a path that shows no loss is a
 filtering host's silence, not congestion, and costs the path nothing, so a
 host that drops most ports is probed with a wide window instead of one
-that never grows.
+that never grows.  Before anything has answered, every attempt waits the
+initial timeout (a second by default) and silence would open the window
+only once a second; so until the first answer the window doubles once per
+--min-rtt-timeout of silence while it is full: a slow start clocked by
+the shortest round trip the user allows, which finds the few open ports
+of a mostly-filtered host in a fraction of a second.
 """
 
 from __future__ import annotations
@@ -116,6 +121,7 @@ NO_ANSWER = -1
 
 DEFAULT_MAX_PARALLELISM = 4096
 _INITIAL_WINDOW = 32
+_MIN_QUIET_PERIOD = 0.01  # seconds; the unanswered slow start's clock when --min-rtt-timeout is 0
 _FD_BACKOFF = 0.05  # seconds to wait after EMFILE/ENFILE before trying socket() again
 # With --max-rate, wake for a batch of this many seconds' worth of starts,
 # not for every single token: the difference is a few hundred wake-ups a
@@ -266,6 +272,14 @@ class ConnectPacer:
         if window.cwnd < window.maximum:
             window.on_answer()
 
+    def open_quietly(self) -> None:
+        """Nothing has answered yet and the window is full: double it (slow start without answers)."""
+        window = self.window
+        for _ in range(window.size):
+            if window.cwnd >= window.maximum:
+                return
+            window.on_answer()
+
     def on_no_socket(self, now: float) -> None:
         """socket() or connect() found no descriptor or local port: hold at what is in flight."""
         self.fd_cap = max(1, self.in_flight)
@@ -331,6 +345,9 @@ class ConnectSession:
         initial = max(_INITIAL_WINDOW, len(addresses)) if first_answer_decides else _INITIAL_WINDOW
         self.pacer = ConnectPacer(timing, fd_limit, initial)
         self.scan_delay = timing.scan_delay
+        self.heard = False  # some attempt drew an answer from a live stack
+        self.quiet_period = max(_MIN_QUIET_PERIOD, timing.min_rtt_timeout)
+        self.quiet_growth_at = now + self.quiet_period
         self.waiting_hosts: set[_Host] = set()  # hosts with attempts awaiting an answer
         self.ready: collections.deque[_Host] = collections.deque()
         self._abandoned: list[Attempt] = []
@@ -378,18 +395,16 @@ class ConnectSession:
             if host.next_send_at > now:
                 ready.rotate(-1)
                 continue
+            # A host in ``ready`` always has something to send.
             if host.retries:
                 attempt = host.retries.popleft()
-            elif host.next_port < self.port_count:
+            else:
                 attempt = Attempt(host.index, self.ports[host.next_port])
                 host.next_port += 1
-            else:
+            if not host.retries and host.next_port >= self.port_count:
                 ready.popleft()
                 host.queued = False
-                if not ready:
-                    return None
-                continue
-            if len(ready) > 1:
+            elif len(ready) > 1:
                 ready.rotate(-1)
             return attempt
         return None
@@ -444,6 +459,7 @@ class ConnectSession:
             return
         elapsed = now - attempt.sent_at
         if code in _LIVE_ERRNOS:
+            self.heard = True
             rtt = host.rtt
             rtt.update(elapsed)
             if self.unsampled_hosts:
@@ -516,6 +532,11 @@ class ConnectSession:
 
     def expire(self, now: float) -> None:
         """Give up attempts whose timeout passed and hosts whose --host-timeout did."""
+        if not self.heard and now >= self.quiet_growth_at:
+            following = self.quiet_growth_at + self.quiet_period
+            self.quiet_growth_at = following if following > now else now + self.quiet_period
+            if self.pacer.in_flight >= self.pacer.window.size:
+                self.pacer.open_quietly()
         if self.timing.host_timeout is not None:
             for host in self.hosts:
                 if not host.done and host.deadline is not None and now >= host.deadline:
@@ -556,6 +577,9 @@ class ConnectSession:
         expiry = self._next_expiry()
         if expiry is not None:
             waits.append(expiry - now)
+        window = self.pacer.window
+        if self.ready and not self.heard and self.pacer.in_flight and window.cwnd < window.maximum:
+            waits.append(self.quiet_growth_at - now)
         if self.ready:
             start = self.pacer.start_wait(now)
             if start is not None:
