@@ -370,3 +370,27 @@ class TestHosts:
     def test_scan_delay_spaces_one_hosts_attempts(self) -> None:
         run = scan([80, 81, 82], lambda h, p, t: (errno.ECONNREFUSED, 0.0), tm=timing(scan_delay=0.2))
         assert [round(s, 3) for s, _, _, _ in run.starts] == [0.0, 0.2, 0.4]
+
+
+class TestSharedRtt:
+    def test_a_round_trip_from_elsewhere_replaces_the_initial_timeout(self) -> None:
+        session = ConnectSession(["198.18.0.1"], [80], NORMAL, 0.0, fd_limit=100)
+        assert session.measured_rtt is None
+        attempt = session.next_attempt(0.0)
+        assert attempt is not None
+        session.sent(attempt, 0.0)
+        assert session.wakeup(0.0) == pytest.approx(1.0)  # the initial timeout
+        session.learn_rtt(0.002)
+        assert session.heard
+        assert session.wakeup(0.0) == pytest.approx(0.1)
+        session.expire(0.1)  # min timeout 0.1 s, not the initial second
+        assert session.abandoned() == [attempt]
+        assert session.measured_rtt == pytest.approx(0.002)
+
+    def test_answers_heard_here_win_over_a_posted_round_trip(self) -> None:
+        session = ConnectSession(["198.18.0.1"], [80, 81], NORMAL, 0.0, fd_limit=100)
+        attempt = session.next_attempt(0.0)
+        assert attempt is not None
+        session.answered_at_once(attempt, errno.ECONNREFUSED, 0.0, 0.004)
+        session.learn_rtt(5.0)
+        assert session.measured_rtt == pytest.approx(0.004)

@@ -158,3 +158,25 @@ class TestWorkerShares:
         assert share.max_rate is None and share.min_rate is None
         assert share.max_parallelism is not None and 1 <= share.max_parallelism <= 4096
         assert share.min_parallelism == 1
+
+
+class TestRttBoard:
+    """The round trip the workers of a split connect scan share."""
+
+    def test_empty_until_posted_and_seen_across_a_fork(self) -> None:
+        import os
+
+        from leadline.engines.workers import RttBoard
+
+        board = RttBoard()
+        try:
+            assert board.read() is None
+            pid = os.fork()
+            if pid == 0:  # the child posts, as a worker would
+                board.post(0.0042)
+                os._exit(0)
+            _, status = os.waitpid(pid, 0)
+            assert os.waitstatus_to_exitcode(status) == 0
+            assert board.read() == pytest.approx(0.0042)
+        finally:
+            board.close()

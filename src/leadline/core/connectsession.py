@@ -368,6 +368,21 @@ class ConnectSession:
     def in_flight(self) -> int:
         return self.pacer.in_flight
 
+    @property
+    def measured_rtt(self) -> float | None:
+        """The group's smoothed round trip from answers heard here, or None before any."""
+        return self.group_rtt.srtt if self.group_rtt.samples else None
+
+    def learn_rtt(self, srtt: float) -> None:
+        """A round trip to this group measured elsewhere (another worker of a split scan).
+
+        Used only until an answer is heard here: hosts without samples of
+        their own then wait a timeout derived from it, not the initial one.
+        """
+        if not self.heard and not self.group_rtt.samples:
+            self.group_rtt.update(srtt)
+            self.heard = True
+
     def finished_hosts(self) -> list[HostPortResults]:
         """Hosts finished since the last call, in the order they finished."""
         done, self._finished_hosts = self._finished_hosts, []

@@ -37,7 +37,7 @@ from leadline.config import Timing
 from leadline.core.connectsession import Attempt, ConnectSession, HostPortResults, is_live_answer
 from leadline.engines.limits import FD_EXHAUSTED, fd_budget
 from leadline.engines.procpool import usable_cores, worker_count
-from leadline.engines.workers import Journal, split_connect_scan
+from leadline.engines.workers import Journal, RttBoard, split_connect_scan
 from leadline.errors import PortSpecError, TargetSpecError
 from leadline.model import Reason
 
@@ -137,9 +137,12 @@ class _ConnectLoop:
         clock: Callable[[], float],
         first_answer_decides: bool = False,
         journal: Journal | None = None,
+        board: RttBoard | None = None,
     ) -> None:
         check_scan_inputs(hosts, ports)
         self.clock = clock
+        self.board = board  # round trips shared with the other workers of a split scan
+        self.posted = False
         self.addresses = list(hosts)
         self.families = [_family_of(h) for h in hosts]
         self.session = ConnectSession(
@@ -247,9 +250,24 @@ class _ConnectLoop:
             self._close(attempt)
             session.completed(attempt, result, now)
 
+    def _share_rtt(self, board: RttBoard) -> None:
+        """Post the first round trip heard here; until then, take one another worker posted."""
+        session = self.session
+        if self.posted:
+            return
+        measured = session.measured_rtt
+        if measured is not None:
+            board.post(measured)
+            self.posted = True
+        elif (seen := board.read()) is not None:
+            session.learn_rtt(seen)
+            self.posted = True  # the board has it already
+
     def step(self) -> list[HostPortResults]:
         """Start what may start, wait briefly for answers, and return the hosts that finished."""
         session = self.session
+        if self.board is not None:
+            self._share_rtt(self.board)
         session.expire(self.clock())
         self._close_abandoned()
         self._launch(self.clock())
@@ -301,9 +319,10 @@ def _scan_share(
     journal: Journal,
     stopping: threading.Event,
     flush: Callable[[int, list[HostPortResults]], None],
+    board: RttBoard,
 ) -> None:
     """One worker process's share of a split scan: verdicts go to ``journal``, hosts are reported without ports."""
-    _drive(_ConnectLoop(hosts, ports, timing, clock=clock, journal=journal), stopping, flush)
+    _drive(_ConnectLoop(hosts, ports, timing, clock=clock, journal=journal, board=board), stopping, flush)
 
 
 def connect_scan(

@@ -14,6 +14,13 @@ The engine that runs in each worker is handed in by the caller
 never on the connect engine: the engine imports this module, not the
 other way round.
 
+Workers of one scan probe the same hosts, so a round trip one of them
+measured is good for all: the first is posted on a board in anonymous
+shared memory (``RttBoard``, mapped before the fork), and a worker that has
+heard nothing yet times its attempts by it instead of the initial
+timeout.  On a host that drops all but a few ports, a worker whose share
+holds none of them would otherwise wait a second for every attempt.
+
 Promises kept on top of the engine's own:
   * the same results and callbacks as a single-process scan;
   * global limits stay global: --max-rate, --min-rate and the parallelism
@@ -26,6 +33,8 @@ Promises kept on top of the engine's own:
 
 from __future__ import annotations
 
+import mmap
+import struct
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -36,16 +45,40 @@ from leadline.core.connectsession import DEFAULT_MAX_PARALLELISM, HostPortResult
 from leadline.engines.procpool import Send, WorkerFailed, WorkerPool, divide_limits
 from leadline.model import PortResult
 
-__all__ = ["Journal", "ShareScan", "share_timing", "split_connect_scan"]
+__all__ = ["Journal", "RttBoard", "ShareScan", "share_timing", "split_connect_scan"]
 
 # Verdicts as a worker records them: (host index, port, errno or NO_ANSWER, attempts, seconds).
 Journal = list[tuple[int, int, int, int, float]]
+_RTT_SLOT = struct.Struct("d")
+
+
+class RttBoard:
+    """One smoothed round trip (seconds) shared by the workers of a split scan; 0 until one is posted.
+
+    Made before the workers are forked, so all of them map the same page.
+    A torn read cannot happen: one aligned 8-byte store and load.
+    """
+
+    def __init__(self) -> None:
+        self._memory = mmap.mmap(-1, _RTT_SLOT.size)
+
+    def post(self, srtt: float) -> None:
+        _RTT_SLOT.pack_into(self._memory, 0, max(srtt, 1e-9))
+
+    def read(self) -> float | None:
+        (srtt,) = _RTT_SLOT.unpack_from(self._memory, 0)
+        return float(srtt) if srtt > 0 else None
+
+    def close(self) -> None:
+        self._memory.close()
+
+
 # Runs one worker's share: (hosts, ports, timing, clock, journal, stopping,
-# flush) where flush(ports decided, hosts finished) is called after every
-# step with the journal filled since the last call.
+# flush, board) where flush(ports decided, hosts finished) is called after
+# every step with the journal filled since the last call.
 ShareScan = Callable[
     [Sequence[str], Sequence[int], Timing, Callable[[], float], Journal, threading.Event,
-     Callable[[int, list[HostPortResults]], None]],
+     Callable[[int, list[HostPortResults]], None], RttBoard],
     None,
 ]
 
@@ -64,6 +97,7 @@ def _connect_work(
     count: int,
     clock: Callable[[], float],
     scan_share: ShareScan,
+    board: RttBoard,
 ) -> Callable[[int, Send, threading.Event], None]:
     """One worker's job: its interleaved share of the ports, verdicts streamed as frames
     ("verdicts", decided, [(host index, port, *outcome)], [(host index, latency, timed_out, interrupted)])."""
@@ -79,7 +113,7 @@ def _connect_work(
                 send(("verdicts", decided, journal[:], reports))
                 journal.clear()
 
-        scan_share(hosts, ports[index::count], share, clock, journal, stopping, flush)
+        scan_share(hosts, ports[index::count], share, clock, journal, stopping, flush, board)
 
     return work
 
@@ -164,7 +198,8 @@ def split_connect_scan(
     ``scan_share`` runs one worker's share (the connect engine's loop).
     """
     total = len(hosts) * len(ports)
-    pool = WorkerPool(workers, _connect_work(hosts, ports, timing, workers, clock, scan_share))
+    board = RttBoard()
+    pool = WorkerPool(workers, _connect_work(hosts, ports, timing, workers, clock, scan_share, board))
     split = _Split(hosts, workers, on_host_done)
     last_progress = -1
     try:
@@ -187,3 +222,4 @@ def split_connect_scan(
             split.report(host_index, interrupted=True)
     finally:
         pool.close()
+        board.close()
