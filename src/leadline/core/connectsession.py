@@ -10,7 +10,7 @@ does what the session says.  Time is a parameter of every method.
 
 The contract, as the engine drives it::
 
-    session = ConnectSession(addresses, ports, timing, now)
+    session = ConnectSession(addresses, ports, timing, now, fd_limit=budget)
     while not session.finished:
         session.expire(now)                      # timeouts, --host-timeout
         while (attempt := session.next_attempt(now)) is not None:
@@ -25,7 +25,9 @@ The contract, as the engine drives it::
 
 Events in: "attempt sent", "connect completed with errno X at t", "no socket
 to be had" (descriptor or local port exhaustion), and the passing of time
-(``expire``: attempts whose timeout passed, hosts whose --host-timeout did).
+(``expire``: attempts whose timeout passed, hosts whose --host-timeout did);
+also a round trip to the group measured elsewhere (``learn_rtt``: another
+worker process of a split scan).
 Decisions out: attempts to start, ports decided (``port_result``: nmap's
 state and reason: syn-ack, conn-refused, no-response, host-unreach ...),
 attempts to abandon, hosts done.
