@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from leadline.config import TIMING_TEMPLATES, Timing
-from leadline.core.timing import CongestionWindow, RateGovernor, RttEstimator, TokenBucket
+from leadline.core.timing import CongestionWindow, RttEstimator
 from leadline.engines.procpool import worker_count
 from leadline.engines.workers import share_timing
 
@@ -75,88 +75,6 @@ class TestRttEstimator:
         for sample in samples:
             est.update(sample)
             assert 0.1 <= est.timeout() <= 10.0
-
-
-class TestTokenBucket:
-    def test_unlimited_always_allows(self) -> None:
-        bucket = TokenBucket(None)
-        assert all(bucket.take(0.0) for _ in range(10_000))
-        assert bucket.wait_time(0.0) == 0.0
-
-    def test_rate_is_respected_over_time(self) -> None:
-        bucket = TokenBucket(100.0, burst=1.0)
-        sent = 0
-        for tick in range(10_001):  # 10 s in 1 ms steps
-            if bucket.take(tick / 1000):
-                sent += 1
-        assert 1000 <= sent <= 1002
-
-    def test_burst_limits_what_accumulates_while_idle(self) -> None:
-        bucket = TokenBucket(10.0, burst=5.0)
-        bucket.take(0.0)
-        taken = sum(bucket.take(100.0) for _ in range(20))
-        assert taken == 5
-
-    def test_wait_time_says_when_the_next_token_comes(self) -> None:
-        bucket = TokenBucket(4.0, burst=1.0)
-        assert bucket.take(0.0)
-        assert not bucket.take(0.0)
-        assert bucket.wait_time(0.0) == pytest.approx(0.25)
-        assert bucket.wait_time(0.2) == pytest.approx(0.05)
-        assert bucket.take(0.25)
-
-    def test_time_going_backwards_creates_no_tokens(self) -> None:
-        bucket = TokenBucket(1.0, burst=1.0)
-        assert bucket.take(10.0)
-        assert not bucket.take(5.0)
-        assert not bucket.take(10.5)
-        assert bucket.take(11.0)
-
-    def test_non_positive_rate_rejected(self) -> None:
-        with pytest.raises(ValueError, match="rate"):
-            TokenBucket(0.0)
-
-
-class TestRateGovernor:
-    def test_no_limits(self) -> None:
-        gov = RateGovernor(None, None)
-        assert gov.may_send(0.0) == math.inf
-        assert gov.must_send(0.0) == 0
-        assert gov.next_event(0.0) is None
-
-    def test_min_rate_accumulates_a_debt(self) -> None:
-        gov = RateGovernor(100.0, None)
-        assert gov.must_send(0.0) == 1  # the first probe is always due
-        gov.record_sent(0.0)
-        assert gov.must_send(0.0) == 0
-        assert gov.must_send(0.5) == 50
-        gov.record_sent(0.5, 50)
-        assert gov.must_send(0.5) == 0
-        assert gov.next_event(0.5) == pytest.approx(0.01)
-
-    def test_max_rate_caps_what_may_go(self) -> None:
-        gov = RateGovernor(None, 1000.0)  # burst: 10 probes
-        assert gov.may_send(0.0) == 10
-        gov.record_sent(0.0, 10)
-        assert gov.may_send(0.0) == 0
-        assert gov.next_event(0.0) == pytest.approx(0.001)
-        assert gov.may_send(0.005) == 5
-
-    def test_min_rate_above_max_rate_is_capped(self) -> None:
-        gov = RateGovernor(500.0, 100.0)
-        gov.record_sent(0.0)
-        assert gov.must_send(1.0) == 100
-
-    def test_sustained_max_rate(self) -> None:
-        gov = RateGovernor(None, 250.0)
-        sent = 0
-        for tick in range(2001):  # 2 s in 1 ms steps
-            now = tick / 1000
-            allowed = int(gov.may_send(now))
-            if allowed:
-                gov.record_sent(now, allowed)
-                sent += allowed
-        assert 500 <= sent <= 505
 
 
 class TestCongestionWindow:
@@ -240,3 +158,25 @@ class TestWorkerShares:
         assert share.max_rate is None and share.min_rate is None
         assert share.max_parallelism is not None and 1 <= share.max_parallelism <= 4096
         assert share.min_parallelism == 1
+
+
+class TestRttBoard:
+    """The round trip the workers of a split connect scan share."""
+
+    def test_empty_until_posted_and_seen_across_a_fork(self) -> None:
+        import os
+
+        from leadline.engines.workers import RttBoard
+
+        board = RttBoard()
+        try:
+            assert board.read() is None
+            pid = os.fork()
+            if pid == 0:  # the child posts, as a worker would
+                board.post(0.0042)
+                os._exit(0)
+            _, status = os.waitpid(pid, 0)
+            assert os.waitstatus_to_exitcode(status) == 0
+            assert board.read() == pytest.approx(0.0042)
+        finally:
+            board.close()

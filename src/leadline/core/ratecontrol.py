@@ -139,7 +139,11 @@ class RateController:
         min_rate: float | None = None,
         max_rate: float | None = None,
         initial_rate: float | None = None,
+        adaptive: bool = True,
     ) -> None:
+        # adaptive=False: a plain pacer at the rate the bounds give, without the
+        # experiments (the connect scan's window does its own congestion control).
+        self.adaptive = adaptive
         self.min_rate = min_rate if min_rate and min_rate > 0 else None
         self.max_rate = max_rate if max_rate and max_rate > 0 else DEFAULT_MAX_RATE
         if self.min_rate is not None and self.min_rate > self.max_rate:
@@ -202,8 +206,8 @@ class RateController:
         self._refill(now)
         self._tokens -= count
         self.sent += count
-        current = self._current_bin(now)
-        current.sent += count
+        if self.adaptive:
+            self._current_bin(now).sent += count
 
     def on_answer(self, now: float, rtt: float) -> None:
         """A probe sent ``rtt`` seconds ago was answered."""
@@ -308,6 +312,8 @@ class RateController:
     def _advance(self, now: float) -> None:
         """Fold every bin old enough that all its answers are in into the tally, and judge it."""
         self._advance_after = now + _ADVANCE_STEP
+        if not self.adaptive:
+            return
         if self._bins and self._bins[-1].end == math.inf:
             last = self._bins[-1]
             if now >= last.start + self._bin_length(last.rate):

@@ -1,4 +1,4 @@
-"""RTT estimation, rate limits and congestion control for scan engines.
+"""RTT estimation and congestion control for scan engines.
 
 Everything here is pure arithmetic over times handed in by the caller:
 no clock is read and nothing sleeps, so an engine can drive these objects
@@ -6,8 +6,6 @@ from a real clock and a test can drive them from a list of numbers.
 
 Invariants kept:
   * ``RttEstimator.timeout()`` always lies in [min_rtt_timeout, max_rtt_timeout].
-  * ``TokenBucket`` never holds more than ``burst`` tokens nor fewer than 0,
-    and time running backwards never creates tokens.
   * ``CongestionWindow.size`` always lies in [minimum, maximum].
 """
 
@@ -17,15 +15,15 @@ import math
 
 from leadline.config import Timing
 
-__all__ = ["CongestionWindow", "RateGovernor", "RttEstimator", "TokenBucket"]
+# Pacing (--min-rate, --max-rate) is ``core.ratecontrol.RateController``'s,
+# for every scan type: there is one pacer.
+
+__all__ = ["CongestionWindow", "RttEstimator"]
 
 # RFC 6298 section 2: gains for the smoothed RTT and its mean deviation.
 _SRTT_GAIN = 1 / 8
 _RTTVAR_GAIN = 1 / 4
 _RTTVAR_MULTIPLIER = 4
-# Refills are sums of small floats; without slack, 10 refills of 0.1 token
-# fall short of 1.0 and the bucket drifts below its rate.
-_TOKEN_EPSILON = 1e-9
 
 
 class RttEstimator:
@@ -62,108 +60,6 @@ class RttEstimator:
         else:
             raw = self.srtt + _RTTVAR_MULTIPLIER * self.rttvar
         return min(self.maximum, max(self.minimum, raw))
-
-
-class TokenBucket:
-    """Caps the average send rate (--max-rate) while allowing a small burst.
-
-    ``rate`` is tokens (probes) per second; ``None`` means unlimited.  The
-    bucket starts full so a scan does not begin with an artificial pause.
-    """
-
-    def __init__(self, rate: float | None, burst: float = 1.0) -> None:
-        if rate is not None and rate <= 0:
-            raise ValueError(f"rate must be positive, got {rate}")
-        self.rate = rate
-        self.burst = max(1.0, burst)
-        self.tokens = self.burst
-        self.last: float | None = None
-
-    def _refill(self, now: float) -> None:
-        if self.rate is None:
-            return
-        if self.last is not None and now > self.last:
-            self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
-        if self.last is None or now > self.last:
-            self.last = now
-
-    def available(self, now: float) -> float:
-        """Whole probes that may be sent at ``now`` (infinite when unlimited)."""
-        if self.rate is None:
-            return math.inf
-        self._refill(now)
-        return math.floor(self.tokens + _TOKEN_EPSILON)
-
-    def take(self, now: float) -> bool:
-        """Spend one token if there is one; True means the probe may go now."""
-        if self.rate is None:
-            return True
-        self._refill(now)
-        if self.tokens + _TOKEN_EPSILON >= 1.0:
-            self.tokens = max(0.0, self.tokens - 1.0)
-            return True
-        return False
-
-    def wait_time(self, now: float) -> float:
-        """Seconds until the next token is available (0 if one is available now)."""
-        if self.rate is None:
-            return 0.0
-        self._refill(now)
-        if self.tokens + _TOKEN_EPSILON >= 1.0:
-            return 0.0
-        return (1.0 - self.tokens) / self.rate
-
-
-class RateGovernor:
-    """Combines --min-rate and --max-rate into "how many may I send, how many must I".
-
-    ``--max-rate`` is a token bucket.  ``--min-rate`` is a debt: from the first
-    probe on, ``min_rate * elapsed`` probes are owed, and whatever is owed must
-    go out now even if the congestion window says wait, as nmap does.
-    """
-
-    def __init__(self, min_rate: float | None, max_rate: float | None) -> None:
-        if min_rate is not None and min_rate <= 0:
-            raise ValueError(f"min_rate must be positive, got {min_rate}")
-        if max_rate is not None and max_rate <= 0:
-            raise ValueError(f"max_rate must be positive, got {max_rate}")
-        if min_rate is not None and max_rate is not None and min_rate > max_rate:
-            min_rate = max_rate
-        self.min_rate = min_rate
-        # A burst of 1% of a second's worth keeps the rate smooth at the scale
-        # an observer (IDS, rate-limiting firewall) would measure it.
-        self.bucket = TokenBucket(max_rate, burst=max(1.0, (max_rate or 0.0) / 100))
-        self.start: float | None = None
-        self.sent = 0
-
-    def may_send(self, now: float) -> float:
-        """Upper bound set by --max-rate on probes sent at ``now`` (inf: no bound)."""
-        return self.bucket.available(now)
-
-    def must_send(self, now: float) -> int:
-        """Probes owed to --min-rate at ``now`` beyond what has been sent."""
-        if self.min_rate is None or self.start is None:
-            return 0 if self.min_rate is None else 1
-        owed = math.floor(self.min_rate * (now - self.start)) + 1
-        return max(0, owed - self.sent)
-
-    def record_sent(self, now: float, count: int = 1) -> None:
-        """Account for probes that went out at ``now``."""
-        if self.start is None:
-            self.start = now
-        for _ in range(count):
-            self.bucket.take(now)
-        self.sent += count
-
-    def next_event(self, now: float) -> float | None:
-        """Seconds until the rate limits change what may or must be sent, or None."""
-        waits: list[float] = []
-        if self.bucket.rate is not None:
-            waits.append(self.bucket.wait_time(now))
-        if self.min_rate is not None and self.start is not None:
-            due_at = self.start + self.sent / self.min_rate
-            waits.append(max(0.0, due_at - now))
-        return min(waits) if waits else None
 
 
 class CongestionWindow:

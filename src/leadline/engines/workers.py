@@ -9,6 +9,18 @@ streams its verdicts back through a pipe as compact tuples, and this
 process turns them into results and reports a host once every worker has
 finished it.
 
+The engine that runs in each worker is handed in by the caller
+(``scan_share``), so this module depends on the connect session's types,
+never on the connect engine: the engine imports this module, not the
+other way round.
+
+Workers of one scan probe the same hosts, so a round trip one of them
+measured is good for all: the first is posted on a board in anonymous
+shared memory (``RttBoard``, mapped before the fork), and a worker that has
+heard nothing yet times its attempts by it instead of the initial
+timeout.  On a host that drops all but a few ports, a worker whose share
+holds none of them would otherwise wait a second for every attempt.
+
 Promises kept on top of the engine's own:
   * the same results and callbacks as a single-process scan;
   * global limits stay global: --max-rate, --min-rate and the parallelism
@@ -21,53 +33,87 @@ Promises kept on top of the engine's own:
 
 from __future__ import annotations
 
+import mmap
+import struct
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 from leadline.config import Timing
-from leadline.engines.connect import _DEFAULT_MAX_PARALLELISM, HostPortResults, _ConnectEngine, port_result
+from leadline.core.connectsession import DEFAULT_MAX_PARALLELISM, HostPortResults, port_result
 from leadline.engines.procpool import Send, WorkerFailed, WorkerPool, divide_limits
 from leadline.model import PortResult
 
-__all__ = ["share_timing", "split_connect_scan"]
+__all__ = ["Journal", "RttBoard", "ShareScan", "share_timing", "split_connect_scan"]
+
+# Verdicts as a worker records them: (host index, port, errno or NO_ANSWER, attempts, seconds).
+Journal = list[tuple[int, int, int, int, float]]
+_RTT_SLOT = struct.Struct("d")
+
+
+class RttBoard:
+    """One smoothed round trip (seconds) shared by the workers of a split scan; 0 until one is posted.
+
+    Made before the workers are forked, so all of them map the same page.
+    A torn read cannot happen: one aligned 8-byte store and load.
+    """
+
+    def __init__(self) -> None:
+        self._memory = mmap.mmap(-1, _RTT_SLOT.size)
+
+    def post(self, srtt: float) -> None:
+        _RTT_SLOT.pack_into(self._memory, 0, max(srtt, 1e-9))
+
+    def read(self) -> float | None:
+        (srtt,) = _RTT_SLOT.unpack_from(self._memory, 0)
+        return float(srtt) if srtt > 0 else None
+
+    def close(self) -> None:
+        self._memory.close()
+
+
+# Runs one worker's share: (hosts, ports, timing, clock, journal, stopping,
+# flush, board) where flush(ports decided, hosts finished) is called after
+# every step with the journal filled since the last call.
+ShareScan = Callable[
+    [Sequence[str], Sequence[int], Timing, Callable[[], float], Journal, threading.Event,
+     Callable[[int, list[HostPortResults]], None], RttBoard],
+    None,
+]
 
 _VANISHED = "a connect-scan worker process ended before finishing its share"
 
 
 def share_timing(timing: Timing, workers: int) -> Timing:
     """One connect worker's share of the scan-wide limits (the engine's default parallelism divided too)."""
-    return divide_limits(timing, workers, default_parallelism=_DEFAULT_MAX_PARALLELISM)
+    return divide_limits(timing, workers, default_parallelism=DEFAULT_MAX_PARALLELISM)
 
 
 def _connect_work(
-    hosts: Sequence[str], ports: Sequence[int], timing: Timing, count: int, clock: Callable[[], float]
+    hosts: Sequence[str],
+    ports: Sequence[int],
+    timing: Timing,
+    count: int,
+    clock: Callable[[], float],
+    scan_share: ShareScan,
+    board: RttBoard,
 ) -> Callable[[int, Send, threading.Event], None]:
     """One worker's job: its interleaved share of the ports, verdicts streamed as frames
     ("verdicts", decided, [(host index, port, *outcome)], [(host index, latency, timed_out, interrupted)])."""
     share = share_timing(timing, count)
+    position = {address: i for i, address in enumerate(hosts)}
 
     def work(index: int, send: Send, stopping: threading.Event) -> None:
-        journal: list[tuple[int, int, int, int, float]] = []
-        engine = _ConnectEngine(hosts, ports[index::count], share, clock=clock, journal=journal)
-        position = {address: i for i, address in enumerate(hosts)}
+        journal: Journal = []
 
-        def flush(finished: list[HostPortResults]) -> None:
+        def flush(decided: int, finished: list[HostPortResults]) -> None:
             if journal or finished:
                 reports = [(position[h.address], h.latency, h.timed_out, h.interrupted) for h in finished]
-                send(("verdicts", engine.decided, journal[:], reports))
+                send(("verdicts", decided, journal[:], reports))
                 journal.clear()
 
-        try:
-            flush(engine.finished_hosts)
-            engine.finished_hosts = []
-            while not engine.finished:
-                if stopping.is_set():
-                    flush(engine.interrupt())
-                    break
-                flush(engine.step())
-        finally:
-            engine.close()
+        scan_share(hosts, ports[index::count], share, clock, journal, stopping, flush, board)
 
     return work
 
@@ -98,12 +144,12 @@ class _Split:
         if message[0] == "error":
             self.failure = self.failure or str(message[1])
             return
-        _, decided, verdicts, reports = message
-        self.decided_by[worker] = decided  # type: ignore[assignment]
+        _, decided, verdicts, reports = cast("tuple[str, int, Journal, list[tuple[int, float | None, bool, bool]]]", message)
+        self.decided_by[worker] = decided
         merges = self.merges
-        for host_index, port, code, attempts, seconds in verdicts:  # type: ignore[attr-defined]
+        for host_index, port, code, attempts, seconds in verdicts:
             merges[host_index].ports.append(port_result(port, code, attempts, seconds))
-        for host_index, latency, timed_out, interrupted in reports:  # type: ignore[attr-defined]
+        for host_index, latency, timed_out, interrupted in reports:
             self.hosts_done_by[worker] += 1
             merge = merges[host_index]
             merge.reports += 1
@@ -139,6 +185,7 @@ def split_connect_scan(
     ports: Sequence[int],
     timing: Timing,
     workers: int,
+    scan_share: ShareScan,
     *,
     on_host_done: Callable[[HostPortResults], None],
     on_progress: Callable[[int, int], None] | None,
@@ -147,10 +194,12 @@ def split_connect_scan(
 ) -> None:
     """``connect_scan`` over ``workers`` processes; same arguments, same callbacks.
 
-    ``hosts`` and ``ports`` must be checked and free of repeats already.
+    ``hosts`` and ``ports`` must be checked and free of repeats already;
+    ``scan_share`` runs one worker's share (the connect engine's loop).
     """
     total = len(hosts) * len(ports)
-    pool = WorkerPool(workers, _connect_work(hosts, ports, timing, workers, clock))
+    board = RttBoard()
+    pool = WorkerPool(workers, _connect_work(hosts, ports, timing, workers, clock, scan_share, board))
     split = _Split(hosts, workers, on_host_done)
     last_progress = -1
     try:
@@ -173,3 +222,4 @@ def split_connect_scan(
             split.report(host_index, interrupted=True)
     finally:
         pool.close()
+        board.close()
