@@ -35,7 +35,7 @@ from leadline.pipeline.sweep import ping_sweep
 from leadline.services import ServiceTable
 
 if TYPE_CHECKING:
-    from leadline.core.evidence import PacketEvidence
+    from leadline.output.evidence import Evidence
 
 __all__ = ["Scan", "post_scan_phases"]
 
@@ -73,14 +73,15 @@ class Scan:
         # Parse every spec now, so a typo fails before any output starts; expansion stays lazy.
         for spec in itertools.chain(config.targets, self.extra_targets):
             parse_target_spec(spec, ipv6=config.ipv6)
+        self.evidence = self._open_evidence(trace if config.packet_trace else None)
         self.ctx = ScanContext(self.plan, engines, sink, stop or threading.Event(), warn, services,
-                               evidence=self._open_evidence(trace if config.packet_trace else None),
+                               evidence=self.evidence,
                                port_key=random.getrandbits(32))
         self.emitter = Emitter(self.ctx)
         self.port_phases: tuple[Phase, ...] = tuple(PortScan(t) for t in self.plan.scan_types)
         self.later_phases = tuple(p for p in post_scan_phases() if p.wanted(self.plan))
 
-    def _open_evidence(self, trace: Callable[[str], None] | None) -> PacketEvidence | None:
+    def _open_evidence(self, trace: Callable[[str], None] | None) -> Evidence | None:
         if self.config.pcap is None and trace is None:
             return None
         from leadline.output.evidence import open_evidence
@@ -122,8 +123,8 @@ class Scan:
             sink.end(self.stats(t0, exit_status, str(e) or type(e).__name__))
             raise
         finally:
-            if self.ctx.evidence is not None:
-                self.ctx.evidence.close()
+            if self.evidence is not None:
+                self.evidence.close()
         stats = self.stats(t0, exit_status, error)
         if self.emitter.counts.total == 0 and exit_status == "success":
             self.warn("WARNING: No targets were specified, so 0 hosts scanned.")
