@@ -209,3 +209,12 @@ def test_a_host_cut_short_by_an_interrupt_is_marked_interrupted() -> None:
     Scan(config, sink, warn=lambda _: None, engines=engines, stop=stop).run()
     assert sink.hosts and sink.hosts[0].interrupted and len(sink.hosts[0].ports) < 2000
     assert sink.stats is not None and sink.stats.exit == "error"
+
+
+def test_common_ports_are_probed_first_and_order_is_kept_with_r() -> None:
+    from leadline.pipeline.portscan import port_order
+
+    ports = list(range(1, 1001))
+    order = port_order(ports, False, 7, common=[22, 80, 443])
+    assert sorted(order[:3]) == [22, 80, 443] and sorted(order) == ports and order[3:] != ports[3:]
+    assert port_order(ports, True, 7, common=[22, 80, 443]) == ports

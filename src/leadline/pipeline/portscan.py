@@ -26,11 +26,23 @@ from leadline.scantypes import Engine, ScanType, probe_module
 __all__ = ["PortScan", "exchange_line", "port_order"]
 
 
-def port_order(ports: Sequence[int], sequential: bool, key: int) -> list[int]:
-    """The order ports are probed in: as given with -r, else shuffled (the same way for every group)."""
+_FRONT_PORTS = 100  # the most common ports, probed first in a shuffled scan
+
+
+def port_order(ports: Sequence[int], sequential: bool, key: int, common: Sequence[int] = ()) -> list[int]:
+    """The order ports are probed in: as given with -r, else shuffled (the same way for every group).
+
+    As nmap does, the most ``common`` ports go first, shuffled among
+    themselves: they are the likeliest to answer, and an early answer
+    gives a host's RTT, which sets how long silence is waited for.
+    """
     order = list(ports)
-    if not sequential:
-        random.Random(key).shuffle(order)
+    if sequential:
+        return order
+    random.Random(key).shuffle(order)
+    front = set(common)
+    if front:
+        order = [p for p in order if p in front] + [p for p in order if p not in front]
     return order
 
 
@@ -67,7 +79,8 @@ class PortScan:
         hosts = _unique_up(group)
         if not hosts or ctx.stopped:
             return
-        ports = port_order(ctx.plan.ports_for(self.scan_type), ctx.plan.config.sequential_ports, ctx.port_key)
+        common = ctx.services.top(_FRONT_PORTS, self.kind.protocol)
+        ports = port_order(ctx.plan.ports_for(self.scan_type), ctx.plan.config.sequential_ports, ctx.port_key, common)
         total = len(ports) * len(hosts)
         ctx.sink.task_begin(self.kind.task, time.time(), scanning_hosts(list(hosts.values()), len(ports)))
         progress = TaskProgress(ctx.sink, self.kind.task, total)
