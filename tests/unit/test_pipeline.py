@@ -218,3 +218,18 @@ def test_common_ports_are_probed_first_and_order_is_kept_with_r() -> None:
     order = port_order(ports, False, 7, common=[22, 80, 443])
     assert sorted(order[:3]) == [22, 80, 443] and sorted(order) == ports and order[3:] != ports[3:]
     assert port_order(ports, True, 7, common=[22, 80, 443]) == ports
+
+
+class InterruptAfterHost(Recorder):
+    """A sink that, like the CLI's guarded sinks, raises a held-back Ctrl-C once a host is written."""
+
+    def host(self, host: HostResult) -> None:
+        super().host(host)
+        raise KeyboardInterrupt
+
+
+def test_a_host_written_as_an_interrupt_surfaces_is_counted() -> None:
+    sink = InterruptAfterHost()
+    stats = Scan(ScanConfig(targets=("198.18.5.1",), scan_types=(ScanType.SYN,), ports="22", privileged=True,
+                            dns="never"), sink, warn=lambda _: None, engines=FakeEngines(HOSTS)).run()
+    assert len(sink.hosts) == 1 and stats.exit == "error" and stats.hosts_up == 1

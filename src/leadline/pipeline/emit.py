@@ -29,24 +29,33 @@ class Emitter:
         self.explain = ctx.plan.config.explain
 
     def emit(self, record: HostRecord, started: float) -> None:
-        """Write one host.  It is counted once every sink has it, so an interrupt in
-        between never leaves the run's statistics naming a host no file has."""
+        """Write one host, and count it with the hosts the sinks were handed.
+
+        An interrupt never cuts a host event short (the CLI's sinks hold it
+        back until every sink has the host, then raise it), so a host handed
+        over is in every file, and the run's statistics count it even when
+        the interrupt surfaces as the call returns."""
         ctx = self.ctx
         ports = tuple(sort_ports(map(self._named, record.ports)))
         if record.mac is None and record.up and ports and ctx.plan.raw_discovery and ctx.plan.raw_port_scan:
             record.mac = ctx.engines.neighbour_mac(record.address)  # as nmap: a raw scan's replies came from it
-        ctx.sink.host(record.freeze(ports, started, vendor_for(record.mac) if record.mac else None))
-        self.counts.total += 1
-        if record.status is HostStatus.UP:
-            self.counts.up += 1
-        elif record.status is HostStatus.DOWN:
-            self.counts.down += 1
+        result = record.freeze(ports, started, vendor_for(record.mac) if record.mac else None)
+        try:
+            ctx.sink.host(result)
+        finally:
+            self.counts.total += 1
+            if record.status is HostStatus.UP:
+                self.counts.up += 1
+            elif record.status is HostStatus.DOWN:
+                self.counts.down += 1
 
     def listed(self, addresses: list[str]) -> None:
         """A batch of -sL addresses with no names."""
         if addresses:
-            self.ctx.sink.listed(addresses)
-            self.counts.total += len(addresses)
+            try:
+                self.ctx.sink.listed(addresses)
+            finally:
+                self.counts.total += len(addresses)
 
     def _named(self, p: PortResult) -> PortResult:
         """Fill in the service name; keep the evidence only when --explain asked for it."""
