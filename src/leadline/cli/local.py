@@ -115,7 +115,10 @@ def _listing(options: argparse.Namespace, argv: list[str]) -> int:
     from leadline.services import ServiceTable
 
     selection = _selection(options)
-    snapshot = read_snapshot(selection.families)
+    protocols = frozenset({"tcp"} if options.tcp and not options.udp else {"udp"} if options.udp and not options.tcp
+                          else {"tcp", "udp"})
+    snapshot = read_snapshot(selection.families, protocols,
+                             listening_only=options.listening and not options.established)
     # Named before filtering: a connection is named after its server's end, found among all listeners.
     items = select(with_services(snapshot.sockets, ServiceTable.shipped()), selection, snapshot.owners)
     outside = None
