@@ -1,15 +1,14 @@
 """What ``leadline local`` knows about this machine's sockets, as plain frozen data.
 
-A :class:`LocalSocket` is one process's hold on one socket.  psutil names
-one holder per socket, so a socket shared by a forked server's processes
-is listed once, under one of them (``ss -p`` lists every holder).  States use ``ss``'s words (``LISTEN``,
+A :class:`LocalSocket` is one process's hold on one socket: a socket
+shared by a forked server's processes is listed once per holder, as ``ss
+-p`` lists it.  States use ``ss``'s words (``LISTEN``,
 ``UNCONN``, ``ESTAB``, ``TIME-WAIT``...), so the listing reads like the
 tool the course teaches.  Nothing here does I/O.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
@@ -75,6 +74,8 @@ class LocalSocket(NamedTuple):
     @property
     def loopback(self) -> bool:
         """Bound to a loopback address, so only this host (namespace) can reach it."""
+        import ipaddress  # here, not at the top: a plain listing never asks, and the import costs a millisecond
+
         try:
             address = ipaddress.ip_address(self.local_address.split("%")[0])
         except ValueError:
