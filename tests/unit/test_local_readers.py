@@ -94,6 +94,37 @@ def test_an_error_answer_is_one_clear_error() -> None:
         list(parse_dump([error], "udp"))
 
 
+def test_a_dump_that_failed_midway_is_an_error_too() -> None:
+    done_with_error = struct.pack("=IHHII", 20, 3, 2, 1, 0) + struct.pack("=i", -4)  # NLMSG_DONE, -EINTR
+    with pytest.raises(SockDiagError, match="Interrupted system call"):
+        list(parse_dump([RECORDED[("udp", 4)][:-20], done_with_error], "udp"))
+
+
+def test_a_netlink_failure_becomes_a_sock_diag_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Silent:
+        def __init__(self, *args: object) -> None:
+            pass
+
+        def __enter__(self) -> Silent:
+            return self
+
+        def __exit__(self, *args: object) -> None:
+            pass
+
+        def settimeout(self, seconds: float) -> None:
+            pass
+
+        def send(self, data: bytes) -> int:
+            return len(data)
+
+        def recv(self, size: int) -> bytes:
+            raise TimeoutError("timed out")
+
+    monkeypatch.setattr("leadline.local.sockdiag.socket.socket", Silent)
+    with pytest.raises(SockDiagError, match="timed out"):
+        read_sockets()
+
+
 def test_a_malformed_answer_stops_the_reader() -> None:
     with pytest.raises(SockDiagError, match="malformed"):
         list(parse_dump([struct.pack("=IHHII", 4, 20, 0, 1, 0) + bytes(72)], "tcp"))
@@ -196,3 +227,8 @@ def test_a_cut_short_comm_is_completed_from_the_command_line(tmp_path: Path) -> 
     assert owners[50].name == "systemd-resolved" and owners[50].cmdline == ("/lib/systemd/systemd-resolved", "--x")
     assert owners[50].user == str(2**31 - 7)  # no passwd entry: the number
     assert owners[51].name == "a name (with) pa"  # parentheses inside comm: the last ')' closes it
+    (tmp_path / "51" / "stat").write_bytes(b"51 (cut) S 1")  # cut short: no start time, still listed
+    (tmp_path / "51" / "status").write_bytes(b"Name:\tcut\n")
+    (tmp_path / "51" / "cmdline").write_bytes(b"\xffbad\0")
+    cut = procfs.read_owners([51], proc=str(tmp_path))[51]
+    assert (cut.name, cut.started, cut.user, cut.cmdline) == ("cut", None, None, ("\ufffdbad",))

@@ -77,7 +77,7 @@ def boot_time(proc: str = "/proc") -> float:
 def _cmdline(data: bytes) -> tuple[str, ...]:
     if not data:
         return ()
-    text = os.fsdecode(data)
+    text = data.decode("utf-8", "replace")  # shown and written, never used as a path: no surrogates
     separator = "\0" if text.endswith("\0") else " "
     words = text.removesuffix(separator).split(separator)
     if separator == "\0" and len(words) == 1 and " " in words[0]:
@@ -102,9 +102,10 @@ def read_owner(pid: int, boot: float, ticks: int, users: dict[int, str], proc: s
     except OSError:
         return None
     opened, closed = stat.find(b"("), stat.rfind(b")")
-    name = os.fsdecode(stat[opened + 1:closed])
+    name = stat[opened + 1:closed].decode("utf-8", "replace")
     fields = stat[closed + 2:].split()
-    started = boot + int(fields[19]) / ticks  # field 22 of proc(5): starttime, in clock ticks since boot
+    # field 22 of proc(5): starttime, in clock ticks since boot
+    started = boot + int(fields[19]) / ticks if len(fields) > 19 and fields[19].isdigit() else None
     if len(name) >= 15 and cmdline:
         whole = os.path.basename(cmdline[0])
         if whole.startswith(name):
@@ -112,7 +113,8 @@ def read_owner(pid: int, boot: float, ticks: int, users: dict[int, str], proc: s
     uid = None
     for line in status.splitlines():
         if line.startswith(b"Uid:"):
-            uid = int(line.split()[1])  # the real uid, as ps and psutil name the user
+            words = line.split()  # real, effective, saved, filesystem: ps and psutil name the real one
+            uid = int(words[1]) if len(words) > 1 and words[1].isdigit() else None
             break
     return Owner(pid=pid, name=name, user=None if uid is None else _user(uid, users), cmdline=cmdline,
                  started=started)

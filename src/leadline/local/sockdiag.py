@@ -55,6 +55,7 @@ TCP_STATES = {
     7: "UNCONN", 8: "CLOSE-WAIT", 9: "LAST-ACK", 10: "LISTEN", 11: "CLOSING", 12: "SYN-RECV",
 }
 _ALL_STATES = 0xFFFFFFFF
+_PATIENCE = 10.0  # seconds without an answer before the dump counts as refused; a dump of 10,000 takes 0.02
 _PROTOCOLS = {"tcp": socket.IPPROTO_TCP, "udp": socket.IPPROTO_UDP}
 _FAMILIES = {4: socket.AF_INET, 6: socket.AF_INET6}
 
@@ -98,11 +99,12 @@ def parse_dump(chunks: Iterable[bytes], protocol: str) -> Iterator[DiagSocket]:
         offset, end = 0, len(chunk)
         while offset + 16 <= end:
             length, kind = head(chunk, offset)[:2]
-            if kind == _NLMSG_DONE:
+            if kind == _NLMSG_DONE or kind == _NLMSG_ERROR:
+                # Both carry an error number (negative) or 0; a dump that failed midway ends in a DONE with one.
+                code = -_ERROR.unpack_from(chunk, offset + 16)[0] if offset + 20 <= end else 0
+                if code > 0:
+                    raise SockDiagError(code, f"sock_diag {protocol}: {os.strerror(code)}")
                 return
-            if kind == _NLMSG_ERROR:
-                code = -_ERROR.unpack_from(chunk, offset + 16)[0]
-                raise SockDiagError(code, f"sock_diag {protocol}: {os.strerror(code)}")
             if kind == SOCK_DIAG_BY_FAMILY:
                 family_number, state, sport, dport, src, dst = body(chunk, offset)
                 family = 4 if family_number == socket.AF_INET else 6
@@ -140,15 +142,17 @@ def read_sockets(protocols: Iterable[str] = ("tcp", "udp"), families: Iterable[i
     """
     found: list[DiagSocket] = []
     try:
-        channel = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG)
-    except OSError as error:
+        with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG) as channel:
+            channel.settimeout(_PATIENCE)
+            seq = 0
+            for protocol in protocols:
+                for family in families:
+                    seq += 1
+                    mask = (states or {}).get(protocol, _ALL_STATES)
+                    channel.send(dump_request(protocol, family, mask, seq))
+                    found.extend(parse_dump(_chunks(channel), protocol))
+    except SockDiagError:
+        raise
+    except OSError as error:  # no netlink here, refused, or no answer in time
         raise SockDiagError(error.errno or 0, f"sock_diag: {error.strerror or error}") from None
-    with channel:
-        seq = 0
-        for protocol in protocols:
-            for family in families:
-                seq += 1
-                mask = (states or {}).get(protocol, _ALL_STATES)
-                channel.send(dump_request(protocol, family, mask, seq))
-                found.extend(parse_dump(_chunks(channel), protocol))
     return found
