@@ -12,10 +12,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from leadline.core.ports import compact
 from leadline.local.model import LISTENING_STATES, LocalSocket, Owner, Snapshot
 
-__all__ = ["endpoint", "format_listing", "owner_text", "program_lines", "sort_key"]
+__all__ = ["endpoint", "fold", "format_listing", "owner_text", "program_lines", "sort_key"]
 
 
 def endpoint(address: str | None, port: int | None, family: int) -> str:
@@ -42,6 +41,25 @@ def sort_key(item: LocalSocket) -> tuple[object, ...]:
             item[7] or 0)
 
 
+def fold(ports: Iterable[int]) -> str:
+    """Runs of ports as ``a-b``: ``20000-24999,25001`` (what ``leadline.core.ports.compact`` writes).
+
+    Written here rather than imported: ``core.ports`` imports ``dataclasses``,
+    which a listing does not otherwise need (docs/local.md, Performance).
+    """
+    pieces: list[str] = []
+    start = end = -2
+    for port in sorted(set(ports)):
+        if port != end + 1:
+            if start >= 0:
+                pieces.append(str(start) if start == end else f"{start}-{end}")
+            start = port
+        end = port
+    if start >= 0:
+        pieces.append(str(start) if start == end else f"{start}-{end}")
+    return ",".join(pieces)
+
+
 def _and(words: Sequence[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
@@ -57,7 +75,7 @@ def _held(items: Sequence[LocalSocket]) -> str:
         by_place[place][protocol].append(port)
     parts = []
     for place, ports in sorted(by_place.items(), key=lambda kv: min(min(p) for p in kv[1].values())):
-        held = ", ".join(f"{compact(ports[proto])}/{proto}" for proto in ("tcp", "udp") if proto in ports)
+        held = ", ".join(f"{fold(ports[proto])}/{proto}" for proto in ("tcp", "udp") if proto in ports)
         parts.append(f"{held} on {_and(list(place))}")
     return "; ".join(parts)
 
