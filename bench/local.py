@@ -7,7 +7,8 @@ and the same number of times, ``leadline local --listening`` against
 ``ss -tulpn`` and ``leadline local`` against ``ss -tuapn``.  Both tools
 write to a file; the listing sizes are compared so a fast wrong answer
 cannot win.  Prints each run, the median, min and max, and the ratio of
-medians (goal: under 2).  The namespace and the process are removed at
+medians (goal: under 2), with each side's quartiles and CPU time (user +
+system: less disturbed than wall time by other work on a shared machine).  The namespace and the process are removed at
 the end, also on an error or Ctrl-C.  Run as root from the repository root:
 
     .venv/bin/python bench/local.py [--repeat 7] [--sockets 10000]
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -48,15 +50,23 @@ time.sleep(float(sys.argv[4]))
 '''
 
 
-def _timed(argv: list[str], out: Path) -> float:
+def _cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def _timed(argv: list[str], out: Path) -> tuple[float, float]:
+    """Wall time and CPU time (user + system) of one run."""
     with open(out, "w") as handle:
+        cpu = _cpu()
         start = time.perf_counter()
         done = subprocess.run(["ip", "netns", "exec", NS, *argv], stdout=handle, stderr=subprocess.PIPE, text=True,
                               timeout=120, check=False)
         wall = time.perf_counter() - start
+        cpu = _cpu() - cpu
     if done.returncode != 0:
         raise SystemExit(f"{argv[0]} failed: {done.stderr.strip()}")
-    return wall
+    return wall, cpu
 
 
 def _count_ours(path: Path) -> int:
@@ -67,21 +77,26 @@ def _count_ss(path: Path) -> int:
     return len(path.read_text().splitlines()) - 1
 
 
-def _summary(name: str, walls: list[float]) -> str:
-    return (f"{name:<34} median {statistics.median(walls) * 1000:7.1f} ms   "
-            f"min {min(walls) * 1000:7.1f}   max {max(walls) * 1000:7.1f}")
+def _summary(name: str, walls: list[float], cpus: list[float]) -> str:
+    quartiles = statistics.quantiles(walls, n=4)
+    return (f"{name:<28} median {statistics.median(walls) * 1000:6.1f} ms  "
+            f"min {min(walls) * 1000:6.1f}  quartiles {quartiles[0] * 1000:6.1f}-{quartiles[2] * 1000:6.1f}  "
+            f"max {max(walls) * 1000:6.1f}  cpu median {statistics.median(cpus) * 1000:6.1f}")
 
 
 def _compare(ours: list[str], theirs: list[str], repeat: int, scratch: Path) -> tuple[float, bool]:
     walls: dict[str, list[float]] = {" ".join(ours): [], " ".join(theirs): []}
+    cpus: dict[str, list[float]] = {" ".join(ours): [], " ".join(theirs): []}
     counts = {}
     for _ in range(repeat):
         for argv, counter in ((ours, _count_ours), (theirs, _count_ss)):
             path = scratch / ("ours" if argv is ours else "theirs")
-            walls[" ".join(argv)].append(_timed(argv, path))
+            wall, cpu = _timed(argv, path)
+            walls[" ".join(argv)].append(wall)
+            cpus[" ".join(argv)].append(cpu)
             counts[" ".join(argv)] = counter(path)
     for name, values in walls.items():
-        print(_summary(name.replace(LEADLINE, "leadline"), values), f"  {counts[name]} sockets")
+        print(_summary(name.replace(LEADLINE, "leadline"), values, cpus[name]), f"  {counts[name]} sockets")
     ratio = statistics.median(walls[" ".join(ours)]) / statistics.median(walls[" ".join(theirs)])
     same = counts[" ".join(ours)] == counts[" ".join(theirs)]
     print(f"ratio {ratio:.2f} (goal < {GOAL:g}){'' if same else '   DIFFERENT COUNTS'}\n")
@@ -95,6 +110,9 @@ def main() -> int:
     options = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("bench/local.py needs root (it makes a network namespace)")
+    # Stale or missing bytecode would be compiled again on every run where PYTHONDONTWRITEBYTECODE is set.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(__file__).resolve().parents[1] / "src" / "leadline")],
+                   check=True)
     pairs = options.sockets // 10
     listeners = (options.sockets - 2 * pairs - 1) // 2  # the 1: the connections' listener
     datagrams = options.sockets - 2 * pairs - 1 - listeners

@@ -1,6 +1,6 @@
 """``python -m leadline``: the command line."""
 
-from leadline.cli.main import entry
+from leadline.cli.command import entry
 
 __all__ = ["entry"]
 

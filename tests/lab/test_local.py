@@ -171,6 +171,65 @@ def test_listing_equals_ss_tulpn(host: dict[str, object]) -> None:
     assert len(ours) == len(SERVERS)
 
 
+def _peer_port(peer: str) -> int | None:
+    port = peer.rpartition(":")[2]
+    return None if port == "*" else int(port)
+
+
+def test_the_whole_listing_equals_ss_tuapn(host: dict[str, object]) -> None:
+    """Every socket and holder in every state, connections included, as ``ss -tuapn`` lists them."""
+    ours = {(str(s["protocol"]), _ss_address(s), int(s["local_port"]), s["remote_port"], int(s["pid"]))  # type: ignore[arg-type]
+            for s in _sockets(_ours()) if s["pid"] is not None}
+    theirs = {(proto, addr, port, _peer_port(peer), pid) for proto, addr, port, peer, pid in _ss("-tuapn")}
+    assert ours == theirs
+    assert len(ours) == len(SERVERS) + 2  # and the connection's two ends
+
+
+# A listener shared by two processes: bound and listening, then forked; prints the child's pid.
+_FORKED = r'''
+import os, socket, sys, time
+s = socket.socket(); s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen()
+child = os.fork()
+if child == 0:
+    time.sleep(120); os._exit(0)
+print(child, flush=True)
+time.sleep(120)
+'''
+
+
+def test_a_shared_listener_is_listed_under_every_holder_as_ss_does(host: dict[str, object]) -> None:
+    parent, line = _start([sys.executable, "-c", _FORKED, "7171"])
+    child = int(line)
+    try:
+        ours = {(s["pid"], s["fd"]) for s in _sockets(_ours("-l", "-p", "7171"))}
+        theirs = {pid for _, _, port, _, pid in _ss("-tlpn") if port == 7171}
+    finally:
+        os.kill(child, 9)
+        parent.kill()
+        parent.wait(timeout=10)
+        if parent.stdout is not None:
+            parent.stdout.close()
+    assert theirs == {parent.pid, child}
+    assert {pid for pid, _ in ours} == theirs and len(ours) == 2
+
+
+_BOTH_READERS = """
+import json
+from leadline.local.kernel import psutil_sockets, read_snapshot
+keep = lambda s: (s.protocol, s.family, s.state, s.local_address, s.local_port, s.remote_address, s.remote_port, s.pid)
+print(json.dumps([sorted(map(keep, read_snapshot().sockets)),
+                  sorted(map(keep, psutil_sockets(frozenset({4, 6}), frozenset({"tcp", "udp"}))))]))
+"""
+
+
+def test_the_psutil_fallback_lists_what_sock_diag_lists(host: dict[str, object]) -> None:
+    done = _in_ns([sys.executable, "-c", _BOTH_READERS])
+    assert done.returncode == 0, done.stderr
+    netlink, psutil_view = json.loads(done.stdout)
+    assert netlink == psutil_view
+    assert len([entry for entry in netlink if entry[7] is not None]) == len(SERVERS) + 2
+
+
 def test_servers_appear_with_pid_process_address_and_service(host: dict[str, object]) -> None:
     document = _ours()
     pids = host["pids"]

@@ -10,12 +10,12 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from leadline.core.ports import parse_port_spec
+from leadline.core.ports import compact, parse_port_spec
 from leadline.errors import InputFileError
 from leadline.local.files import read_json, to_json, to_xml
 from leadline.local.model import Exposure, LocalSocket, Owner, Snapshot
 from leadline.local.naming import with_services
-from leadline.local.render import endpoint, format_listing, program_lines
+from leadline.local.render import endpoint, fold, format_listing, program_lines
 from leadline.local.selection import Selection, port_sets, select
 from leadline.services import ServiceTable
 
@@ -151,3 +151,8 @@ def test_reading_something_else_is_one_clear_error(tmp_path: Path, content: str,
     path.write_text(content)
     with pytest.raises(InputFileError, match=why):
         read_json(str(path))
+
+
+@pytest.mark.parametrize("ports", [[], [80], [22, 21, 23, 23], [1, 3, 5], [65535, 0, 1, 65534], list(range(20000, 25000)) + [25001]])
+def test_folded_port_runs_read_as_the_core_writes_them(ports: list[int]) -> None:
+    assert fold(ports) == compact(ports)

@@ -54,9 +54,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _selection(options: argparse.Namespace) -> Selection:
-    from leadline.core.ports import parse_port_spec
     from leadline.local.selection import Selection, port_sets
-    from leadline.services import ServiceTable
 
     if options.ipv4 and options.ipv6:
         raise UsageError("local: -4 and -6 together mean both; give neither")
@@ -64,6 +62,9 @@ def _selection(options: argparse.Namespace) -> Selection:
     protocols = {"tcp"} if options.tcp and not options.udp else {"udp"} if options.udp and not options.tcp else {"tcp", "udp"}
     ports = None
     if options.ports is not None:
+        from leadline.core.ports import parse_port_spec  # only here: it brings dataclasses, which a listing skips
+        from leadline.services import ServiceTable
+
         ports = port_sets(parse_port_spec(options.ports, ServiceTable.shipped(), protocols))
     elif protocols != {"tcp", "udp"}:
         ports = {proto: frozenset(range(65536)) for proto in protocols}
@@ -105,8 +106,6 @@ def _who(text: str) -> int:
 
 
 def _listing(options: argparse.Namespace, argv: list[str]) -> int:
-    from dataclasses import replace
-
     from leadline._version import __version__
     from leadline.local.kernel import read_snapshot
     from leadline.local.naming import with_services
@@ -115,7 +114,10 @@ def _listing(options: argparse.Namespace, argv: list[str]) -> int:
     from leadline.services import ServiceTable
 
     selection = _selection(options)
-    snapshot = read_snapshot(selection.families)
+    protocols = frozenset({"tcp"} if options.tcp and not options.udp else {"udp"} if options.udp and not options.tcp
+                          else {"tcp", "udp"})
+    snapshot = read_snapshot(selection.families, protocols,
+                             listening_only=options.listening and not options.established)
     # Named before filtering: a connection is named after its server's end, found among all listeners.
     items = select(with_services(snapshot.sockets, ServiceTable.shipped()), selection, snapshot.owners)
     outside = None
@@ -123,7 +125,7 @@ def _listing(options: argparse.Namespace, argv: list[str]) -> int:
         from leadline.local.exposure import assess
 
         items, outside = assess(items, options.from_namespace)
-    snapshot = replace(snapshot, sockets=tuple(items))
+    snapshot = snapshot._replace(sockets=tuple(items))
     args = shlex.join(["leadline", "local", *argv])
     if options.json or options.xml:
         from leadline.local.files import to_json, to_xml

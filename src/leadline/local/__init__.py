@@ -1,6 +1,7 @@
 """``leadline local``: this machine's sockets from the inside, and what a scan from outside reaches.
 
-Modules, one job each: ``kernel`` reads sockets and owners (psutil),
+Modules, one job each: ``kernel`` reads sockets and owners (from
+``sockdiag``, the netlink reader, and ``procfs``, the descriptor walk),
 ``model`` holds them, ``naming`` adds service names, ``selection``
 filters, ``render`` prints the terminal view, ``files`` writes ``-oJ`` and
 ``-oX``, ``who`` answers ``--who``, ``probe``/``firewall``/``exposure``

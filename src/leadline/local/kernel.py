@@ -1,13 +1,15 @@
-"""Reading this namespace's sockets and their owners from the kernel, through psutil.
+"""Reading this namespace's sockets and their owners from the kernel.
 
-psutil's ``net_connections`` reads the kernel's socket tables
-(``/proc/net/tcp``, ``tcp6``, ``udp``, ``udp6`` of the calling process's
-network namespace) and maps each socket to the processes holding it by
-walking ``/proc/<pid>/fd``, as ``ss -p`` does; ``psutil.Process`` gives
-name, user, command line and start time.  It is maintained, typed, and
-fast enough (docs/local.md has the figures); pyroute2's sock_diag was
-measured slower to import and to decode, and parsing ``ss`` output would
-tie us to one tool's layout.
+Sockets come from ``sock_diag`` netlink (:mod:`leadline.local.sockdiag`),
+the interface ``ss`` reads; their holders from a walk of
+``/proc/<pid>/fd`` and the holders' details from ``/proc/<pid>``
+(:mod:`leadline.local.procfs`), as ``ss -p`` finds them.  This is our own
+code rather than psutil's ``net_connections`` because that call alone
+took longer than a whole ``ss -tulpn`` on 10,000 sockets
+(docs/local.md has the figures).  psutil still serves where netlink
+``sock_diag`` is missing (a kernel without ``inet_diag``, some
+sandboxes): the listing then comes from its reading of ``/proc/net``,
+one holder per socket.
 
 Without root the kernel still lists every socket, but other users'
 processes cannot be read: those sockets come without an owner, as in
@@ -17,85 +19,77 @@ processes cannot be read: those sockets come without an owner, as in
 from __future__ import annotations
 
 import os
-import socket
 import time
-from collections.abc import Iterable
 
-import psutil
+from leadline.local.model import LocalSocket, Snapshot
+from leadline.local.procfs import read_owners, socket_holders
+from leadline.local.sockdiag import DiagSocket, SockDiagError, read_sockets
 
-from leadline.local.model import LocalSocket, Owner, Snapshot
+__all__ = ["LISTENING_MASKS", "NOT_ROOT_NOTE", "psutil_sockets", "read_snapshot", "with_holders"]
 
-__all__ = ["NOT_ROOT_NOTE", "owners_of", "read_snapshot"]
-
-# psutil's status words -> ss's
-_STATES = {
-    psutil.CONN_ESTABLISHED: "ESTAB",
-    psutil.CONN_SYN_SENT: "SYN-SENT",
-    psutil.CONN_SYN_RECV: "SYN-RECV",
-    psutil.CONN_FIN_WAIT1: "FIN-WAIT-1",
-    psutil.CONN_FIN_WAIT2: "FIN-WAIT-2",
-    psutil.CONN_TIME_WAIT: "TIME-WAIT",
-    psutil.CONN_CLOSE: "UNCONN",
-    psutil.CONN_CLOSE_WAIT: "CLOSE-WAIT",
-    psutil.CONN_LAST_ACK: "LAST-ACK",
-    psutil.CONN_LISTEN: "LISTEN",
-    psutil.CONN_CLOSING: "CLOSING",
-}
-_KINDS = {frozenset({4, 6}): "inet", frozenset({4}): "inet4", frozenset({6}): "inet6"}
 NOT_ROOT_NOTE = "not root: sockets of other users' processes are listed without their owner (as ss shows them)"
+# Kernel state masks that mean "listening" as ss -l has it: TCP LISTEN, UDP unconnected (CLOSE).
+LISTENING_MASKS = {"tcp": 1 << 10, "udp": 1 << 7}
 
 
-def _sockets(families: frozenset[int]) -> list[LocalSocket]:
-    """Every TCP and UDP socket of the wanted families, one entry per holding process."""
-    rows = psutil.net_connections(kind=_KINDS[families])
+def with_holders(rows: list[DiagSocket]) -> list[LocalSocket]:
+    """One :class:`LocalSocket` per socket and holding descriptor (pid None: no holder we can see)."""
+    holders = socket_holders({row[8] for row in rows if row[8]})
+    make = LocalSocket._make  # a NamedTuple's keyword defaults cost more than this, 10,000 times
     found: list[LocalSocket] = []
     append = found.append
-    tcp, v4 = socket.SOCK_STREAM, socket.AF_INET
-    states = _STATES
-    for fd, family, kind_, local, remote, status, pid in rows:
-        version = 4 if family == v4 else 6
-        if local:
-            address, port = local
-        else:  # psutil gives () for an address with port 0
-            address, port = ("0.0.0.0" if version == 4 else "::"), 0
-        if kind_ == tcp:
-            protocol, state = "tcp", states.get(status, status)
-        else:
-            protocol, state = "udp", "ESTAB" if remote else "UNCONN"
-        peer, peer_port = remote if remote else (None, None)
-        append(LocalSocket(protocol, version, state, address, port, peer, peer_port, pid,
-                           fd if fd is not None and fd >= 0 else None))
+    for protocol, family, state, address, port, peer, peer_port, _, inode in rows:
+        held = holders.get(inode) if inode else None
+        if held is None:
+            append(make((protocol, family, state, address, port, peer, peer_port, None, None, None, None)))
+            continue
+        for pid, fd in held:
+            append(make((protocol, family, state, address, port, peer, peer_port, pid, fd, None, None)))
     return found
 
 
-def owners_of(pids: Iterable[int]) -> dict[int, Owner]:
-    """Name, user, command line and start time of each process still there to be read."""
-    owners: dict[int, Owner] = {}
-    for pid in pids:
-        try:
-            process = psutil.Process(pid)
-            with process.oneshot():
-                name = process.name()
-                started = process.create_time()
-                try:
-                    user: str | None = process.username()
-                except (KeyError, psutil.Error):
-                    user = None
-                try:
-                    cmdline = tuple(process.cmdline())
-                except psutil.Error:
-                    cmdline = ()
-        except psutil.Error:
-            continue  # gone since the socket table was read, or not ours to read
-        owners[pid] = Owner(pid=pid, name=name, user=user, cmdline=cmdline, started=started)
-    return owners
+def psutil_sockets(families: frozenset[int], protocols: frozenset[str]) -> list[LocalSocket]:
+    """The same listing through psutil (``/proc/net/tcp`` and friends), one holder per socket."""
+    import socket
+
+    import psutil
+
+    states = {
+        psutil.CONN_ESTABLISHED: "ESTAB", psutil.CONN_SYN_SENT: "SYN-SENT", psutil.CONN_SYN_RECV: "SYN-RECV",
+        psutil.CONN_FIN_WAIT1: "FIN-WAIT-1", psutil.CONN_FIN_WAIT2: "FIN-WAIT-2", psutil.CONN_TIME_WAIT: "TIME-WAIT",
+        psutil.CONN_CLOSE: "UNCONN", psutil.CONN_CLOSE_WAIT: "CLOSE-WAIT", psutil.CONN_LAST_ACK: "LAST-ACK",
+        psutil.CONN_LISTEN: "LISTEN", psutil.CONN_CLOSING: "CLOSING",
+    }
+    kind = {frozenset({4, 6}): "inet", frozenset({4}): "inet4", frozenset({6}): "inet6"}[families]
+    found: list[LocalSocket] = []
+    for fd, family, type_, local, remote, status, pid in psutil.net_connections(kind=kind):
+        protocol = "tcp" if type_ == socket.SOCK_STREAM else "udp"
+        if protocol not in protocols:
+            continue
+        version = 4 if family == socket.AF_INET else 6
+        address, port = local if local else ("0.0.0.0" if version == 4 else "::", 0)  # () for port 0
+        state = states.get(status, status) if protocol == "tcp" else "ESTAB" if remote else "UNCONN"
+        peer, peer_port = remote if remote else (None, None)
+        found.append(LocalSocket(protocol, version, state, address, port, peer, peer_port, pid,
+                                 fd if fd is not None and fd >= 0 else None))
+    return found
 
 
-def read_snapshot(families: frozenset[int] = frozenset({4, 6})) -> Snapshot:
-    """This network namespace's TCP and UDP sockets now, with their owners."""
+def read_snapshot(families: frozenset[int] = frozenset({4, 6}), protocols: frozenset[str] = frozenset({"tcp", "udp"}),
+                  *, listening_only: bool = False) -> Snapshot:
+    """This network namespace's TCP and UDP sockets now, with their owners.
+
+    ``listening_only`` lets the kernel skip every other socket (``ss -l``
+    does the same); the caller still filters.
+    """
     taken = time.time()
-    sockets = _sockets(families)
-    owners = owners_of(sorted({s.pid for s in sockets if s.pid is not None}))
+    wanted = [p for p in ("tcp", "udp") if p in protocols]
+    try:
+        rows = read_sockets(wanted, sorted(families), LISTENING_MASKS if listening_only else None)
+        sockets = with_holders(rows)
+    except SockDiagError:
+        sockets = psutil_sockets(families, protocols)
+    owners = read_owners(sorted({s.pid for s in sockets if s.pid is not None}))
     privileged = os.geteuid() == 0
     return Snapshot(sockets=tuple(sockets), owners=owners, privileged=privileged, taken=taken,
                     note=None if privileged else NOT_ROOT_NOTE)

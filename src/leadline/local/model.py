@@ -1,16 +1,18 @@
 """What ``leadline local`` knows about this machine's sockets, as plain frozen data.
 
-A :class:`LocalSocket` is one process's hold on one socket.  psutil names
-one holder per socket, so a socket shared by a forked server's processes
-is listed once, under one of them (``ss -p`` lists every holder).  States use ``ss``'s words (``LISTEN``,
+Every record is a NamedTuple, not a dataclass: a listing must start fast,
+and importing ``dataclasses`` (with ``inspect`` and ``ast``) and building
+the classes cost about 10 ms, a twentieth of a 10,000-socket listing.
+
+A :class:`LocalSocket` is one process's hold on one socket: a socket
+shared by a forked server's processes is listed once per holder, as ``ss
+-p`` lists it.  States use ``ss``'s words (``LISTEN``,
 ``UNCONN``, ``ESTAB``, ``TIME-WAIT``...), so the listing reads like the
 tool the course teaches.  Nothing here does I/O.
 """
 
 from __future__ import annotations
 
-import ipaddress
-from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
 __all__ = ["EXPOSURE_LABELS", "LISTENING_STATES", "Exposure", "LocalSocket", "Owner", "ServiceNames", "Snapshot"]
@@ -23,8 +25,7 @@ LISTENING_STATES = frozenset({"LISTEN", "UNCONN"})
 EXPOSURE_LABELS = ("exposed", "filtered", "local-only", "untested")
 
 
-@dataclass(frozen=True)
-class Owner:
+class Owner(NamedTuple):
     """A process that holds sockets: what ``ss -p`` names, and more."""
 
     pid: int
@@ -34,8 +35,7 @@ class Owner:
     started: float | None  # epoch seconds; the kernel keeps no creation time per socket
 
 
-@dataclass(frozen=True)
-class Exposure:
+class Exposure(NamedTuple):
     """What a scan from outside found for one listening socket."""
 
     label: str  # one of EXPOSURE_LABELS
@@ -75,6 +75,8 @@ class LocalSocket(NamedTuple):
     @property
     def loopback(self) -> bool:
         """Bound to a loopback address, so only this host (namespace) can reach it."""
+        import ipaddress  # here, not at the top: a plain listing never asks, and the import costs a millisecond
+
         try:
             address = ipaddress.ip_address(self.local_address.split("%")[0])
         except ValueError:
@@ -87,12 +89,11 @@ class LocalSocket(NamedTuple):
         return f"{self.local_port}/{self.protocol}"
 
 
-@dataclass(frozen=True)
-class Snapshot:
+class Snapshot(NamedTuple):
     """Every socket visible at one moment, with the processes that hold them."""
 
     sockets: tuple[LocalSocket, ...]
-    owners: dict[int, Owner] = field(default_factory=dict)
+    owners: dict[int, Owner]
     privileged: bool = True  # False: other users' processes are hidden from us
     taken: float = 0.0  # epoch seconds
     note: str | None = None  # one line for the reader, e.g. why owners are missing

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple
 
-from leadline.core.ports import PortList
 from leadline.local.model import LISTENING_STATES, LocalSocket, Owner
+
+if TYPE_CHECKING:
+    from leadline.core.ports import PortList
 
 __all__ = ["Selection", "port_sets", "select"]
 
 
-@dataclass(frozen=True)
-class Selection:
+class Selection(NamedTuple):
     """The filters of one listing; the defaults keep everything."""
 
     listening: bool = False

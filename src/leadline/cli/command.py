@@ -1,0 +1,40 @@
+"""The ``leadline`` command's first step: send ``leadline local`` on its way before the scan machinery loads.
+
+``leadline.cli.main`` imports the scan configuration, the option parser,
+the outputs and the API (asyncio among them): about 100 ms that ``leadline
+local`` never uses, half of what a listing of 10,000 sockets may take.  So
+the console script starts here, hands ``local`` to its own light module,
+and imports ``leadline.cli.main`` for everything else.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+
+__all__ = ["entry"]
+
+
+def entry() -> None:
+    """The ``leadline`` command: ``leadline local`` here, every other command through ``leadline.cli.main``."""
+    args = sys.argv[1:]
+    if args[:1] != ["local"]:
+        from leadline.cli.main import entry as scan_entry
+
+        scan_entry()
+        return
+    # A listing allocates a few tuples per socket and then exits: the cyclic collector would only walk
+    # them again and again (a tenth of a 10,000-socket listing); reference counting frees what needs it.
+    gc.disable()
+    from leadline.cli.local import local_main
+
+    code = local_main(args[1:])
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        code = code or 141
+    except OSError:
+        pass
+    os._exit(code)  # everything is written and closed; freeing 10,000 sockets' objects one by one is not needed
