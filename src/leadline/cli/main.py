@@ -25,7 +25,7 @@ from leadline.options import Parsed, parse_args
 from leadline.output.base import FanOut, Sink
 from leadline.output.progress import ProgressLine
 
-__all__ = ["GuardedSinks", "build_sinks", "entry", "main", "read_list_file", "run"]
+__all__ = ["GuardedSinks", "build_sinks", "main", "read_list_file", "run"]
 
 
 def _err(msg: str) -> None:
@@ -364,23 +364,3 @@ def main(argv: list[str] | None = None) -> int:
         except OSError:
             pass
         return 141
-
-
-def entry() -> None:
-    """The ``leadline`` command: ``main``, then a prompt exit.
-
-    A -p- scan leaves some 65535 result objects behind; letting the
-    interpreter free them one by one on the way out costs a tenth of a
-    second after the last line is written.  Everything the run wrote is
-    flushed and closed by then, so the process ends at once.
-    """
-    code = main()
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except BrokenPipeError:
-        code = code or 141
-    except OSError:
-        pass
-    os._exit(code)
-
