@@ -33,7 +33,7 @@ import json, socket, sys, threading
 from collections import Counter
 from leadline.config import TIMING_TEMPLATES, ScanType
 from leadline.core.probes.base import ProbeContext
-from leadline.core.probes.registry import module_for
+from leadline.scantypes import probe_module as module_for
 from leadline.core.ratecontrol import RateController
 from leadline.core.session import ScanSession
 from leadline.engines.packetio import attach_filter, protocol_filter
