@@ -142,6 +142,62 @@ def timed(lab: Lab, tool: str, argv: Sequence[str], budget: float, answer: Calla
     return Timed(tool, wall, usage.ru_utime + usage.ru_stime, capped, answer(xml))
 
 
+ENGINE = r"""
+import ipaddress, json, os, sys, time
+kind, target, probes = sys.argv[1], sys.argv[2], sys.argv[3:]
+from leadline.config import TIMING_TEMPLATES, DiscoveryProbe, ScanType
+timing = TIMING_TEMPLATES[3]
+started, cpu = time.perf_counter(), time.process_time()
+if kind == "sweep":
+    from leadline.engines.discovery import raw_discover
+    chosen = [DiscoveryProbe(p.split(":")[0], tuple(int(x) for x in p.split(":")[1:])) for p in probes]
+    addresses = [str(a) for a in ipaddress.ip_network(target)]
+    found = sum(1 for result in raw_discover(addresses, chosen, timing, arp=False) if result.up)
+else:
+    from leadline.core.probes.base import ProbeContext
+    from leadline.core.ratecontrol import RateController
+    from leadline.core.session import HostDone, ScanSession
+    from leadline.engines.raw import run_raw_scan, source_address_for
+    from leadline.scantypes import probe_module
+    hosts = [str(a) for a in ipaddress.ip_network(target)]
+    ports = list(range(1, 65536)) if kind == "syn" else [80]
+    ctx = ProbeContext(source_address_for(hosts[0]), os.urandom(16))
+    session = ScanSession.for_group(probe_module(ScanType.SYN, None), ctx, hosts, ports, timing,
+                                    RateController.from_timing(timing), explain=False)
+    done = []
+    run_raw_scan(session, on_event=lambda e: done.append(1) if isinstance(e, HostDone) else None)
+    found = len(done)
+print(json.dumps({"wall": time.perf_counter() - started, "cpu": time.process_time() - cpu, "found": found}))
+"""
+
+ENGINE_ARGS = {
+    "syn-veth": ["syn", common.COURSE],
+    "syn-bridge": ["syn", BRIDGED_TARGET],
+    "sweep": ["sweep", SWEPT],  # no probes named: nmap's default set
+    "sweep-pe": ["sweep", SWEPT, "echo"],
+    "sweep-four": ["sweep", SWEPT, "echo", "timestamp", "syn:443", "ack:80"],
+    "syn80": ["syn80", SWEPT],
+}
+
+
+def engine_runs(lab: Lab, scenario: Scenario, repeat: int, budget: float) -> None:
+    """The engine alone (no CLI, no pipeline, no output), in one process, after its imports."""
+    import json
+    import sys
+    walls, cpus, found = [], [], set()
+    for _ in range(repeat):
+        done = lab.run(lab.scanner, [sys.executable, "-c", ENGINE, *ENGINE_ARGS[scenario.name]], timeout=budget)
+        if done.returncode != 0:
+            print(f"   engine alone failed: {done.stderr.strip().splitlines()[-1:]}")
+            return
+        figures = json.loads(done.stdout.strip().splitlines()[-1])
+        walls.append(figures["wall"])
+        cpus.append(figures["cpu"])
+        found.add(figures["found"])
+    print(f"   engine alone (one process, no CLI): wall {spread(walls)}  cpu {spread(cpus)}  "
+          f"hosts done/up {sorted(found)}", flush=True)
+
+
 def spread(values: Sequence[float]) -> str:
     return f"median {statistics.median(values):.2f} (min {min(values):.2f}, max {max(values):.2f})"
 
@@ -198,6 +254,7 @@ def main() -> int:
                 scenarios[0].after_up(lab, topology)
             for scenario in scenarios:
                 results[scenario.name] = run_scenario(lab, scenario, options.repeat, options.budget)
+                engine_runs(lab, scenario, options.repeat, options.budget)
     print(f"load average after: {os.getloadavg()}")
     print("goals: " + ", ".join(f"{name} {'met' if met else 'NOT met'}" for name, met in results.items()))
     return 0 if all(results.values()) else 1

@@ -11,6 +11,11 @@ a SYN it never made.  The capture's BPF filter passes only the probe's
 protocol and ICMP; without a pcap it also drops our own packets, which
 would otherwise double the receive work.
 
+The capture's drop counters (PACKET_STATISTICS) are read before each
+point where the session judges silence and handed to
+``session.on_receive_drops``: under a flood the kernel may throw real
+answers away, and the session must not take that silence for filtering.
+
 All decisions live in the session; this module only moves bytes and
 reads the clock.
 """
