@@ -7,8 +7,9 @@ of decisions; these are its records and the small rules that read them.
 Receive drops: when the kernel's packet socket overflows (a flood of
 unrelated traffic, a stalled reader), replies are thrown away before
 the scan can read them; ``PACKET_STATISTICS`` says how many, not which.
-Every probe whose current attempt was outstanding then may have lost
-its answer, so its silence proves nothing about the port: it is retried
+Every probe whose current attempt left before the report may have lost
+its answer (conservatively: the drop may have come just after it left),
+so its silence proves nothing about the port: it is retried
 on the same attempt number (the attempt is not spent), and the timeout
 counts neither toward 'filtered' nor toward the loss estimate.  A port
 is excused at most ``MAX_EXCUSED`` times, so a reader that drops without
@@ -33,7 +34,7 @@ __all__ = [
     "InFlight",
     "PortDecided",
     "Warning",
-    "cloud",
+    "excusable",
     "describe_probe",
     "describe_reply",
     "excuse",
@@ -97,7 +98,6 @@ class InFlight:
     last_sent: float
     deadline: float
     exchange: list[str] = field(default_factory=list)
-    clouded: bool = False  # the kernel dropped replies while this attempt was outstanding
     excused: int = 0  # timeouts forgiven because of such drops (its RTT samples are ambiguous then)
 
 
@@ -113,20 +113,14 @@ class HostTally:
     fastest: float = math.inf  # shortest first-attempt RTT
 
 
-def cloud(entries: Iterable[InFlight]) -> int:
-    """Mark every outstanding attempt among ``entries`` as possibly robbed of its answer; how many."""
-    marked = 0
-    for entry in entries:
-        # deadline inf: already timed out and waiting in the retry queue, its silence judged
-        if entry.deadline != math.inf and entry.excused < MAX_EXCUSED and not entry.clouded:
-            entry.clouded = True
-            marked += 1
-    return marked
+def excusable(entry: InFlight, dropped_at: float) -> bool:
+    """Whether a timeout may be forgiven: the kernel reported drops (at ``dropped_at``) after
+    this attempt left, so its answer may be among them.  O(1): no walk over the probes in flight."""
+    return dropped_at > entry.last_sent and entry.excused < MAX_EXCUSED
 
 
 def excuse(entry: InFlight, now: float, explain: bool) -> None:
-    """Forgive a clouded timeout: the next send reuses this attempt's number."""
-    entry.clouded = False
+    """Forgive a timeout that drops may explain: the next send reuses this attempt's number."""
     entry.excused += 1
     entry.attempts -= 1
     entry.deadline = math.inf

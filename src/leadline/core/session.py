@@ -52,9 +52,9 @@ from leadline.core.inflight import (
     InFlight,
     PortDecided,
     Warning,
-    cloud,
     describe_probe,
     describe_reply,
+    excusable,
     excuse,
     finish_events,
 )
@@ -110,6 +110,7 @@ class ScanSession:
         self.sent = 0
         self.answered_ports = 0
         self.receive_drops = 0  # captured replies the kernel dropped, as reported by the engine
+        self._dropped_at = -math.inf  # when drops were last reported
         # Outcomes of resolved first and second attempts: what the loss estimate reads.
         self.attempts = AttemptBudget(timing.max_retries + 1, self._planned)
 
@@ -208,9 +209,9 @@ class ScanSession:
 
     def on_receive_drops(self, count: int, now: float) -> None:
         """The kernel dropped ``count`` captured packets since the last report (PACKET_STATISTICS):
-        every attempt outstanding may have lost its answer, so its silence is excused (core/inflight.py)."""
+        every attempt sent before ``now`` may have lost its answer, so its silence is excused (core/inflight.py)."""
         self.receive_drops += count
-        cloud(self._in_flight.values())
+        self._dropped_at = now
 
     def stamp_sent(self, key: ProbeKey, now: float) -> None:
         """The probe for ``key`` really left at ``now`` (later than ``due`` said): RTTs count from here."""
@@ -321,7 +322,7 @@ class ScanSession:
                     continue
                 if entry.deadline != deadline:
                     continue
-                if entry.clouded:  # its answer may be among the replies the kernel dropped
+                if excusable(entry, self._dropped_at):  # its answer may be among the replies the kernel dropped
                     excuse(entry, now, self.explain)
                     self._retry.append(key)
                     continue
