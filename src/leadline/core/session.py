@@ -23,6 +23,10 @@ Invariants kept:
     still to come; until ten second attempts have resolved, a silent port
     gets three attempts.  A clean path costs 2 or 3 attempts for a silent
     port, a path losing 30% costs up to the user's limit.
+  * silence is believed only when the kernel dropped no replies while the
+    attempt was outstanding: the engine reports its capture's drops
+    (``on_receive_drops``) and such attempts are re-sent without being
+    counted, as attempts, as 'filtered' or as loss (``core.inflight``).
 
 Timeouts come from a per-host RFC 6298 estimator fed only with
 unambiguous samples (ports answered on their first attempt, Karn's rule).
@@ -38,12 +42,23 @@ import heapq
 import math
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import NamedTuple
 
 from leadline.config import Timing
 from leadline.core.attempts import AttemptBudget
-from leadline.core.probes.base import Probe, ProbeContext, ProbeKey, ProbeModule, Reply, ReplyKind, Verdict
+from leadline.core.inflight import (
+    Event,
+    HostDone,
+    HostTally,
+    InFlight,
+    PortDecided,
+    Warning,
+    describe_probe,
+    describe_reply,
+    excusable,
+    excuse,
+    finish_events,
+)
+from leadline.core.probes.base import Probe, ProbeContext, ProbeKey, ProbeModule, Verdict
 from leadline.core.ratecontrol import RateController
 from leadline.core.timing import RttEstimator
 from leadline.model import PortState
@@ -53,70 +68,6 @@ __all__ = ["Event", "HostDone", "PortDecided", "ScanSession", "Warning"]
 DEFAULT_MAX_IN_FLIGHT = 10_000
 _MAX_BACKOFF_DOUBLINGS = 4
 _UNKNOWN_SCAN_SIZE = 1000
-_PROXY_MIN_PORTS = 200
-_PROXY_OPEN_SHARE = 0.95
-_TCP_FLAG_NAMES = ((0x02, "SYN"), (0x01, "FIN"), (0x04, "RST"), (0x08, "PSH"), (0x10, "ACK"), (0x20, "URG"), (0x40, "ECE"), (0x80, "CWR"))
-
-
-class PortDecided(NamedTuple):
-    """One port's verdict, with the conversation that led to it (for --explain).
-
-    A named tuple, not a frozen dataclass: one is built per port, and the
-    frozen dataclass's constructor cost four times as much.
-    """
-
-    address: str
-    port: int
-    verdict: Verdict
-    rtt: float | None
-    attempts: int
-    exchange: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class HostDone:
-    """Every port of ``address`` is decided; the host's result may be written.
-
-    ``latency`` is the shortest round-trip time among its first-attempt
-    answers, None when nothing answered at once.  The shortest, not the
-    smoothed: during a fast scan answers wait in our own socket while a
-    batch of probes goes out, and a smoothed RTT of a host one veth away
-    read milliseconds.
-    """
-
-    address: str
-    latency: float | None = field(default=None, compare=False)
-
-
-@dataclass(frozen=True, slots=True)
-class Warning:  # noqa: A001 - the orchestrator's name for a per-host notice
-    """Something about a host the user should know, e.g. a SYN proxy answering every port."""
-
-    address: str
-    text: str
-
-
-Event = PortDecided | HostDone | Warning
-
-
-@dataclass(slots=True)
-class _InFlight:
-    key: ProbeKey
-    label: str
-    attempts: int
-    last_sent: float
-    deadline: float
-    exchange: list[str] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class _Host:
-    rtt: RttEstimator
-    expected: int | None
-    in_flight: int = 0
-    decided: int = 0
-    open: int = 0
-    fastest: float = math.inf  # shortest first-attempt RTT
 
 
 class ScanSession:
@@ -144,8 +95,8 @@ class ScanSession:
         # How many ports the miss budget is spread over: the whole scan when known.
         self._planned = sum(self._expected.values()) if self._expected else _UNKNOWN_SCAN_SIZE
         self._stream_length: int | None = None  # exact, when the stream has no repeats (for_group)
-        self._hosts: dict[str, _Host] = {}
-        self._in_flight: dict[ProbeKey, _InFlight] = {}
+        self._hosts: dict[str, HostTally] = {}
+        self._in_flight: dict[ProbeKey, InFlight] = {}
         # (deadline, tie-breaker, attempt level, keys sent in one batch with that
         # deadline).  A key no longer in flight when its batch comes due was
         # answered: answers are counted then, as timeouts are, so the two are
@@ -158,6 +109,8 @@ class ScanSession:
         self.started = 0
         self.sent = 0
         self.answered_ports = 0
+        self.receive_drops = 0  # captured replies the kernel dropped, as reported by the engine
+        self._dropped_at = -math.inf  # when drops were last reported
         # Outcomes of resolved first and second attempts: what the loss estimate reads.
         self.attempts = AttemptBudget(timing.max_retries + 1, self._planned)
 
@@ -244,15 +197,21 @@ class ScanSession:
             return []
         host = self._hosts[key.address]
         rtt = max(0.0, now - entry.last_sent)
-        if entry.attempts == 1:
+        if entry.attempts == 1 and not entry.excused:
             host.rtt.update(rtt)
             if rtt < host.fastest:
                 host.fastest = rtt
         self.answered_ports += 1
         self.rate.on_answer(now, rtt)
         if self.explain:
-            entry.exchange.append(_describe_reply(reply, rtt))
+            entry.exchange.append(describe_reply(reply, rtt))
         return self._decide(entry, host, self.module.classify(reply), rtt)
+
+    def on_receive_drops(self, count: int, now: float) -> None:
+        """The kernel dropped ``count`` captured packets since the last report (PACKET_STATISTICS):
+        every attempt sent before ``now`` may have lost its answer, so its silence is excused (core/inflight.py)."""
+        self.receive_drops += count
+        self._dropped_at = now
 
     def stamp_sent(self, key: ProbeKey, now: float) -> None:
         """The probe for ``key`` really left at ``now`` (later than ``due`` said): RTTs count from here."""
@@ -282,7 +241,7 @@ class ScanSession:
 
     # -- internals ---------------------------------------------------------
 
-    def _start_next(self, now: float) -> tuple[_InFlight, Probe] | None:
+    def _start_next(self, now: float) -> tuple[InFlight, Probe] | None:
         while True:
             try:
                 address, port = next(self._targets)
@@ -292,7 +251,7 @@ class ScanSession:
                 return None
             host = self._hosts.get(address)
             if host is None:
-                host = _Host(RttEstimator(self.timing), self._expected.get(address))
+                host = HostTally(RttEstimator(self.timing), self._expected.get(address))
                 self._hosts[address] = host
             probe = self.module.build(address, port, 0, self.ctx)
             if probe.key in self._in_flight:  # the same port twice in the stream
@@ -303,14 +262,14 @@ class ScanSession:
                 # Known length: note the end with the last probe, so the engine
                 # does not wait for the pacer before it learns there is no more.
                 self._exhausted = True
-            label = _describe_probe(probe, self.module.ip_protocol) if self.explain else ""
-            entry = _InFlight(probe.key, label, 0, now, now)
+            label = describe_probe(probe, self.module.ip_protocol) if self.explain else ""
+            entry = InFlight(probe.key, label, 0, now, now)
             self._in_flight[probe.key] = entry
             return entry, probe
 
     def _send(
         self,
-        entry: _InFlight,
+        entry: InFlight,
         now: float,
         batches: dict[tuple[float, int], list[ProbeKey]],
         timeouts: dict[str, float],
@@ -351,7 +310,7 @@ class ScanSession:
         All timeouts due now are counted before any is judged, so a port's
         fate reads the evidence its peers timed out with.
         """
-        expired: list[_InFlight] = []
+        expired: list[InFlight] = []
         in_flight = self._in_flight
         while self._deadlines and self._deadlines[0][0] <= now:
             deadline, _, level, keys = heapq.heappop(self._deadlines)
@@ -362,6 +321,10 @@ class ScanSession:
                     self.attempts.resolved(level, True)
                     continue
                 if entry.deadline != deadline:
+                    continue
+                if excusable(entry, self._dropped_at):  # its answer may be among the replies the kernel dropped
+                    excuse(entry, now, self.explain)
+                    self._retry.append(key)
                     continue
                 self.rate.on_timeout(now)
                 self.attempts.resolved(entry.attempts, False)
@@ -380,7 +343,7 @@ class ScanSession:
             host = self._hosts[entry.key.address]
             self._pending.extend(self._decide(entry, host, self.module.classify(None), None))
 
-    def _decide(self, entry: _InFlight, host: _Host, verdict: Verdict, rtt: float | None) -> list[Event]:
+    def _decide(self, entry: InFlight, host: HostTally, verdict: Verdict, rtt: float | None) -> list[Event]:
         host.in_flight -= 1
         host.decided += 1
         if verdict.state is PortState.OPEN:
@@ -390,61 +353,12 @@ class ScanSession:
             return [decided]
         return [decided, *self._maybe_finish(entry.key.address, host)]
 
-    def _maybe_finish(self, address: str, host: _Host) -> list[Event]:
-        if host.in_flight:
-            return []
-        if host.expected is not None:
-            if host.decided < host.expected and not self._exhausted:
-                return []
-        elif not self._exhausted:
+    def _maybe_finish(self, address: str, host: HostTally) -> list[Event]:
+        if host.in_flight or (not self._exhausted and (host.expected is None or host.decided < host.expected)):
             return []
         del self._hosts[address]
-        events: list[Event] = []
-        if host.decided >= _PROXY_MIN_PORTS and host.open >= _PROXY_OPEN_SHARE * host.decided:
-            events.append(
-                Warning(
-                    address,
-                    f"{host.open} of {host.decided} ports answered as open: a SYN proxy or "
-                    "middlebox is probably answering for this host, so open ports are unreliable",
-                )
-            )
-        events.append(HostDone(address, host.fastest if host.fastest < math.inf else None))
-        return events
+        return finish_events(address, host)
 
     def _finish_idle_hosts(self) -> None:
         for address, host in list(self._hosts.items()):
             self._pending.extend(self._maybe_finish(address, host))
-
-
-def _describe_probe(probe: Probe, ip_protocol: int) -> str:
-    """A short name for what a probe carries: "SYN", "FIN/PSH/URG", "UDP"."""
-    packet = probe.packet
-    if not packet:
-        return "probe"
-    if packet[0] >> 4 == 6:
-        header_length, protocol = 40, packet[6] if len(packet) > 6 else ip_protocol
-    else:
-        header_length, protocol = (packet[0] & 0x0F) * 4, packet[9] if len(packet) > 9 else ip_protocol
-    if protocol == 6 and len(packet) >= header_length + 14:
-        return _flag_names(packet[header_length + 13])
-    if protocol == 17:
-        return "UDP"
-    if protocol in (1, 58):
-        return "ICMP"
-    return f"protocol {protocol}"
-
-
-def _flag_names(flags: int) -> str:
-    names = [name for bit, name in _TCP_FLAG_NAMES if flags & bit]
-    return "/".join(names) if names else "no flags"
-
-
-def _describe_reply(reply: Reply, rtt: float) -> str:
-    detail = f"ttl {reply.ttl}, {rtt * 1000:.2f} ms"
-    if reply.kind is ReplyKind.TCP and reply.tcp_flags is not None:
-        return f"{_flag_names(reply.tcp_flags)} ({detail})"
-    if reply.kind is ReplyKind.ICMP_UNREACHABLE:
-        return f"ICMP unreachable type {reply.icmp_type} code {reply.icmp_code} from {reply.src} ({detail})"
-    if reply.kind is ReplyKind.UDP:
-        return f"UDP reply ({detail})"
-    return f"{reply.kind.value} from {reply.src} ({detail})"

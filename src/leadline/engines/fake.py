@@ -9,7 +9,11 @@ TCP, RFC 792 port unreachable for UDP), with per-host loss, per-host
 caps on RSTs and ICMP errors (the token buckets real stacks and
 ``iptables -m limit`` apply) and an optional bottleneck link with a
 finite queue (real congestion).  Randomness comes from a seeded RNG, so
-a run is reproducible.
+a run is reproducible.  ``receive_drops`` models the scanner's own
+kernel throwing replies away (a packet socket's buffer overflowing under
+a flood): replies arriving in those windows are counted, not delivered,
+and the loop reports the count as the real engine reports
+``PACKET_STATISTICS``.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import heapq
 import ipaddress
 import random
 import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from leadline.core.session import Event, ScanSession
@@ -119,8 +123,12 @@ class FakeNetwork:
         seed: int = 0,
         link_rate: float | None = None,
         link_queue: int = 64,
+        receive_drops: Sequence[tuple[float, float]] = (),
     ) -> None:
         self.hosts = dict(hosts)
+        self.receive_drops = tuple(receive_drops)  # (from, until): replies arriving then are dropped
+        self.dropped_on_receive = 0
+        self._unreported_drops = 0
         self.random = random.Random(seed)
         self.link_rate = link_rate
         self.link_queue = link_queue
@@ -164,8 +172,17 @@ class FakeNetwork:
         out: list[tuple[float, bytes]] = []
         while self._arrivals and self._arrivals[0][0] <= until:
             at, _, datagram = heapq.heappop(self._arrivals)
+            if any(start <= at < end for start, end in self.receive_drops):
+                self.dropped_on_receive += 1
+                self._unreported_drops += 1
+                continue
             out.append((at, datagram))
         return out
+
+    def take_receive_drops(self) -> int:
+        """Replies dropped on receive since the last call, as PACKET_STATISTICS reports them."""
+        dropped, self._unreported_drops = self._unreported_drops, 0
+        return dropped
 
     def _allowed(self, dst: str, kind: str, limit: tuple[float, int] | None, now: float) -> bool:
         if limit is None:
@@ -240,8 +257,13 @@ def run_fake_scan(
     on_event: Callable[[Event], None],
     start: float = 0.0,
     time_limit: float = 24 * 3600.0,
+    report_drops: bool = True,
 ) -> float:
-    """Drive ``session`` over ``network`` in virtual time; return the virtual time it finished."""
+    """Drive ``session`` over ``network`` in virtual time; return the virtual time it finished.
+
+    ``report_drops=False`` keeps the network's receive drops from the
+    session, as an engine that never reads its drop counters would.
+    """
     now = start
     while True:
         for probe in session.due(now):
@@ -249,6 +271,9 @@ def run_fake_scan(
         for _, datagram in network.receive(now):
             for event in session.receive(datagram, now):
                 on_event(event)
+        dropped = network.take_receive_drops()
+        if dropped and report_drops:
+            session.on_receive_drops(dropped, now)
         for event in session.expire(now):
             on_event(event)
         if session.finished:

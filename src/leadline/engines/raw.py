@@ -11,6 +11,11 @@ a SYN it never made.  The capture's BPF filter passes only the probe's
 protocol and ICMP; without a pcap it also drops our own packets, which
 would otherwise double the receive work.
 
+The capture's drop counters (PACKET_STATISTICS) are read before each
+point where the session judges silence and handed to
+``session.on_receive_drops``: under a flood the kernel may throw real
+answers away, and the session must not take that silence for filtering.
+
 All decisions live in the session; this module only moves bytes and
 reads the clock.
 """
@@ -31,7 +36,6 @@ from leadline.engines.routes import source_address_for
 __all__ = ["run_raw_scan", "source_address_for"]
 
 _NEEDS_ROOT = "raw-packet scans need root (or CAP_NET_RAW); use -sT instead"
-_DROP_CHECK = 0.05  # seconds between reads of the capture's drop counters
 _SEND_LOSSES = (errno.ENOBUFS, errno.EAGAIN, errno.EHOSTUNREACH, errno.ENETUNREACH)
 
 
@@ -69,6 +73,10 @@ def run_raw_scan(
     loop = _Loop(session, capture, on_event, evidence, clock)
     try:
         while not session.finished and not (stop is not None and stop.is_set()):
+            # Drops are read just before each point where silence is judged
+            # (``due`` and ``expire`` both sweep timeouts), so no probe is
+            # judged silent while a drop that may have taken its answer is unreported.
+            loop.check_drops()
             loop.send(sender)
             capture.wait(min(MAX_WAIT, session.time_until_next(clock())))
             if precise:
@@ -106,21 +114,16 @@ class _Loop:
         self.wall_offset = time.time() - self.start
         self.followed: set[str] = set()
         self.dropped = 0  # replies the kernel dropped before we read them (PACKET_STATISTICS)
-        self._drops_checked = self.start
-        # The session learns of drops when it can act on them (retry what they may have taken).
+        # The session retries, unspent, what the drops may have taken.
         self._on_drops: Callable[[int, float], object] | None = getattr(session, "on_receive_drops", None)
 
     def check_drops(self) -> None:
-        """Read the capture's drop counters every _DROP_CHECK seconds and pass any drops on."""
-        now = self.clock()
-        if now - self._drops_checked < _DROP_CHECK:
-            return
-        self._drops_checked = now
+        """Read the capture's drop counters (one getsockopt per socket) and pass any drops on."""
         dropped = self.capture.drops()
         if dropped:
             self.dropped += dropped
             if self._on_drops is not None:
-                self._on_drops(dropped, now)
+                self._on_drops(dropped, self.clock())
 
     def send(self, sender: socket.socket) -> None:
         session, clock, followed = self.session, self.clock, self.followed

@@ -99,6 +99,8 @@ def split_raw_scan(
     finished = [False] * workers
     states = {state.value: state for state in PortState}
     reasons = {reason.value: reason for reason in Reason}
+    # A scan's ports share a handful of (state, reason, ttl) verdicts: one object each, not one per port.
+    verdicts: dict[tuple[str, str, int | None], Verdict] = {}
     try:
         for worker, message in pool.messages(stop):
             if message is None:
@@ -115,7 +117,9 @@ def split_raw_scan(
             for row in message[1]:  # type: ignore[attr-defined]
                 if len(row) == 8:
                     address, port, state, reason, ttl, rtt, attempts, exchange = row
-                    verdict = Verdict(states[state], reasons[reason], ttl)
+                    verdict = verdicts.get((state, reason, ttl))
+                    if verdict is None:
+                        verdict = verdicts[(state, reason, ttl)] = Verdict(states[state], reasons[reason], ttl)
                     on_event(PortDecided(address, port, verdict, rtt, attempts, exchange))
                 elif row[0] == "done":
                     _, address, latency = row
