@@ -37,7 +37,8 @@ class Emitter:
         the interrupt surfaces as the call returns."""
         ctx = self.ctx
         ports = tuple(sort_ports(map(self._named, record.ports)))
-        if record.mac is None and record.up and ports and ctx.plan.raw_discovery and ctx.plan.raw_port_scan:
+        if (record.mac is None and record.up and ports and ctx.plan.raw_discovery and ctx.plan.raw_port_scan
+                and ctx.engines.arp_reaches(record.address)):
             record.mac = ctx.engines.neighbour_mac(record.address)  # as nmap: a raw scan's replies came from it
         result = record.freeze(ports, started, vendor_for(record.mac) if record.mac else None)
         try:

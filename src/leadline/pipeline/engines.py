@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from leadline.core.session import Event, ScanSession
     from leadline.engines.connect import HostPortResults, PingResult
     from leadline.engines.discovery import DiscoveryResult
+    from leadline.engines.routes import RouteTable
 
 __all__ = ["Engines", "MakeSession", "SystemEngines"]
 
@@ -80,12 +81,15 @@ class SystemEngines:
             return False
         return True
 
-    def arp_reaches(self, address: str) -> bool:
+    def _ipv4_routes(self) -> RouteTable:
         from leadline.engines.routes import RouteTable
 
         if not isinstance(self._routes4, RouteTable):
             self._routes4 = RouteTable.load()
-        return self._routes4.arp_reaches(address)
+        return self._routes4
+
+    def arp_reaches(self, address: str) -> bool:
+        return self._ipv4_routes().arp_reaches(address)
 
     def nd_reaches(self, address: str) -> bool:
         from leadline.engines.routes import Ipv6Routes
@@ -95,8 +99,13 @@ class SystemEngines:
         return self._routes6.nd_reaches(address)
 
     def source_address_for(self, address: str) -> str:
+        """Asked of the kernel once per IPv4 route (the route table caches it), else per address."""
         from leadline.engines.routes import source_address_for
 
+        if ":" not in address:
+            path = self._ipv4_routes().path_for(address)
+            if path is not None:
+                return path.source
         return source_address_for(address)
 
     def neighbour_mac(self, address: str) -> str | None:

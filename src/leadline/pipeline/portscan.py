@@ -26,6 +26,7 @@ from leadline.scantypes import Engine, ScanType, probe_module
 __all__ = ["PortScan", "exchange_line", "port_order"]
 
 
+_PROGRESS_EVERY = 0xFF
 _FRONT_PORTS = 100  # the most common ports, probed first in a shuffled scan
 
 
@@ -153,7 +154,8 @@ class _RawEvents:
             if v.state is PortState.OPEN:
                 self.ctx.sink.port_found(event.address, port)
             self.decided += 1
-            self.progress.update(self.decided)
+            if not self.decided & _PROGRESS_EVERY:  # the clock is read once per 256 ports, not per port
+                self.progress.update(self.decided)
         elif isinstance(event, HostDone):
             if event.latency is not None:
                 self.hosts[event.address].latency = event.latency
