@@ -77,7 +77,7 @@ class PortProbing:
 
     def _can_harden(self, probe: Probe) -> bool:
         assert self.soft is not None
-        return any(not m.soft and m.service == self.soft.service for m in self._matches(probe))
+        return any(not m.soft and m.service == self.soft.service for m in probe.matches)
 
     def _matches(self, probe: Probe) -> list[Match]:
         lines = list(probe.matches)
