@@ -41,7 +41,8 @@ def test_document_parses_and_carries_every_port() -> None:
     assert all(set(p) == PORT_KEYS for p in first["ports"])
     assert [(p["port"], p["protocol"]) for p in first["ports"][-2:]] == [(22, "udp"), (53, "udp")]
     assert first["ports"][-2] == {"port": 22, "protocol": "udp", "state": "closed", "reason": "port-unreach", "reason_ttl": 64,
-                                  "service": None, "evidence": ["UDP -> ICMP port unreachable (ttl 64)"]}
+                                  "service": None, "evidence": ["UDP -> ICMP port unreachable (ttl 64)"], "version": None,
+                                  "scripts": []}
     assert set(doc["runstats"]) == STATS_KEYS
     assert doc["runstats"]["hosts_total"] == 2 and doc["runstats"]["exit"] == "success"
 
