@@ -90,16 +90,18 @@ class _Conversations:
             async with gate:
                 if self.stop.is_set():
                     return
+                state: list[PortProbing] = []
                 try:
-                    detail = await asyncio.wait_for(self.port(t), self.options.port_deadline)
+                    detail = await asyncio.wait_for(self.port(t, state), self.options.port_deadline)
                 except (asyncio.TimeoutError, OSError):
-                    detail = None
+                    detail = state[-1].result() if state else None  # what was learned before the deadline
                 self.on_result(t, detail)
 
         await asyncio.gather(*(one(t) for t in targets))
 
-    async def port(self, t: ServiceTarget) -> ServiceDetail | None:
+    async def port(self, t: ServiceTarget, state: list[PortProbing]) -> ServiceDetail | None:
         policy = self._policy(t, tls=False)
+        state.append(policy)
         before_tls: ServiceDetail | None = None
         while not self.stop.is_set():
             probe = policy.next_probe()
@@ -115,6 +117,7 @@ class _Conversations:
             if policy.wants_tls and not policy.tls:
                 before_tls = ServiceDetail("ssl", method="probed", confidence=10)
                 policy = self._policy(t, tls=True)
+                state.append(policy)
         found = policy.result()
         if found is None and policy.tls:
             return before_tls

@@ -16,7 +16,7 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -115,9 +115,17 @@ def _text(value: bytes) -> str | None:
     return text or None
 
 
+def _one_per_part(cpes: Iterable[str]) -> tuple[str, ...]:
+    """One CPE per part (application, hardware, OS), the line's last of each, as nmap keeps them."""
+    parts: dict[str, str] = {}
+    for c in cpes:
+        parts[c[5:6] if c.startswith("cpe:/") else c] = c
+    return tuple(parts[k] for k in sorted(parts, key=lambda k: "aho".find(k) if k in "aho" else 9))
+
+
 def _service_match(line: Match, m: re.Match[bytes]) -> ServiceMatch:
     f = {k: _text(substitute(v, m)) for k, v in line.fields.items()}
-    cpes = tuple(c for c in (_text(substitute(c, m)) for c in line.cpe) if c)
+    cpes = _one_per_part(c for c in (_text(substitute(c, m)) for c in line.cpe) if c)
     return ServiceMatch(line.service, line.soft, f.get("p"), f.get("v"), f.get("i"), f.get("h"), f.get("o"),
                         f.get("d"), cpes, line.line)
 

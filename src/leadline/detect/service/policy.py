@@ -81,8 +81,9 @@ class PortProbing:
 
     def _matches(self, probe: Probe) -> list[Match]:
         lines = list(probe.matches)
-        for name in probe.fallback:
-            other = self.db.probe(probe.protocol, name)
+        for name in probe.fallback:  # a TCP probe may fall back on a UDP probe's lines (DNS)
+            other = self.db.probe(probe.protocol, name) or self.db.probe("UDP" if probe.protocol == "TCP" else "TCP",
+                                                                          name)
             if other is not None and other is not probe:
                 lines.extend(other.matches)
         null = self.db.probe("TCP", "NULL") if probe.protocol == "TCP" else None
