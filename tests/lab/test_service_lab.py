@@ -105,3 +105,12 @@ def test_hostile_service_leaves_every_output_clean(lab: ServiceLab, tmp_path: Pa
     schema = json.loads(resources.files("leadline").joinpath("data", "json-schema.json").read_text())
     jsonschema.validate(json.loads(json_path.read_text(encoding="utf-8")), schema)
     assert lab.trap_packets() == before == 0, "something was sent to the address the redirect named"
+
+
+def test_bad_versiondb_is_one_line_and_no_scan(tmp_path: Path) -> None:
+    # In a network namespace of its own with no interface up: even a wrong turn could send nothing.
+    done = subprocess.run(["unshare", "-n", LEADLINE, "-sV", "--versiondb", str(tmp_path / "nope"), "-p", "1",
+                           "198.18.0.1"], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip().splitlines() == [f"leadline: cannot read the version database {tmp_path / 'nope'}: "
+                                                "No such file or directory"]

@@ -186,3 +186,15 @@ def test_json_is_valid_against_the_schema() -> None:
 
     schema = json.loads(importlib.resources.files("leadline").joinpath("data", "json-schema.json").read_text())
     jsonschema.validate(json.loads(_render(JsonOutput)), schema)
+
+
+def test_a_bad_versiondb_fails_before_any_output(tmp_path) -> None:
+    from leadline.errors import UsageError
+
+    sink = Recorder()
+    config = ScanConfig(privileged=True, targets=(ADDRESS,), version_detection=True,
+                        versiondb=str(tmp_path / "nope"))
+    with pytest.raises(UsageError, match="cannot read the version database"):
+        Scan(config, sink, warn=lambda w: None, engines=FakeEngines({}))
+    assert sink.run is None
+

@@ -13,6 +13,7 @@ import time
 from dataclasses import replace
 
 from leadline.detect.service.database import load_database
+from leadline.detect.service.probes import ProbeDatabase
 from leadline.engines.service import ServiceOptions, ServiceTarget
 from leadline.errors import UsageError
 from leadline.model import PortResult, PortState, ServiceDetail
@@ -39,14 +40,16 @@ class ServiceScan:
     """Version detection over the open ports of one host group."""
 
     def wanted(self, plan: ScanPlan) -> bool:
-        return plan.config.version_detection and not (plan.config.ping_only or plan.config.list_only)
+        """Whether -sV asked for it; the probe file is read here, so a bad --versiondb fails before any output."""
+        config = plan.config
+        if not config.version_detection or config.ping_only or config.list_only:
+            return False
+        _database(config.versiondb)
+        return True
 
     def run(self, group: HostGroup, ctx: ScanContext) -> None:
         hosts = {r.address: r for r in group.up()}
-        try:
-            db = load_database(ctx.plan.config.versiondb)
-        except ValueError as e:
-            raise UsageError(str(e)) from None
+        db = _database(ctx.plan.config.versiondb)
         targets = [ServiceTarget(addr, p.port, p.protocol) for addr, r in hosts.items() for p in r.ports
                    if p.state is PortState.OPEN and p.protocol in ("tcp", "udp")
                    and not db.excluded(p.protocol, p.port)]
@@ -72,6 +75,13 @@ class ServiceScan:
                                     log=log, trace=trace)
         ctx.sink.task_end(TASK, time.time(), f"{count} service{'s' if count != 1 else ''} on "
                                              f"{len(hosts)} host{'s' if len(hosts) != 1 else ''}")
+
+
+def _database(path: str | None) -> ProbeDatabase:
+    try:
+        return load_database(path)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
 
 
 def _set_detail(record: HostRecord, t: ServiceTarget, detail: ServiceDetail) -> None:
