@@ -2,8 +2,12 @@
 
 Every open port gets one asyncio task that follows its ``PortProbing``
 (``detect/service/policy.py``): connect, send the probe, read until the
-policy is satisfied, the peer closes or the probe's wait runs out, then ask
-for the next probe.  One silent service never holds up the others; a port's
+answer would settle the port, the peer closes or the probe's wait runs out.
+After the NULL probe (which goes alone, so a service that greets sees one
+connection), up to ``window`` probes are in flight at once on connections
+of their own, and their answers are read in probe order: the first probe
+in nmap's order that matches wins, as if they had gone one by one, while a
+silent service costs a quarter of the waiting.  One silent service never holds up the others; a port's
 whole conversation has a deadline too.  What is read per connection is
 capped (``MAX_READ``), so a 10 MB banner costs 64 KB.  Only the target's
 own address and port are ever contacted: a redirect or referral in an
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections import deque
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -49,7 +54,8 @@ class ServiceOptions:
     udp_wait: float = 1.0  # how long a UDP probe waits for its answer
     connect_timeout: float = 5.0
     port_deadline: float = 60.0  # one port's whole conversation
-    parallelism: int = 64
+    parallelism: int = 64  # ports in conversation at once
+    window: int = 4  # probes in flight at once to one port (after the NULL probe, which goes alone)
     max_read: int = MAX_READ
 
 
@@ -103,21 +109,25 @@ class _Conversations:
         policy = self._policy(t, tls=False)
         state.append(policy)
         before_tls: ServiceDetail | None = None
-        while not self.stop.is_set():
-            probe = policy.next_probe()
-            if probe is None:
-                break
-            if self.trace is not None:
-                self.trace(f"Service scan sending probe {probe.name} to {t.address}:{t.port} ({t.protocol})")
-            if t.protocol == "udp":
-                data, closed = await self.udp_exchange(t, probe, policy), None
-            else:
-                data, closed = await self.tcp_exchange(t, probe, policy)
-            policy.end_probe(probe, data, closed)
-            if policy.wants_tls and not policy.tls:
-                before_tls = ServiceDetail("ssl", method="probed", confidence=10)
-                policy = self._policy(t, tls=True)
-                state.append(policy)
+        inflight: deque[tuple[Probe, asyncio.Task[tuple[bytes, float | None]]]] = deque()
+        try:
+            while not self.stop.is_set():
+                self._launch(t, policy, inflight)
+                if not inflight:
+                    break
+                probe, task = inflight.popleft()
+                data, closed = await task
+                policy.feed(probe, data)
+                policy.end_probe(probe, data, closed)
+                if policy.wants_tls and not policy.tls:
+                    _cancel(inflight)
+                    before_tls = ServiceDetail("ssl", method="probed", confidence=10)
+                    policy = self._policy(t, tls=True)
+                    state.append(policy)
+                elif policy.settled:
+                    break
+        finally:
+            _cancel(inflight)
         found = policy.result()
         if found is None and policy.tls:
             return before_tls
@@ -125,6 +135,20 @@ class _Conversations:
             self.trace(f"Service scan match: {t.address}:{t.port} is {found.name}.  "
                        f"Version: |{found.product or ''}|{found.version or ''}|{found.extrainfo or ''}|")
         return found
+
+    def _launch(self, t: ServiceTarget, policy: PortProbing,
+                inflight: deque[tuple[Probe, asyncio.Task[tuple[bytes, float | None]]]]) -> None:
+        """Start probes up to the window; the NULL probe goes alone, so a banner service sees one connection."""
+        while len(inflight) < self.options.window and not policy.settled:
+            if inflight and inflight[0][0].is_null:
+                return
+            probe = policy.next_probe()
+            if probe is None:
+                return
+            if self.trace is not None:
+                self.trace(f"Service scan sending probe {probe.name} to {t.address}:{t.port} ({t.protocol})")
+            exchange = self.udp_exchange(t, probe, policy) if t.protocol == "udp" else self.tcp_exchange(t, probe, policy)
+            inflight.append((probe, asyncio.ensure_future(exchange)))
 
     def _policy(self, t: ServiceTarget, *, tls: bool) -> PortProbing:
         return PortProbing(self.db, t.protocol, t.port, self.options.intensity, tls=tls, log=self.log)
@@ -160,7 +184,7 @@ class _Conversations:
                     closed = time.monotonic() - t0
                     break
                 data += chunk
-                if policy.feed(probe, bytes(data)):
+                if policy.peek(probe, bytes(data)):
                     break
         except (asyncio.TimeoutError, TimeoutError):
             pass
@@ -170,7 +194,7 @@ class _Conversations:
             writer.transport.abort()
         return bytes(data), closed
 
-    async def udp_exchange(self, t: ServiceTarget, probe: Probe, policy: PortProbing) -> bytes:
+    async def udp_exchange(self, t: ServiceTarget, probe: Probe, policy: PortProbing) -> tuple[bytes, float | None]:
         """One datagram out, the first datagram back (or nothing within the wait)."""
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[bytes] = loop.create_future()
@@ -187,7 +211,7 @@ class _Conversations:
         try:
             transport, _ = await loop.create_datagram_endpoint(_Listen, remote_addr=(t.address, t.port))
         except OSError:
-            return b""
+            return b"", None
         try:
             transport.sendto(probe.payload)
             data = await asyncio.wait_for(answer, min(self._wait(probe), self.options.udp_wait))
@@ -195,8 +219,12 @@ class _Conversations:
             data = b""
         finally:
             transport.close()
-        policy.feed(probe, data)
-        return data
+        return data, None
+
+
+def _cancel(inflight: deque[tuple[Probe, asyncio.Task[tuple[bytes, float | None]]]]) -> None:
+    while inflight:
+        inflight.popleft()[1].cancel()
 
 
 def detect_services(db: ProbeDatabase, targets: Sequence[ServiceTarget], options: ServiceOptions, *,

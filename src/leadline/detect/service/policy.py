@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from leadline.detect.service.match import PATTERN_BUDGET, ServiceMatch, find_match
+from leadline.detect.service.match import PATTERN_BUDGET, MatchOutcome, ServiceMatch, find_match
 from leadline.detect.service.probes import Match, Probe, ProbeDatabase
 from leadline.model import ServiceDetail
 
@@ -58,6 +58,7 @@ class PortProbing:
         self.wrapped = False
         self.wants_tls = False
         self.answered = False  # something came back to some probe
+        self._last: tuple[tuple[str, str, bytes], MatchOutcome] | None = None
 
     # -- the order ---------------------------------------------------------
     def next_probe(self) -> Probe | None:
@@ -92,18 +93,33 @@ class PortProbing:
         return lines
 
     # -- the answers -------------------------------------------------------
-    def feed(self, probe: Probe, data: bytes, *, deadline: float | None = None) -> bool:
+    def _outcome(self, probe: Probe, data: bytes) -> MatchOutcome:
+        """The matches' verdict on ``data``, computed once per (probe, answer)."""
+        key = (probe.name, probe.protocol, data)
+        if self._last is not None and self._last[0] == key:
+            return self._last[1]
+        soft = self.soft.service if self.soft is not None and self.intensity < 9 else None
+        outcome = find_match(self._matches(probe), data, soft_service=soft, budget=self.budget,
+                             deadline=time.monotonic() + 5.0)
+        if self.log is not None:
+            for line in outcome.abandoned:
+                self.log(f"Service scan: gave up on pattern {line} for port {self.port}/{self.protocol}")
+        self._last = (key, outcome)
+        return outcome
+
+    def peek(self, probe: Probe, data: bytes) -> bool:
+        """Would this answer settle the port?  Changes nothing: probes in flight together are read in order later."""
+        if not data:
+            return False
+        found = self._outcome(probe, data).match
+        return found is not None and not found.soft
+
+    def feed(self, probe: Probe, data: bytes) -> bool:
         """Read what ``probe`` got back so far; True when the port's answer is settled."""
         if not data:
             return False
         self.answered = True
-        soft = self.soft.service if self.soft is not None and self.intensity < 9 else None
-        outcome = find_match(self._matches(probe), data, soft_service=soft, budget=self.budget,
-                             deadline=deadline if deadline is not None else time.monotonic() + 5.0)
-        if self.log is not None:
-            for line in outcome.abandoned:
-                self.log(f"Service scan: gave up on pattern {line} for port {self.port}/{self.protocol}")
-        found = outcome.match
+        found = self._outcome(probe, data).match
         if found is None:
             return False
         if found.soft:
