@@ -172,3 +172,39 @@ def test_a_port_deadline_ends_a_silent_conversation() -> None:
     found, _, elapsed = _run([ServiceTarget("127.0.0.1", port, "tcp")], port_deadline=1.0)
     next(gen, None)
     assert found[port] is None and elapsed < 2.5
+
+
+ORDER_DB = parse_probes(r"""
+Probe TCP NULL q||
+Probe TCP Slow q|A\n|
+rarity 1
+match first m|^alpha| p/First/
+Probe TCP Fast q|B\n|
+rarity 1
+match second m|^beta| p/Second/
+""")
+
+
+def _order_server(conn: socket.socket) -> None:
+    with conn:
+        conn.settimeout(3)
+        try:
+            asked = conn.recv(10)
+            if asked == b"A\n":
+                time.sleep(0.5)
+                conn.sendall(b"alpha")
+            elif asked == b"B\n":
+                conn.sendall(b"beta")
+            conn.recv(10)
+        except OSError:
+            pass
+
+
+def test_probes_in_flight_together_are_read_in_order() -> None:
+    gen = _tcp_server(_order_server)
+    port = next(gen)
+    found: dict[int, ServiceDetail | None] = {}
+    detect_services(ORDER_DB, [ServiceTarget("127.0.0.1", port, "tcp")], ServiceOptions(null_wait=0.2),
+                    on_result=lambda t, d: found.__setitem__(t.port, d), stop=threading.Event())
+    next(gen, None)
+    assert found[port] is not None and found[port].product == "First"  # Fast answered sooner, but Slow comes first
