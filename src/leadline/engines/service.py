@@ -3,11 +3,12 @@
 Every open port gets one asyncio task that follows its ``PortProbing``
 (``detect/service/policy.py``): connect, send the probe, read until the
 answer would settle the port, the peer closes or the probe's wait runs out.
-After the NULL probe (which goes alone, so a service that greets sees one
-connection), up to ``window`` probes are in flight at once on connections
-of their own, and their answers are read in probe order: the first probe
-in nmap's order that matches wins, as if they had gone one by one, while a
-silent service costs a quarter of the waiting.  One silent service never holds up the others; a port's
+Probes go one at a time while answers come; when the oldest probe in flight
+has been silent for ``patience``, one more starts on a connection of its
+own, up to ``window`` (never beside the NULL probe, so a service that
+greets sees one connection).  Answers are read in probe order: the first
+probe in nmap's order that matches wins, as if they had gone one by one,
+while a silent service costs about a quarter of the waiting.  One silent service never holds up the others; a port's
 whole conversation has a deadline too.  What is read per connection is
 capped (``MAX_READ``), so a 10 MB banner costs 64 KB.  Only the target's
 own address and port are ever contacted: a redirect or referral in an
@@ -56,6 +57,7 @@ class ServiceOptions:
     port_deadline: float = 60.0  # one port's whole conversation
     parallelism: int = 64  # ports in conversation at once
     window: int = 4  # probes in flight at once to one port (after the NULL probe, which goes alone)
+    patience: float = 0.5  # the oldest probe's silence that lets one more probe start
     max_read: int = MAX_READ
 
 
@@ -110,13 +112,20 @@ class _Conversations:
         state.append(policy)
         before_tls: ServiceDetail | None = None
         inflight: deque[tuple[Probe, asyncio.Task[tuple[bytes, float | None]]]] = deque()
+        width = 1  # probes allowed in flight: grows while the oldest one stays silent
         try:
             while not self.stop.is_set():
-                self._launch(t, policy, inflight)
+                self._launch(t, policy, inflight, width)
                 if not inflight:
                     break
-                probe, task = inflight.popleft()
-                data, closed = await task
+                probe, task = inflight[0]
+                finished, _ = await asyncio.wait({task}, timeout=self.options.patience)
+                if not finished:
+                    width = min(width + 1, self.options.window)
+                    continue
+                inflight.popleft()
+                width = 1
+                data, closed = task.result()
                 policy.feed(probe, data)
                 policy.end_probe(probe, data, closed)
                 if policy.wants_tls and not policy.tls:
@@ -137,9 +146,9 @@ class _Conversations:
         return found
 
     def _launch(self, t: ServiceTarget, policy: PortProbing,
-                inflight: deque[tuple[Probe, asyncio.Task[tuple[bytes, float | None]]]]) -> None:
-        """Start probes up to the window; the NULL probe goes alone, so a banner service sees one connection."""
-        while len(inflight) < self.options.window and not policy.settled:
+                inflight: deque[tuple[Probe, asyncio.Task[tuple[bytes, float | None]]]], width: int) -> None:
+        """Start probes up to ``width``; the NULL probe goes alone, so a banner service sees one connection."""
+        while len(inflight) < width and not policy.settled:
             if inflight and inflight[0][0].is_null:
                 return
             probe = policy.next_probe()
