@@ -95,3 +95,8 @@ class ScanConfig:
     output: OutputSpec = field(default_factory=OutputSpec)
     args: str = ""  # the command line as typed, for output headers
     interactive: bool = False  # stdout is a terminal: show the progress line
+    version_detection: bool = False  # -sV (and -A)
+    version_intensity: int = 7  # --version-intensity; --version-light 2, --version-all 9
+    version_trace: bool = False  # --version-trace
+    versiondb: str | None = None  # --versiondb PATH (or "nmap"); None: leadline's own probe file
+    scripts: tuple[str, ...] = ()  # the --script selection; -sC (and -A) mean ("default",)

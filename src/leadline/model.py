@@ -233,6 +233,7 @@ class RunInfo:
     debugging: int = 0
     ping_only: bool = False  # -sn
     list_only: bool = False  # -sL
+    service_scan: bool = False  # -sV ran: the VERSION column and nmap's closing note
 
 
 @dataclass(frozen=True, slots=True)

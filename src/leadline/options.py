@@ -220,6 +220,9 @@ VALUE_OPTIONS: dict[str, Handler] = {
     "stats-every": _stats_every,
     "scanflags": _scanflags,
     "pcap": _set("pcap"),
+    "version-intensity": lambda st, value: st.cfg.__setitem__(
+        "version_intensity", parse_int(value, "--version-intensity", 0, 9)),
+    "versiondb": _set("versiondb"),
 }
 
 FLAG_OPTIONS: dict[str, Callable[[_State], None]] = {
@@ -248,7 +251,17 @@ FLAG_OPTIONS: dict[str, Callable[[_State], None]] = {
     "version": lambda st: setattr(st.parsed, "show_version", True),
     "system-dns": lambda st: None,
     "noninteractive": lambda st: setattr(st.parsed, "noninteractive", True),
+    "version-light": lambda st: st.cfg.__setitem__("version_intensity", 2),
+    "version-all": lambda st: st.cfg.__setitem__("version_intensity", 9),
+    "version-trace": lambda st: st.cfg.__setitem__("version_trace", True),
+    "A": lambda st: _aggressive(st),
 }
+
+
+def _aggressive(st: _State) -> None:
+    """-A: what exists of -sV -sC -O --traceroute (OS detection and traceroute are not there yet)."""
+    st.cfg["version_detection"] = True
+    st.cfg["scripts"] = ("default",)
 
 # Dashes that are not '-' (en dash, em dash, minus sign, ...), as pasted from documents.
 UNICODE_DASHES = frozenset("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d")
@@ -266,21 +279,17 @@ DEFAULT_PROBE_PORTS = {"syn": (80,), "ack": (80,), "udp": (40125,)}
 
 # nmap features a user may well type that leadline does not have yet: a line
 # saying so beats "unrecognized option" for a flag nmap users know.
-_WHAT_LEADLINE_DOES = "leadline runs TCP port scans (-sT -sS -sF -sX -sN -sA -sW -sM) and host discovery"
+_WHAT_LEADLINE_DOES = ("leadline runs TCP port scans (-sT -sS -sF -sX -sN -sA -sW -sM), host discovery "
+                       "and version detection (-sV)")
 NOT_YET_OPTIONS = {
-    "A": "aggressive scanning (-A: OS and version detection, scripts, traceroute)",
     "O": "OS detection (-O)",
     "osscan-guess": "OS detection (--osscan-guess)",
     "osscan-limit": "OS detection (--osscan-limit)",
     "traceroute": "traceroute (--traceroute)",
     "script": "the scripting engine (--script)",
-    "version-intensity": "version detection (--version-intensity)",
-    "version-all": "version detection (--version-all)",
-    "version-light": "version detection (--version-light)",
     "b": "the FTP bounce scan (-b)",
 }
 NOT_YET_SCAN_LETTERS = {
-    "V": "version detection (-sV)",
     "C": "the default scripts (-sC)",
     "O": "the IP protocol scan (-sO)",
     "Y": "the SCTP INIT scan (-sY)",
@@ -300,6 +309,8 @@ def _scan_types(st: _State, letters: str, token: str) -> None:
             if not kind.implemented:
                 raise _not_yet(f"the {kind.task.replace(' Scan', ' scan')} ({kind.flag})")
             st.scan_types.append(kind.scan_type)
+        elif ch == "V":
+            st.cfg["version_detection"] = True
         elif ch in ("n", "P"):
             st.cfg["ping_only"] = True
         elif ch == "L":

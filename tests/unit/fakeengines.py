@@ -16,9 +16,12 @@ from dataclasses import dataclass, field
 
 from leadline.config import DiscoveryProbe, Timing
 from leadline.core.session import Event
+from leadline.detect.service.policy import PortProbing
+from leadline.detect.service.probes import ProbeDatabase
 from leadline.engines.connect import HostPortResults, PingResult
 from leadline.engines.discovery import DiscoveryResult
 from leadline.engines.fake import Answer, FakeHost, FakeNetwork, run_fake_scan
+from leadline.engines.service import OnResult, ServiceOptions, ServiceTarget
 from leadline.model import PortResult, PortState, Reason
 from leadline.pipeline.engines import MakeSession
 
@@ -34,6 +37,12 @@ class ScriptedHost:
     neighbour: bool = False  # on our Ethernet link: ARP decides
     mac: str | None = None
     ptr: str | None = None
+    # Version detection: per (port, protocol), what the service answers to a probe's payload
+    # (b"" for the NULL probe: its banner); None for silence, CLOSED for a connection closed at once.
+    services: dict[tuple[int, str], Callable[[bytes], bytes | None]] = field(default_factory=dict)
+
+
+CLOSED = b"<closed>"
 
 
 class FakeEngines:
@@ -43,6 +52,7 @@ class FakeEngines:
         self.calls: Counter[str] = Counter()
         self.discovery_asked: list[str] = []
         self.ports_probed: Counter[str] = Counter()
+        self.service_probes: list[tuple[str, int, str]] = []
 
     def raw_available(self) -> bool:
         return True
@@ -118,3 +128,20 @@ class FakeEngines:
 
     def resolve_name(self, name: str, family: int) -> list[str]:
         return []
+
+    def detect_services(self, db: ProbeDatabase, targets: Sequence[ServiceTarget], options: ServiceOptions, *,
+                        on_result: OnResult, stop: threading.Event, log: Callable[[str], None] | None,
+                        trace: Callable[[str], None] | None) -> None:
+        """The real probe-order policy over scripted services; every probe sent is recorded."""
+        self.calls["detect_services"] += 1
+        for t in targets:
+            answer = self.hosts[t.address].services.get((t.port, t.protocol))
+            policy = PortProbing(db, t.protocol, t.port, options.intensity, log=log)
+            while (probe := policy.next_probe()) is not None:
+                self.service_probes.append((t.address, t.port, probe.name))
+                reply = answer(probe.payload) if answer is not None else None
+                closed = 0.0 if reply == CLOSED else None
+                data = b"" if reply is None or reply == CLOSED else reply
+                policy.feed(probe, data)
+                policy.end_probe(probe, data, closed)
+            on_result(t, policy.result())

@@ -91,9 +91,8 @@ def test_scanflags() -> None:
     [
         (["-sQ", "x"], "unsupported scan type '-sQ'"),
         (["-sZ", "x"], "the SCTP COOKIE ECHO scan (-sZ) is not implemented yet"),
-        (["-A", "x"], "aggressive scanning (-A"),
         (["-O", "x"], "OS detection (-O) is not implemented yet"),
-        (["-sV", "-p", "22", "x"], "version detection (-sV) is not implemented yet"),
+        (["-sV", "--version-intensity", "10", "x"], "value 10 for --version-intensity is out of range (0..9)"),
         (["--traceroute", "x"], "traceroute (--traceroute) is not implemented yet"),
         (["--script", "banner", "x"], "the scripting engine (--script) is not implemented yet"),
         (["--frobnicate", "x"], "unrecognized option '--frobnicate'"),

@@ -16,8 +16,8 @@ SCHEMA_DOC = Path(__file__).resolve().parents[2] / "docs" / "json-schema.md"
 TOP_KEYS = {"scanner", "schema", "version", "args", "start", "scaninfo", "verbosity", "debugging", "ping_only", "list_only",
             "hosts", "runstats"}
 HOST_KEYS = {"address", "family", "status", "reason", "reason_ttl", "hostnames", "latency", "mac", "mac_vendor",
-             "start_time", "end_time", "other_addresses", "timed_out", "interrupted", "warnings", "ports"}
-PORT_KEYS = {"port", "protocol", "state", "reason", "reason_ttl", "service", "evidence"}
+             "start_time", "end_time", "other_addresses", "timed_out", "interrupted", "warnings", "ports", "scripts"}
+PORT_KEYS = {"port", "protocol", "state", "reason", "reason_ttl", "service", "evidence", "version", "scripts"}
 STATS_KEYS = {"end", "elapsed", "hosts_up", "hosts_down", "hosts_total", "exit", "summary", "error_message"}
 
 
@@ -41,7 +41,8 @@ def test_document_parses_and_carries_every_port() -> None:
     assert all(set(p) == PORT_KEYS for p in first["ports"])
     assert [(p["port"], p["protocol"]) for p in first["ports"][-2:]] == [(22, "udp"), (53, "udp")]
     assert first["ports"][-2] == {"port": 22, "protocol": "udp", "state": "closed", "reason": "port-unreach", "reason_ttl": 64,
-                                  "service": None, "evidence": ["UDP -> ICMP port unreachable (ttl 64)"]}
+                                  "service": None, "evidence": ["UDP -> ICMP port unreachable (ttl 64)"], "version": None,
+                                  "scripts": []}
     assert set(doc["runstats"]) == STATS_KEYS
     assert doc["runstats"]["hosts_total"] == 2 and doc["runstats"]["exit"] == "success"
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Sequence, TextIO
 
 from leadline.model import HostResult, HostStatus, PortResult, RunInfo, RunStats
+from leadline.output.services import service_column, version_text
 from leadline.output.base import NullSink
 from leadline.output.formatting import ctime_string, done_summary, fold_ports, has_possibly_open, ptr_name
 
@@ -92,9 +93,13 @@ class GrepableOutput(NullSink):
 
 
 def port_entry(port: PortResult) -> str:
-    """"22/open/tcp//ssh///": port/state/protocol/owner/service/rpc/version/."""
-    service = (port.service or "").replace("/", "|")
-    return f"{port.port}/{port.state}/{port.protocol}//{service}///"
+    """"22/open/tcp//ssh//OpenSSH 9.2p1 (protocol 2.0)/": port/state/protocol/owner/service/rpc/version/.
+
+    A "/" inside a field becomes "|", as in nmap ("ssl|http"); what a service sent is escaped.
+    """
+    service = service_column(port).replace("/", "|") if port.service or port.detail else ""
+    version = version_text(port.detail).replace("/", "|")
+    return f"{port.port}/{port.state}/{port.protocol}//{service}//{version}/"
 
 
 __all__ = ["GrepableOutput", "port_entry"]

@@ -13,10 +13,11 @@ port of every host is listed.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict
 from typing import Any, Sequence, TextIO
 
-from leadline.model import HostResult, HostStatus, Reason, RunInfo, RunStats
+from leadline.model import HostResult, HostStatus, Reason, RunInfo, RunStats, ScriptElement, ScriptResult, ServiceDetail
 from leadline.output.base import NullSink
 from leadline.output.formatting import sort_ports
 
@@ -122,10 +123,43 @@ def host_to_json(host: HostResult) -> dict[str, Any]:
                 "reason_ttl": _ttl(p.reason, p.reason_ttl),
                 "service": _service(p.service),
                 "evidence": list(p.evidence),
+                "version": _detail(p.detail),
+                "scripts": [_script(s) for s in p.scripts],
             }
             for p in sort_ports(host.ports)
         ],
+        "scripts": [_script(s) for s in host.scripts],
     }
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def _clean(text: str) -> str:
+    """Lone surrogates (undecodable bytes kept as such) become U+FFFD, so every JSON reader accepts the text."""
+    return _SURROGATES.sub("\ufffd", text)
+
+
+def _detail(d: ServiceDetail | None) -> dict[str, Any] | None:
+    if d is None:
+        return None
+    texts = {k: (_clean(v) if v is not None else None) for k, v in (
+        ("name", d.name), ("product", d.product), ("version", d.version), ("extrainfo", d.extrainfo),
+        ("hostname", d.hostname), ("ostype", d.ostype), ("devicetype", d.devicetype))}
+    return {**texts, "tunnel": d.tunnel, "method": d.method, "conf": d.confidence, "cpe": [_clean(c) for c in d.cpe]}
+
+
+def _element(e: ScriptElement) -> dict[str, Any]:
+    out: dict[str, Any] = {"key": _clean(e.key) if e.key is not None else None}
+    if e.children or e.value is None:
+        out["children"] = [_element(c) for c in e.children]
+    else:
+        out["value"] = _clean(e.value)
+    return out
+
+
+def _script(s: ScriptResult) -> dict[str, Any]:
+    return {"id": _clean(s.id), "output": _clean(s.output), "elements": [_element(e) for e in s.elements]}
 
 
 def stats_to_json(stats: RunStats) -> dict[str, Any]:

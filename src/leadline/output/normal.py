@@ -13,6 +13,7 @@ from typing import Sequence, TextIO
 
 from leadline.model import HostResult, HostStatus, PortResult, PortState, RunInfo, RunStats
 from leadline.output.base import NullSink
+from leadline.output.services import script_lines, service_column, service_info_line, version_text
 from leadline.output.formatting import (
     PortFolding,
     clock_time,
@@ -127,6 +128,8 @@ class NormalOutput(NullSink):
         if stats.exit == "error":
             note = stats.error_message or "scan interrupted"
             self._write(f"# QUITTING! {note}" if self.file_header else f"QUITTING! {note}")
+        if self.run is not None and self.run.service_scan and stats.exit != "error":
+            self._write("Service detection performed.")
         if self.file_header:
             self._write(f"# {PROGRAM} done at {ctime_string(stats.end_time)} -- {done_summary(stats)}")
         else:
@@ -169,7 +172,18 @@ class NormalOutput(NullSink):
         if host.mac:
             lines.append(f"MAC Address: {host.mac} ({host.mac_vendor or 'Unknown'})")
         if not ping_only:
+            lines.extend(self._after_ports(host))
             lines.append("")
+        return lines
+
+    def _after_ports(self, host: HostResult) -> list[str]:
+        """``Service Info:`` and the host scripts' block, after the port table as nmap places them."""
+        lines: list[str] = []
+        info = service_info_line(host.ports)
+        if info is not None:
+            lines.append(info)
+        if host.scripts:
+            lines.extend(["", "Host script results:", *script_lines(host.scripts)])
         return lines
 
     def _up_line(self, host: HostResult) -> str:
@@ -192,22 +206,25 @@ class NormalOutput(NullSink):
         return lines
 
     def port_table(self, ports: tuple[PortResult, ...]) -> list[str]:
-        """The PORT/STATE/SERVICE[/REASON] table; each column one wider than its widest cell."""
+        """The PORT/STATE/SERVICE[/REASON][/VERSION] table; each column one wider than its widest cell."""
+        versions = (self.run is not None and self.run.service_scan) or any(p.detail for p in ports)
         rows = [
-            [f"{p.port}/{p.protocol}", str(p.state), p.service or "unknown"]
+            [f"{p.port}/{p.protocol}", str(p.state), service_column(p)]
             + ([reason_text(p.reason, p.reason_ttl)] if self.reason else [])
+            + ([version_text(p.detail)] if versions else [])
             for p in ports
         ]
-        header = ["PORT", "STATE", "SERVICE"] + (["REASON"] if self.reason else [])
+        header = ["PORT", "STATE", "SERVICE"] + (["REASON"] if self.reason else []) + (["VERSION"] if versions else [])
         widths = [max(len(r[i]) for r in [header, *rows]) + 1 for i in range(len(header) - 1)]
 
         def layout(cells: list[str]) -> str:
-            return "".join(c.ljust(w) for c, w in zip(cells, widths)) + cells[-1]
+            return ("".join(c.ljust(w) for c, w in zip(cells, widths)) + cells[-1]).rstrip()
 
         lines = [layout(header)]
         for port, row in zip(ports, rows):
             lines.append(layout(row))
             lines.extend(evidence_lines(port.evidence))
+            lines.extend(script_lines(port.scripts))
         return lines
 
     # -- helpers ---------------------------------------------------------

@@ -11,13 +11,14 @@ leaves a well-formed, valid file.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import TextIO
 
-from leadline.model import HostResult, HostStatus, PortResult, RunInfo, RunStats
+from leadline.model import HostResult, HostStatus, PortResult, RunInfo, RunStats, ScriptElement, ScriptResult, ServiceDetail
 from leadline.output.base import NullSink
 from leadline.output.formatting import compress_ports, ctime_string, done_summary, fold_ports, port_sort_key
 
-__all__ = ["XmlOutput", "element", "port_element", "times_element", "xml_attr", "xml_text"]
+__all__ = ["XmlOutput", "element", "port_element", "script_element", "service_element", "times_element", "xml_attr", "xml_text"]
 
 PROGRAM = "leadline"
 XML_OUTPUT_VERSION = "1.05"
@@ -26,7 +27,7 @@ DEFAULT_STYLESHEET = "file:///usr/share/nmap/nmap.xsl"
 # nmap's floor for a retransmission timeout, in microseconds.
 MIN_TIMEOUT_US = 100_000
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 _ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;", "\n": "&#xa;", "\r": "&#xd;", "\t": "&#9;"}
 _ESCAPE_TABLE = str.maketrans(_ESCAPES)
 # Anything xml_attr changes; most attribute values (numbers, addresses, states) have none of it.
@@ -168,6 +169,8 @@ class XmlOutput(NullSink):
             lines.append("</hostnames>")
             if not ping_only and not host.timed_out and host.ports:
                 lines.extend(self.ports_lines(host))
+            if host.scripts and not ping_only:
+                lines.append("<hostscript>" + "".join(script_element(s) for s in host.scripts) + "</hostscript>")
             if host.latency is not None:
                 lines.append(times_element(host.latency))
         lines.append("</host>")
@@ -211,12 +214,42 @@ def port_element(port: PortResult) -> str:
         element("port", {"protocol": port.protocol, "portid": port.port}, empty=False),
         element("state", {"state": str(port.state), "reason": str(port.reason), "reason_ttl": port.reason_ttl or 0}),
     ]
-    if port.service:
+    if port.detail is not None:
+        parts.append(service_element(port.detail))
+    elif port.service:
         parts.append(element("service", {"name": port.service, "method": "table", "conf": 3}))
     if port.evidence:
         parts.append(element("script", {"id": "explain", "output": "\n".join(port.evidence)}))
+    parts.extend(script_element(s) for s in port.scripts)
     parts.append("</port>")
     return "".join(parts)
+
+
+def service_element(d: ServiceDetail) -> str:
+    """``<service name product version extrainfo ostype method conf><cpe>…</cpe></service>``, as nmap writes it."""
+    attrs: dict[str, object] = {"name": d.name, "product": d.product, "version": d.version, "extrainfo": d.extrainfo,
+                                "tunnel": d.tunnel, "hostname": d.hostname, "ostype": d.ostype,
+                                "devicetype": d.devicetype, "method": d.method, "conf": d.confidence}
+    if not d.cpe:
+        return element("service", attrs)
+    return element("service", attrs, empty=False) + "".join(f"<cpe>{xml_text(c)}</cpe>" for c in d.cpe) + "</service>"
+
+
+def _script_children(elements: Sequence[ScriptElement]) -> str:
+    out: list[str] = []
+    for e in elements:
+        key: dict[str, object] = {"key": e.key} if e.key is not None else {}
+        if e.children or e.value is None:
+            out.append(element("table", key, empty=False) + _script_children(e.children) + "</table>")
+        else:
+            out.append(element("elem", key, empty=False) + xml_text(e.value) + "</elem>")
+    return "".join(out)
+
+
+def script_element(s: ScriptResult) -> str:
+    """``<script id output>`` with its ``<elem key>``/``<table key>`` structure."""
+    head = element("script", {"id": s.id, "output": s.output}, empty=not s.elements)
+    return head + _script_children(s.elements) + "</script>" if s.elements else head
 
 
 def times_element(latency: float) -> str:

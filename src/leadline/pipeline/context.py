@@ -34,6 +34,7 @@ class ScanContext:
     services: ServiceTable
     evidence: PacketEvidence | None = None
     port_key: int = 0  # orders ports the same way for every group of the scan
+    trace: Callable[[str], None] | None = None  # debugging and --version-trace lines, where nmap prints them
 
     @property
     def stopped(self) -> bool:

@@ -20,6 +20,8 @@ from leadline.config import DiscoveryProbe, Timing
 if TYPE_CHECKING:
     from leadline.core.evidence import PacketEvidence
     from leadline.core.session import Event, ScanSession
+    from leadline.detect.service.probes import ProbeDatabase
+    from leadline.engines.service import OnResult, ServiceOptions, ServiceTarget
     from leadline.engines.connect import HostPortResults, PingResult
     from leadline.engines.discovery import DiscoveryResult
     from leadline.engines.routes import RouteTable
@@ -65,6 +67,11 @@ class Engines(Protocol):
     def reverse_names(self, addresses: Sequence[str]) -> dict[str, str | None]: ...
 
     def resolve_name(self, name: str, family: int) -> list[str]: ...
+
+    def detect_services(self, db: ProbeDatabase, targets: Sequence[ServiceTarget], options: ServiceOptions, *,
+                        on_result: OnResult, stop: threading.Event, log: Callable[[str], None] | None,
+                        trace: Callable[[str], None] | None) -> None:
+        """Version detection's conversations with ``targets``; ``on_result`` hears each port's answer."""
 
 
 class SystemEngines:
@@ -160,3 +167,10 @@ class SystemEngines:
         from leadline.engines.resolve import resolve_name
 
         return resolve_name(name, family)
+
+    def detect_services(self, db: ProbeDatabase, targets: Sequence[ServiceTarget], options: ServiceOptions, *,
+                        on_result: OnResult, stop: threading.Event, log: Callable[[str], None] | None,
+                        trace: Callable[[str], None] | None) -> None:
+        from leadline.engines.service import detect_services
+
+        detect_services(db, targets, options, on_result=on_result, stop=stop, log=log, trace=trace)

@@ -30,6 +30,7 @@ from leadline.pipeline.phase import Phase
 from leadline.pipeline.plan import ScanPlan
 from leadline.pipeline.portscan import PortScan
 from leadline.pipeline.record import HostGroup, HostRecord
+from leadline.pipeline.service import ServiceScan
 from leadline.pipeline.listing import list_targets
 from leadline.pipeline.sweep import ping_sweep
 from leadline.services import ServiceTable
@@ -44,7 +45,7 @@ Warn = Callable[[str], None]
 
 def post_scan_phases() -> tuple[Phase, ...]:
     """The phases after the port scans, in nmap's order: service/version, scripts, OS, traceroute."""
-    return ()
+    return (ServiceScan(),)
 
 
 class Scan:
@@ -75,8 +76,7 @@ class Scan:
             parse_target_spec(spec, ipv6=config.ipv6)
         self.evidence = self._open_evidence(trace if config.packet_trace else None)
         self.ctx = ScanContext(self.plan, engines, sink, stop or threading.Event(), warn, services,
-                               evidence=self.evidence,
-                               port_key=random.getrandbits(32))
+                               evidence=self.evidence, port_key=random.getrandbits(32), trace=trace)
         self.emitter = Emitter(self.ctx)
         self.port_phases: tuple[Phase, ...] = tuple(PortScan(t) for t in self.plan.scan_types)
         self.later_phases = tuple(p for p in post_scan_phases() if p.wanted(self.plan))
@@ -97,7 +97,8 @@ class Scan:
         config = self.config
         return RunInfo(args=config.args, start_time=start, version=__version__, scaninfo=tuple(infos),
                        verbosity=config.verbosity, debugging=config.debugging, ping_only=config.ping_only,
-                       list_only=config.list_only)
+                       list_only=config.list_only,
+                       service_scan=any(isinstance(p, ServiceScan) for p in self.later_phases))
 
     def targets(self) -> Iterator[Target]:
         specs = itertools.chain(self.config.targets, self.extra_targets)

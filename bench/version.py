@@ -1,0 +1,93 @@
+"""-sV side by side with nmap over the service lab's host: wall time, ratio, and the same identifications.
+
+    sudo .venv/bin/python bench/version.py [--rounds 3] [--db nmap|leadline]
+
+Builds ``leadline.lab.servicelab`` (prefix "lsb"), runs leadline and nmap alternately in its scanner
+namespace against the nine real daemons, checks that both name every open port the same (service,
+product, version; Mosquitto's port is named by nmap's NSE version script, so only the service is
+compared there), prints each tool's median wall time with its spread and the ratio, and removes the lab.
+Every run is capped (timeout), so the benchmark always ends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "src") not in sys.path:
+    sys.path.insert(0, str(ROOT / "src"))
+
+from leadline.lab.servicelab import SERVICE_PORTS, SERVICES, ServiceLab, service_lab  # noqa: E402
+
+LEADLINE = str(Path(sys.executable).parent / "leadline")
+PORTS = ",".join(map(str, SERVICE_PORTS))
+BUDGET = 180.0  # seconds per run
+
+
+def identities(xml_text: str) -> dict[int, tuple[str, str | None, str | None]]:
+    found = {}
+    for port in ET.fromstring(xml_text).iter("port"):
+        svc = port.find("service")
+        if svc is not None:
+            name = ("ssl/" if svc.get("tunnel") == "ssl" else "") + (svc.get("name") or "")
+            found[int(port.get("portid", "0"))] = (name, svc.get("product"), svc.get("version"))
+    return found
+
+
+def timed(lab: ServiceLab, argv: list[str]) -> tuple[float, str]:
+    t0 = time.monotonic()
+    done = lab.run_in_scanner(argv, timeout=BUDGET)
+    wall = time.monotonic() - t0
+    if done.returncode != 0:
+        raise SystemExit(f"{argv[0]} failed: {done.stderr.strip()[-300:]}")
+    return wall, done.stdout
+
+
+def same(ours: dict[int, tuple[str, str | None, str | None]], theirs: dict[int, tuple[str, str | None, str | None]]) -> list[str]:
+    diffs = []
+    for port, want in sorted(theirs.items()):
+        got = ours.get(port)
+        if port == 1883:  # named by nmap's NSE, not its probe file
+            if got is None or got[0] != "mqtt":
+                diffs.append(f"{port}: {got} vs {want}")
+        elif got != want:
+            diffs.append(f"{port}: {got} vs {want}")
+    return diffs
+
+
+def spread(values: list[float]) -> str:
+    return f"median {statistics.median(values):6.2f} s  (min {min(values):.2f}, max {max(values):.2f}, n={len(values)})"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--db", default="nmap", choices=["nmap", "leadline"])
+    args = parser.parse_args()
+    ours_t: list[float] = []
+    theirs_t: list[float] = []
+    mismatches: list[str] = []
+    with service_lab("lsb") as lab:
+        for _ in range(args.rounds):
+            wall, out = timed(lab, [LEADLINE, "-sV", "--versiondb", args.db, "-Pn", "-n", "-p", PORTS, "-oX", "-",
+                                    SERVICES])
+            ours_t.append(wall)
+            ours = identities(out)
+            wall, out = timed(lab, ["nmap", "-sV", "-Pn", "-n", "-p", PORTS, "-oX", "-", SERVICES])
+            theirs_t.append(wall)
+            mismatches += same(ours, identities(out))
+    print(f"-sV over {len(SERVICE_PORTS)} services ({args.db} database)")
+    print(f"  leadline  {spread(ours_t)}")
+    print(f"  nmap      {spread(theirs_t)}")
+    print(f"  ratio     {statistics.median(ours_t) / statistics.median(theirs_t):.3f} (median/median)")
+    print("  identifications: " + ("the same on every port" if not mismatches else "DIFFER: " + "; ".join(mismatches)))
+    return 0 if not mismatches else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
