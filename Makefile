@@ -11,8 +11,14 @@ export DEBIAN_FRONTEND := noninteractive
 
 .PHONY: demo test deps venv lab-down clean
 
+# The daemons are for the lab, where leadline starts them in namespaces; a
+# policy-rc.d keeps their packages from starting them on the host while installing.
 deps:
-	@dpkg -s $(APT) >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq $(APT) >/dev/null; }
+	@dpkg -s $(APT) >/dev/null 2>&1 || { \
+	  guard=; if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; \
+	    chmod 755 /usr/sbin/policy-rc.d; guard=1; fi; \
+	  apt-get update -qq && apt-get install -y -qq $(APT) >/dev/null; status=$$?; \
+	  [ -z "$$guard" ] || rm -f /usr/sbin/policy-rc.d; exit $$status; }
 
 $(BIN)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
