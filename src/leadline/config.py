@@ -95,3 +95,6 @@ class ScanConfig:
     output: OutputSpec = field(default_factory=OutputSpec)
     args: str = ""  # the command line as typed, for output headers
     interactive: bool = False  # stdout is a terminal: show the progress line
+    scripts: tuple[str, ...] = ()  # --script expressions; -sC is ("default",)
+    script_args: tuple[tuple[str, str], ...] = ()  # --script-args, in the order given
+    script_timeout: float | None = None  # --script-timeout: each script run's deadline (None: the phase's default)

@@ -186,6 +186,21 @@ def _scanflags(st: _State, value: str) -> None:
     st.cfg["scanflags"] = parse_scanflags(value)
 
 
+def _scripts(st: _State, value: str) -> None:
+    """--script (and -sC, as "default"): expressions add up; they are checked when the scan is planned."""
+    before = st.cfg.get("scripts", ())
+    st.cfg["scripts"] = (*(before if isinstance(before, tuple) else ()), value)
+
+
+def _script_args(st: _State, value: str) -> None:
+    from leadline.detect.scripts.select import parse_script_args
+
+    before = st.cfg.get("script_args", ())
+    args = dict(before if isinstance(before, tuple) else ())
+    args.update(parse_script_args(value))
+    st.cfg["script_args"] = tuple(args.items())
+
+
 VALUE_OPTIONS: dict[str, Handler] = {
     "p": lambda st, value: _ports(st, value),
     "exclude-ports": _set("exclude_ports"),
@@ -215,6 +230,9 @@ VALUE_OPTIONS: dict[str, Handler] = {
     "stats-every": _stats_every,
     "scanflags": _scanflags,
     "pcap": _set("pcap"),
+    "script": _scripts,
+    "script-args": _script_args,
+    "script-timeout": _set("script_timeout", parse_time),
 }
 
 FLAG_OPTIONS: dict[str, Callable[[_State], None]] = {
@@ -268,7 +286,6 @@ NOT_YET_OPTIONS = {
     "osscan-guess": "OS detection (--osscan-guess)",
     "osscan-limit": "OS detection (--osscan-limit)",
     "traceroute": "traceroute (--traceroute)",
-    "script": "the scripting engine (--script)",
     "version-intensity": "version detection (--version-intensity)",
     "version-all": "version detection (--version-all)",
     "version-light": "version detection (--version-light)",
@@ -276,7 +293,6 @@ NOT_YET_OPTIONS = {
 }
 NOT_YET_SCAN_LETTERS = {
     "V": "version detection (-sV)",
-    "C": "the default scripts (-sC)",
     "O": "the IP protocol scan (-sO)",
     "Y": "the SCTP INIT scan (-sY)",
     "Z": "the SCTP COOKIE ECHO scan (-sZ)",
@@ -295,6 +311,8 @@ def _scan_types(st: _State, letters: str, token: str) -> None:
             if not kind.implemented:
                 raise _not_yet(f"the {kind.task.replace(' Scan', ' scan')} ({kind.flag})")
             st.scan_types.append(kind.scan_type)
+        elif ch == "C":  # -sC: the default scripts
+            _scripts(st, "default")
         elif ch in ("n", "P"):
             st.cfg["ping_only"] = True
         elif ch == "L":

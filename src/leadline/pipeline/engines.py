@@ -20,6 +20,7 @@ from leadline.config import DiscoveryProbe, Timing
 if TYPE_CHECKING:
     from leadline.core.evidence import PacketEvidence
     from leadline.core.session import Event, ScanSession
+    from leadline.detect.scripts.base import ScriptIO
     from leadline.engines.connect import HostPortResults, PingResult
     from leadline.engines.discovery import DiscoveryResult
 
@@ -64,6 +65,9 @@ class Engines(Protocol):
     def reverse_names(self, addresses: Sequence[str]) -> dict[str, str | None]: ...
 
     def resolve_name(self, name: str, family: int) -> list[str]: ...
+
+    def script_io(self, address: str, deadline: float) -> ScriptIO:
+        """Connections for one script run against ``address``, each call bounded by ``deadline`` (monotonic)."""
 
 
 class SystemEngines:
@@ -151,3 +155,8 @@ class SystemEngines:
         from leadline.engines.resolve import resolve_name
 
         return resolve_name(name, family)
+
+    def script_io(self, address: str, deadline: float) -> ScriptIO:
+        from leadline.engines.scriptio import SocketScriptIO
+
+        return SocketScriptIO(address, deadline)

@@ -44,7 +44,11 @@ Warn = Callable[[str], None]
 
 def post_scan_phases() -> tuple[Phase, ...]:
     """The phases after the port scans, in nmap's order: service/version, scripts, OS, traceroute."""
-    return ()
+    from leadline.pipeline.scripts import ScriptScan
+
+    phases: list[Phase] = []
+    phases.append(ScriptScan())
+    return tuple(phases)
 
 
 class Scan:

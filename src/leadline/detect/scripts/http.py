@@ -1,0 +1,140 @@
+"""HTTP scripts: http-title, http-server-header, http-robots.txt, http-methods.
+
+Output text follows nmap's scripts of the same names (``-sC`` layout);
+every field a server sent is escaped by ``clean`` before it is shown.
+"""
+
+from __future__ import annotations
+
+import re
+
+from leadline.detect.scripts.base import Script, ScriptContext, ScriptError, clean, elem, table
+from leadline.detect.scripts.httpclient import fetch, request
+from leadline.detect.scripts.rules import HTTP_PORTS, HTTP_SERVICES, port_or_service, wants_tls
+from leadline.model import ScriptResult
+
+__all__ = ["SCRIPTS", "http_methods", "http_robots", "http_server_header", "http_title"]
+
+http_rule = port_or_service(HTTP_PORTS, HTTP_SERVICES)
+_TITLE = re.compile(rb"<title[^>]*>([^<]*)</title>", re.IGNORECASE)
+
+
+def http_title(ctx: ScriptContext) -> ScriptResult | None:
+    """The page title, or why there is none; a redirect off the target is named, not followed."""
+    resp = fetch(ctx, ctx.arg("url", "/", script="http-title") or "/")
+    location = resp.header("location")
+    if 300 <= resp.status < 400 and location:
+        return ScriptResult("http-title", f"Did not follow redirect to {clean(location)}",
+                            (elem("redirect_url", location),))
+    m = _TITLE.search(resp.body)
+    elements = []
+    if m and m.group(1):
+        raw = re.sub(rb"[\n\r\t]", b"", m.group(1))
+        shown = clean(raw[:62]) + "..." if len(raw) > 65 else clean(raw)
+        elements.append(elem("title", m.group(1).decode("utf-8", "backslashreplace")))
+    else:
+        ctype = resp.header("content-type")
+        shown = "Site doesn't have a title" + (f" ({clean(ctype)})." if ctype else ".")
+    if resp.locations:
+        shown += f"\nRequested resource was {clean(resp.locations[-1])}"
+        elements.append(elem("redirect_url", resp.locations[-1]))
+    return ScriptResult("http-title", shown, tuple(elements))
+
+
+_SERVER = re.compile(rb"\n[Ss][Ee][Rr][Vv][Ee][Rr]:[ \t]*(.*?)\r?\n")
+
+
+def _raw_exchange(ctx: ScriptContext, wire: bytes) -> bytes | None:
+    """nmap's comm.tryssl: the likelier of plain and TLS first, then the other."""
+    assert ctx.port is not None
+    first = wants_tls(ctx.port)
+    for tls in (first, not first):
+        try:
+            conn = ctx.io.connect(ctx.port.port, tls=tls)
+        except ScriptError:
+            continue
+        try:
+            conn.send(wire)
+            data = conn.recv_all(16384)
+        except ScriptError:
+            data = b""
+        finally:
+            conn.close()
+        if data:
+            return data
+    return None
+
+
+def http_server_header(ctx: ScriptContext) -> ScriptResult | None:
+    """Every distinct Server header of a plain and a Host-bearing request, sorted, as nmap lists them."""
+    host = ctx.host.hostname or ctx.host.address
+    found: set[str] = set()
+    for wire in (b"GET / HTTP/1.0\r\n\r\n", f"GET / HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()):
+        data = _raw_exchange(ctx, wire)
+        if not data or not re.match(rb"HTTP/1\.[01] \d\d\d", data):
+            continue
+        m = _SERVER.search(data)
+        if m is None:
+            continue
+        value = m.group(1).decode("latin-1")
+        product = ctx.port.detail.product if ctx.port is not None and ctx.port.detail is not None else None
+        if product != value:
+            found.add(value)
+    if not found:
+        return None
+    values = sorted(found)
+    shown = [clean(v) if v else "<empty>" for v in values]
+    text = ("\n  " if len(values) > 1 else "") + "\n  ".join(shown)
+    return ScriptResult("http-server-header", text, tuple(elem(None, v) for v in values))
+
+
+def http_robots(ctx: ScriptContext) -> ScriptResult | None:
+    """Disallowed entries of /robots.txt, a few per line, as nmap's http-robots.txt shows them."""
+    resp = request(ctx, "/robots.txt")
+    if resp.status != 200:
+        return None
+    entries = []
+    for line in resp.body.decode("utf-8", "backslashreplace").splitlines():
+        key, colon, value = line.partition(":")
+        if colon and key.strip().lower() == "disallow" and value.strip():
+            entries.append(clean(value.strip().split("#")[0].strip(), 256))
+    if not entries:
+        return None
+    limit = len(entries) if ctx.verbosity > 0 else 40  # nmap shows every entry with -v
+    shown = entries[:limit]
+    head = f"{len(entries)} disallowed entr{'y' if len(entries) == 1 else 'ies'}"
+    if len(entries) > limit:
+        head += f" ({limit} shown)"
+    rows = [" ".join(shown[i:i + 5]) for i in range(0, len(shown), 5)]
+    return ScriptResult("http-robots.txt", "\n".join([head, *rows]), tuple(elem(None, e) for e in entries))
+
+
+RISKY = ("TRACE", "CONNECT", "PUT", "DELETE")
+
+
+def http_methods(ctx: ScriptContext) -> ScriptResult | None:
+    """The methods an OPTIONS request says are allowed, and the risky ones among them."""
+    resp = request(ctx, ctx.arg("url-path", "/", script="http-methods") or "/", "OPTIONS")
+    allow = resp.header("allow") or resp.header("public")
+    if not allow:
+        return None
+    methods = [clean(m.strip(), 64) for m in allow.split(",") if m.strip()]
+    lines = [f"\n  Supported Methods: {' '.join(methods)}"]
+    elements = [table("Supported Methods", [elem(None, m) for m in methods])]
+    risky = [m for m in methods if m.upper() in RISKY]
+    if risky:
+        lines.append(f"\n  Potentially risky methods: {' '.join(risky)}")
+        elements.append(table("Potentially risky methods", [elem(None, m) for m in risky]))
+    return ScriptResult("http-methods", "".join(lines), tuple(elements))
+
+
+SCRIPTS = (
+    Script("http-title", frozenset({"default", "discovery", "safe"}), http_rule, http_title,
+           description="Shows the title of a web server's default page."),
+    Script("http-server-header", frozenset({"version"}), http_rule, http_server_header,
+           description="Shows the HTTP Server header."),
+    Script("http-robots.txt", frozenset({"default", "discovery", "safe"}), http_rule, http_robots,
+           description="Lists the disallowed entries of /robots.txt."),
+    Script("http-methods", frozenset({"default", "safe"}), http_rule, http_methods,
+           description="Lists the methods an OPTIONS request reports."),
+)
