@@ -95,7 +95,7 @@ def test_scanflags() -> None:
         (["-O", "x"], "OS detection (-O) is not implemented yet"),
         (["-sV", "-p", "22", "x"], "version detection (-sV) is not implemented yet"),
         (["--traceroute", "x"], "traceroute (--traceroute) is not implemented yet"),
-        (["--script", "banner", "x"], "the scripting engine (--script) is not implemented yet"),
+        (["--script-args", 'a="open', "x"], "unterminated"),
         (["--frobnicate", "x"], "unrecognized option '--frobnicate'"),
         (["-T7", "x"], "invalid timing template '-T7'"),
         (["--max-retries", "many", "x"], "invalid number 'many' for --max-retries"),

@@ -238,3 +238,13 @@ def test_dns_nsid_reads_nsid_and_chaos_txt() -> None:
     out = dns_nsid(context({}, 53, "domain", proto="udp", udp={53: answer})).output  # type: ignore[union-attr]
     assert out == "\n  NSID: ns1\\x1B\n  id.server: lab-ns\n  bind.version: dnsmasq-2.89"
     assert dns_query("id.server", 16, 3)[12:] == b"\x02id\x06server\x00\x00\x10\x00\x03"
+
+
+def test_options_sc_script_args_and_timeout() -> None:
+    from leadline.options import parse_args
+
+    config = parse_args(["-sC", "--script", "http-* and not intrusive", "--script-args", "a=1",
+                         "--script-args", "b=2,a=3", "--script-timeout", "1m", "x"]).config
+    assert config.scripts == ("default", "http-* and not intrusive")
+    assert config.script_args == (("a", "3"), ("b", "2")) and config.script_timeout == 60.0
+    assert parse_args(["-sSC", "x"]).config.scripts == ("default",)

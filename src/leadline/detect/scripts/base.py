@@ -148,7 +148,8 @@ def clean(text: str | bytes, limit: int = 4096) -> str:
 
 
 def elem(key: str | None, value: object) -> ScriptElement:
-    return ScriptElement(key, clean(str(value)))
+    """An ``<elem>``: bytes are decoded as a service's words, anything else by ``str``; escaped either way."""
+    return ScriptElement(key, clean(value if isinstance(value, bytes) else str(value)))
 
 
 def table(key: str | None, children: list[ScriptElement] | tuple[ScriptElement, ...]) -> ScriptElement:

@@ -6,7 +6,7 @@ import os
 import re
 import struct
 
-from leadline.detect.scripts.base import HostInfo, Script, ScriptContext, ScriptError, ScriptTimeout, clean, elem, table
+from leadline.detect.scripts.base import HostInfo, Script, ScriptContext, ScriptError, clean, elem, table
 from leadline.detect.scripts.rules import port_or_service
 from leadline.model import PortResult, PortState, ScriptElement, ScriptResult
 
@@ -23,9 +23,7 @@ def banner(ctx: ScriptContext) -> ScriptResult | None:
     wait = float(ctx.arg("timeout", "5", script="banner") or "5")
     conn = ctx.io.connect(ctx.port.port)
     try:
-        data = conn.recv(1024, wait=wait)
-    except ScriptTimeout:
-        return None
+        data = conn.recv(1024, wait=wait)  # silence is a timeout: no output, "timeout" with -d
     finally:
         conn.close()
     if not data:
