@@ -13,7 +13,7 @@ import pytest
 from leadline.detect.scripts import available_scripts, clean, parse_script_args, select_scripts
 from leadline.detect.scripts.base import ScriptError
 from leadline.detect.scripts.http import http_methods, http_robots, http_server_header, http_title
-from leadline.detect.scripts.misc import banner, dns_nsid, dns_query, ftp_anon, memcached_info, redis_info, smtp_commands
+from leadline.detect.scripts.misc import banner, banner_text, dns_nsid, dns_query, ftp_anon, memcached_info, redis_info, smtp_commands
 from leadline.detect.scripts.ssh import ssh2_enum_algos, ssh_hostkey
 from leadline.errors import UsageError
 from tests.unit.fakeengines import Service
@@ -105,7 +105,11 @@ def test_http_robots_and_methods() -> None:
     robots = b"HTTP/1.1 200 OK\r\n\r\nUser-agent: *\nDisallow: /admin/\nDisallow: /private # x\nAllow: /\n"
     options = b"HTTP/1.1 200 OK\r\nAllow: GET, HEAD, POST, OPTIONS, TRACE\r\n\r\n"
     svc = {80: http_service({"GET /robots.txt": robots, "OPTIONS /": options})}
-    assert http_robots(context(svc, 80)).output == "2 disallowed entries\n/admin/ /private"  # type: ignore[union-attr]
+    assert http_robots(context(svc, 80)).output == "2 disallowed entries \n/admin/ /private # x"  # type: ignore[union-attr]
+    many = b"HTTP/1.1 200 OK\r\n\r\n" + b"".join(b"Disallow: /dir%02d/\n" % i for i in range(20)) + b"Disallow: /dir01/\n"
+    out = http_robots(context({80: http_service({"GET /robots.txt": many})}, 80)).output  # type: ignore[union-attr]
+    assert out.split("\n")[:3] == ["20 disallowed entries (15 shown)", "/dir00/ /dir01/ /dir02/ /dir03/ /dir04/ /dir05/ /dir06/ ",
+                                    "/dir07/ /dir08/ /dir09/ /dir10/ /dir11/ /dir12/ /dir13/ /dir14/"]
     out = http_methods(context(svc, 80)).output  # type: ignore[union-attr]
     assert out == "\n  Supported Methods: GET HEAD POST OPTIONS TRACE\n  Potentially risky methods: TRACE"
 
@@ -147,7 +151,7 @@ def test_ssh_hostkey_reads_rsa_bits_from_the_modulus(tmp_path: Path) -> None:
 
 
 def test_ssh2_enum_algos_counts_and_lists() -> None:
-    ctx = context({22: ssh_service({"ssh-ed25519": b""})}, 22, verbosity=1)
+    ctx = context({22: ssh_service({"ssh-ed25519": b""})}, 22)
     out = ssh2_enum_algos(ctx).output  # type: ignore[union-attr]
     assert out.startswith("\n  kex_algorithms: (2)\n      curve25519-sha256\n      diffie-hellman-group14-sha256\n"
                           "  server_host_key_algorithms: (1)\n      ssh-ed25519\n")
@@ -164,7 +168,10 @@ def test_ssh_scripts_call_garbage_a_protocol_error() -> None:
 # -- line protocols -------------------------------------------------------
 def test_banner_escapes_like_nmap() -> None:
     svc = {21: Service(lambda sent: b"220 FTP version 1.0\r\n", closes=False)}
-    assert banner(context(svc, 21)).output == "220 FTP version 1.0\\x0D\\x0A"  # type: ignore[union-attr]
+    assert banner(context(svc, 21)).output == "220 FTP version 1.0"  # type: ignore[union-attr]
+    assert banner_text(b"\x1b[31m caf\xc3\xa9\r\n") == "\\x1B[31m caf\\xC3\\xA9"
+    long = banner_text(b"x" * 500, verbosity=1)
+    assert [len(line) for line in long.split("\n")] == [63, 71, 0] and long.endswith("...\n")  # nmap ends a full last line so
 
 
 def _dialogue(script: list[tuple[bytes, bytes]], greeting: bytes) -> Service:
@@ -202,19 +209,26 @@ def test_smtp_commands_joins_the_ehlo_reply() -> None:
 
 def test_redis_info_and_a_refusal() -> None:
     body = b"# Server\r\nredis_version:7.0.15\r\nos:Linux 6.1.0 x86_64\r\narch_bits:64\r\nprocess_id:42\r\nrole:master\r\n"
-    svc = Service(lambda sent: b"$%d\r\n%s\r\n" % (len(body), body) if sent == b"INFO\r\n" else b"")
+    clients = b"id=3 addr=198.18.7.1:40000 fd=8\nid=4 addr=198.18.7.1:40002 fd=9\nid=5 addr=10.0.0.2:5 fd=1\n"
+    svc = _dialogue([(b"INFO", b"$%d\r\n%s\r\n" % (len(body), body)),
+                     (b"bind", b"*2\r\n$4\r\nbind\r\n$11\r\n198.18.7.10\r\n"),
+                     (b"LIST", b"$%d\r\n%s\r\n" % (len(clients), clients))], b"")
     out = redis_info(context({6379: svc}, 6379, "redis")).output  # type: ignore[union-attr]
-    assert out == ("\n  Version           7.0.15\n  Operating System  Linux 6.1.0 x86_64\n"
-                   "  Architecture      64 bits\n  Process ID        42\n  Role              master")
+    assert out == ("\n  Version: 7.0.15\n  Operating System: Linux 6.1.0 x86_64\n  Architecture: 64 bits\n"
+                   "  Process ID: 42\n  Role: master\n  Bind addresses: \n    198.18.7.10\n"
+                   "  Client connections: \n    10.0.0.2\n    198.18.7.1")
     denied = Service(lambda sent: b"-DENIED Redis is running in protected mode\r\n")
-    with pytest.raises(ScriptError, match="not a Redis INFO reply"):
+    with pytest.raises(ScriptError, match="Redis refused: DENIED"):
         redis_info(context({6379: denied}, 6379))
 
 
 def test_memcached_info() -> None:
-    stats = b"STAT pid 7\r\nSTAT uptime 12\r\nSTAT version 1.6.18\r\nSTAT pointer_size 64\r\nEND\r\n"
-    out = memcached_info(context({11211: Service(lambda sent: stats if sent else b"", closes=False)}, 11211)).output  # type: ignore[union-attr]
-    assert out == "\n  Process ID: 7\n  Uptime: 12 seconds\n  Version: 1.6.18\n  Architecture: 64 bit"
+    stats = b"STAT pid 7\r\nSTAT uptime 12\r\nSTAT time 1764575000\r\nSTAT pointer_size 64\r\nEND\r\n"
+    settings = b"STAT maxconns 1024\r\nSTAT tcpport 11211\r\nSTAT udpport 0\r\nSTAT auth_enabled_sasl no\r\nEND\r\n"
+    svc = _dialogue([(b"stats\r\n", stats), (b"stats settings\r\n", settings)], b"")
+    out = memcached_info(context({11211: svc}, 11211)).output  # type: ignore[union-attr]
+    assert out == ("\n  Process ID: 7\n  Uptime: 12 seconds\n  Server time: 2025-12-01T07:43:20\n  Architecture: 64 bit"
+                   "\n  Maximum connections: 1024\n  TCP Port: 11211\n  UDP Port: 0\n  Authentication: no")
 
 
 def _dns_answer(query: bytes, txt: bytes | None, nsid: bytes | None) -> bytes:

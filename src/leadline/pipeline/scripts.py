@@ -66,7 +66,7 @@ def _run_job(job: ScriptJob, ctx: ScanContext, timeout: float, targets: frozense
     t0 = time.monotonic()
     host = HostInfo(job.record.address, job.record.target.hostname, targets)
     sctx = ScriptContext(host, job.port, ctx.engines.script_io(job.record.address, t0 + timeout),
-                         dict(config.script_args), config.verbosity)
+                         dict(config.script_args), config.verbosity, config.debugging)
     try:
         result = job.script.action(sctx)
         job.status = "ok" if result is not None else "no output"

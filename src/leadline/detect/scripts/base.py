@@ -88,6 +88,7 @@ class ScriptContext:
     io: ScriptIO
     args: Mapping[str, str] = field(default_factory=dict)
     verbosity: int = 0
+    debugging: int = 0
 
     def arg(self, name: str, default: str | None = None, *, script: str = "") -> str | None:
         """``--script-args`` value: ``script.name`` first, then ``name``, as NSE looks them up."""

@@ -88,25 +88,40 @@ def http_server_header(ctx: ScriptContext) -> ScriptResult | None:
     return ScriptResult("http-server-header", text, tuple(elem(None, v) for v in values))
 
 
+def robots_entries(body: bytes) -> list[str]:
+    """Disallow values in nmap's layout: duplicates dropped, a new line once a line passes 50 characters."""
+    out: list[str] = []
+    line_len = 0
+    for line in re.split(r"[\r\n]+", body.decode("utf-8", "backslashreplace")):
+        m = re.search(r"[Dd]isallow:\s*(.*)", line)
+        if m is None or not m.group(1):
+            continue
+        w = clean(m.group(1), 512)
+        if any(w == v or w == v[1:] for v in out):
+            continue
+        if line_len == 0 or line_len + len(w) <= 50:
+            line_len += len(w)
+            out.append(w)
+        else:
+            line_len = 0
+            out.append("\n" + w)
+    return out
+
+
 def http_robots(ctx: ScriptContext) -> ScriptResult | None:
-    """Disallowed entries of /robots.txt, a few per line, as nmap's http-robots.txt shows them."""
+    """Disallowed entries of /robots.txt: 15 shown, 40 with -vv, all with -d -d -v (nmap's levels)."""
     resp = request(ctx, "/robots.txt")
     if resp.status != 200:
         return None
-    entries = []
-    for line in resp.body.decode("utf-8", "backslashreplace").splitlines():
-        key, colon, value = line.partition(":")
-        if colon and key.strip().lower() == "disallow" and value.strip():
-            entries.append(clean(value.strip().split("#")[0].strip(), 256))
+    entries = robots_entries(resp.body)
     if not entries:
         return None
-    limit = len(entries) if ctx.verbosity > 0 else 40  # nmap shows every entry with -v
-    shown = entries[:limit]
-    head = f"{len(entries)} disallowed entr{'y' if len(entries) == 1 else 'ies'}"
-    if len(entries) > limit:
-        head += f" ({limit} shown)"
-    rows = [" ".join(shown[i:i + 5]) for i in range(0, len(shown), 5)]
-    return ScriptResult("http-robots.txt", "\n".join([head, *rows]), tuple(elem(None, e) for e in entries))
+    level = ctx.verbosity + 2 * ctx.debugging
+    detail = min(len(entries), len(entries) if level >= 5 else 40 if level > 1 else 15)
+    noun = "entry " if len(entries) == 1 else "entries "
+    shown = "\n" if detail == len(entries) else f"({detail} shown)\n"
+    text = f"{len(entries)} disallowed {noun}{shown}{' '.join(entries[:detail])}"
+    return ScriptResult("http-robots.txt", text, tuple(elem(None, e.lstrip()) for e in entries))
 
 
 RISKY = ("TRACE", "CONNECT", "PUT", "DELETE")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import struct
+import time
 
 from leadline.detect.scripts.base import HostInfo, Script, ScriptContext, ScriptError, clean, elem, table
 from leadline.detect.scripts.rules import port_or_service
@@ -17,8 +18,28 @@ def any_open_tcp(host: HostInfo, port: PortResult | None) -> bool:
     return port is not None and port.protocol == "tcp" and port.state is PortState.OPEN
 
 
+def banner_text(data: bytes, verbosity: int = 0, debugging: int = 0) -> str:
+    """nmap's banner layout: trimmed, every byte outside printable ASCII as \\xNN, cut to fit 75 columns
+    (one more line per -v beyond -d), wrapped at the same width."""
+    name_len, line_len, offset = len("banner"), 75, 5
+    first = line_len - 1 - name_len - offset
+    other = line_len - 1 - (offset - 2)
+    total = first + max(0, verbosity - debugging) * other
+    out = "".join(chr(b) if 32 <= b <= 126 else f"\\x{b:02X}" for b in data.strip()[:total + 1])
+    if len(out) > total:
+        while len(out) > total:
+            out = out[:-4] if re.fullmatch(r"\\x[0-9A-F]{2}", out[-4:]) else out[:-1]
+        out = out[:total - 3] + "..."
+    lines, width = [], first
+    while len(out) >= width:
+        lines.append(out[:width])
+        out, width = out[width:], other
+    lines.append(out)
+    return "\n".join(lines)
+
+
 def banner(ctx: ScriptContext) -> ScriptResult | None:
-    """What the service says first, unprompted, within ``banner.timeout`` (5 s), escaped as nmap does."""
+    """What the service says first, unprompted, within ``banner.timeout`` (5 s)."""
     assert ctx.port is not None
     wait = float(ctx.arg("timeout", "5", script="banner") or "5")
     conn = ctx.io.connect(ctx.port.port)
@@ -26,10 +47,9 @@ def banner(ctx: ScriptContext) -> ScriptResult | None:
         data = conn.recv(1024, wait=wait)  # silence is a timeout: no output, "timeout" with -d
     finally:
         conn.close()
-    if not data:
+    if not data.strip():
         return None
-    text = clean(data, 1024)
-    return ScriptResult("banner", text, (elem(None, data.decode("utf-8", "backslashreplace")),))
+    return ScriptResult("banner", banner_text(data, ctx.verbosity, ctx.debugging))
 
 
 def _reply(conn: object, cap: int = 8192) -> tuple[int, list[str]]:
@@ -124,20 +144,67 @@ REDIS_FIELDS = (("redis_version", "Version"), ("os", "Operating System"), ("arch
                 ("used_memory_human", "Used memory"), ("role", "Role"))
 
 
+def resp_command(*words: str) -> bytes:
+    """A Redis command as a RESP array of bulk strings."""
+    return b"*%d\r\n" % len(words) + b"".join(b"$%d\r\n%s\r\n" % (len(w), w.encode()) for w in words)
+
+
+def read_resp(conn: object, depth: int = 0) -> object:
+    """One RESP value: str, int, None or a list of them; an error reply is a ``ScriptError``."""
+    head = conn.recv_until(b"\r\n", 64)  # type: ignore[attr-defined]
+    kind, body = head[:1], head[1:-2]
+    if not head.endswith(b"\r\n") or kind not in b"+-:$*" or not kind:
+        raise ScriptError(f"not a Redis reply: {clean(head, 80)}")
+    if kind == b"-":
+        raise ScriptError(f"Redis refused: {clean(body, 120)}")
+    if kind == b"+":
+        return body.decode("latin-1")
+    n = int(body) if re.fullmatch(rb"-?\d+", body) else None
+    if n is None:
+        raise ScriptError("Redis: bad length")
+    if kind == b":" or n < 0:
+        return n if kind == b":" else None
+    if kind == b"$":
+        data = conn.recv_all(min(n + 2, 1 << 20))  # type: ignore[attr-defined]
+        return data[:n].decode("latin-1")
+    if depth > 4:
+        raise ScriptError("Redis: reply nested too deep")
+    return [read_resp(conn, depth + 1) for _ in range(min(n, 1024))]
+
+
+def _redis_extras(conn: object) -> list[tuple[str, list[str]]]:
+    """nmap's extra lists: the addresses Redis binds, and the addresses of its clients."""
+    extras: list[tuple[str, list[str]]] = []
+    try:
+        conn.send(resp_command("CONFIG", "GET", "bind"))  # type: ignore[attr-defined]
+        bind = read_resp(conn)
+        if isinstance(bind, list) and len(bind) > 1 and bind[0] == "bind" and isinstance(bind[1], str):
+            extras.append(("Bind addresses", [clean(a or "0.0.0.0", 64) for a in bind[1].split(" ")]))
+        conn.send(resp_command("CLIENT", "LIST"))  # type: ignore[attr-defined]
+        clients = read_resp(conn)
+        if isinstance(clients, str):
+            found = sorted({m.group(1) for m in re.finditer(r"(?:^|\s)addr=\[?([0-9a-fA-F:.]+)\]?:\d+", clients)},
+                           key=lambda a: (":" in a, [int(x) if x.isdigit() else 0 for x in a.split(".")]))
+            if found:
+                extras.append(("Client connections", [clean(a, 64) for a in found]))
+    except ScriptError:
+        pass  # a server that refuses CONFIG or CLIENT still gets its INFO shown
+    return extras
+
+
 def redis_info(ctx: ScriptContext) -> ScriptResult | None:
-    """Selected fields of Redis's INFO reply (a RESP bulk string)."""
+    """Selected fields of Redis's INFO reply, then the bind and client addresses, as nmap's redis-info."""
     assert ctx.port is not None
     conn = ctx.io.connect(ctx.port.port)
     try:
-        conn.send(b"INFO\r\n")
-        head = conn.recv_until(b"\r\n", 64)
-        m = re.fullmatch(rb"\$(\d+)\r\n", head)
-        if not m:
-            raise ScriptError(f"not a Redis INFO reply: {clean(head, 80)}")
-        body = conn.recv_all(min(int(m.group(1)) + 2, 65536))
+        conn.send(resp_command("INFO"))
+        body = read_resp(conn)
+        if not isinstance(body, str):
+            raise ScriptError("not a Redis INFO reply")
+        extras = _redis_extras(conn)
     finally:
         conn.close()
-    info = dict(line.split(":", 1) for line in body.decode("latin-1").splitlines() if ":" in line)
+    info = dict(line.split(":", 1) for line in body.splitlines() if ":" in line)
     rows = []
     for key, label in REDIS_FIELDS:
         if key in info:
@@ -145,38 +212,57 @@ def redis_info(ctx: ScriptContext) -> ScriptResult | None:
             rows.append((label, f"{value} bits" if key == "arch_bits" else value))
     if not rows:
         return None
-    return ScriptResult("redis-info", aligned(rows), tuple(elem(k, v) for k, v in rows))
+    text = "".join(f"\n  {k}: {v}" for k, v in rows)
+    text += "".join(f"\n  {k}: " + "".join(f"\n    {a}" for a in items) for k, items in extras)
+    elements = [elem(k, v) for k, v in rows] + [table(k, [elem(None, a) for a in items]) for k, items in extras]
+    return ScriptResult("redis-info", text, tuple(elements))
 
 
-MEMCACHED_FIELDS = (("pid", "Process ID"), ("uptime", "Uptime"), ("version", "Version"),
+MEMCACHED_FIELDS = (("pid", "Process ID"), ("uptime", "Uptime"), ("time", "Server time"),
                     ("pointer_size", "Architecture"), ("rusage_user", "Used CPU (user)"),
                     ("rusage_system", "Used CPU (system)"), ("curr_connections", "Current connections"),
                     ("total_connections", "Total connections"), ("max_connections", "Maximum connections"),
                     ("tcp_port", "TCP Port"), ("udp_port", "UDP Port"))
 
 
+def _memcached_value(key: str, value: str) -> str:
+    if key == "uptime":
+        return f"{value} seconds"
+    if key == "pointer_size":
+        return f"{value} bit"
+    if key == "time" and value.isdigit():
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(int(value)))
+    return value
+
+
+def _memcached_stats(raw: bytes) -> dict[str, str]:
+    stats = {}
+    for line in raw.decode("latin-1").splitlines():
+        parts = line.split(" ", 2)
+        if len(parts) == 3 and parts[0] == "STAT":
+            stats[parts[1]] = clean(parts[2], 128)
+    return stats
+
+
 def memcached_info(ctx: ScriptContext) -> ScriptResult | None:
-    """Selected fields of memcached's ``stats`` reply."""
+    """Selected fields of memcached's ``stats`` reply, in nmap's memcached-info order."""
     assert ctx.port is not None
     conn = ctx.io.connect(ctx.port.port)
     try:
         conn.send(b"stats\r\n")
         raw = conn.recv_until(b"END\r\n", 65536)
+        stats = _memcached_stats(raw)
+        if not stats:
+            raise ScriptError("not a memcached stats reply")
+        conn.send(b"stats settings\r\n")
+        settings = _memcached_stats(conn.recv_until(b"END\r\n", 65536))
     finally:
         conn.close()
-    stats = {}
-    for line in raw.decode("latin-1").splitlines():
-        parts = line.split(" ", 2)
-        if len(parts) == 3 and parts[0] == "STAT":
-            stats[parts[1]] = parts[2]
-    if not stats:
-        raise ScriptError("not a memcached stats reply")
-    rows: list[tuple[str, str]] = []
-    for key, label in MEMCACHED_FIELDS:
-        if key in stats:
-            value = clean(stats[key], 128)
-            value = f"{value} seconds" if key == "uptime" else f"{value} bit" if key == "pointer_size" else value
-            rows.append((label, value))
+    for key, setting in (("max_connections", "maxconns"), ("tcp_port", "tcpport"), ("udp_port", "udpport")):
+        if key not in stats and setting in settings:
+            stats[key] = settings[setting]
+    rows = [(label, _memcached_value(key, stats[key])) for key, label in MEMCACHED_FIELDS if key in stats]
+    rows.append(("Authentication", "yes" if settings.get("auth_enabled_sasl") == "yes" else "no"))
     return ScriptResult("memcached-info", "".join(f"\n  {k}: {v}" for k, v in rows),
                         tuple(elem(k, v) for k, v in rows))
 
