@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 APT    := nmap ndiff masscan tshark libxml2-utils ieee-data iptables iproute2 \
-          nginx-light socat python3-venv procps
+          nginx-light socat python3-venv procps openssh-server openssh-client redis-server memcached vsftpd dnsmasq
 export DEBIAN_FRONTEND := noninteractive
 
 .PHONY: demo test deps venv lab-down clean

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 __all__ = ["SCANNER", "SERVER", "ServiceLab", "leadline_scripts", "nmap_scripts", "service_lab"]
 
@@ -36,7 +37,8 @@ class ServiceLab:
     scanner_ns: str
     server_ns: str
     state: Path
-    pids: list[int] = field(default_factory=list)
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    logs: list[BinaryIO] = field(default_factory=list)
 
     def run(self, argv: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """A command in the scanner namespace, bounded in time."""
@@ -50,9 +52,9 @@ def _sh(*argv: str) -> None:
 
 def _spawn(lab: ServiceLab, argv: list[str], name: str) -> None:
     log = open(lab.state / f"{name}.log", "wb")
-    proc = subprocess.Popen(["ip", "netns", "exec", lab.server_ns, *argv], stdout=log, stderr=log,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
-    lab.pids.append(proc.pid)
+    lab.logs.append(log)
+    lab.procs.append(subprocess.Popen(["ip", "netns", "exec", lab.server_ns, *argv], stdout=log, stderr=log,
+                                      stdin=subprocess.DEVNULL, start_new_session=True))
 
 
 def _certificate(state: Path) -> tuple[Path, Path]:
@@ -145,17 +147,20 @@ def _wait_listening(lab: ServiceLab, timeout: float = 15.0) -> None:
 
 
 def _teardown(lab: ServiceLab) -> None:
-    for pid in lab.pids:
+    for proc in lab.procs:
         try:
-            os.killpg(pid, signal.SIGTERM)  # each daemon runs in a session of its own that we started
+            os.killpg(proc.pid, signal.SIGTERM)  # each daemon runs in a session of its own that we started
         except ProcessLookupError:
             pass
     time.sleep(0.5)
-    for pid in lab.pids:
+    for proc in lab.procs:
         try:
-            os.killpg(pid, signal.SIGKILL)
+            os.killpg(proc.pid, signal.SIGKILL)  # forked daemons (nginx workers, sshd) share that session
         except ProcessLookupError:
             pass
+        proc.wait(timeout=10)
+    for log in lab.logs:
+        log.close()
     for ns in (lab.scanner_ns, lab.server_ns):
         subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from leadline.detect.scripts import available_scripts, clean, parse_script_args, select_scripts
+from leadline.detect.scripts.select import selection
 from leadline.detect.scripts.base import ScriptError
 from leadline.detect.scripts.http import http_methods, http_robots, http_server_header, http_title
 from leadline.detect.scripts.misc import banner, banner_text, dns_nsid, dns_query, ftp_anon, memcached_info, redis_info, smtp_commands
@@ -41,6 +42,9 @@ def test_selection_by_name_category_pattern_and_expression() -> None:
     assert names("ssh-hostkey,banner") == {"ssh-hostkey", "banner"}
     assert names("(default or version) and http-*") == names("http-*")
     assert names("all") == {s.name for s in scripts}
+    chosen, named = selection(["default", "http-* and not intrusive", "ssh2-enum-algos or banner"], scripts)
+    assert named == {"http-title", "http-server-header", "http-robots.txt", "http-methods", "ssh2-enum-algos", "banner"}
+    assert {s.name for s in chosen} - named == {"ssh-hostkey", "ssl-cert", "ftp-anon", "smtp-commands", "dns-nsid"}
     with pytest.raises(UsageError, match="'nosuch' did not match a category, filename, or directory"):
         select_scripts(["nosuch"], scripts)
     with pytest.raises(UsageError):
@@ -151,7 +155,7 @@ def test_ssh_hostkey_reads_rsa_bits_from_the_modulus(tmp_path: Path) -> None:
 
 
 def test_ssh2_enum_algos_counts_and_lists() -> None:
-    ctx = context({22: ssh_service({"ssh-ed25519": b""})}, 22)
+    ctx = context({22: ssh_service({"ssh-ed25519": b""})}, 22, verbosity=1)
     out = ssh2_enum_algos(ctx).output  # type: ignore[union-attr]
     assert out.startswith("\n  kex_algorithms: (2)\n      curve25519-sha256\n      diffie-hellman-group14-sha256\n"
                           "  server_host_key_algorithms: (1)\n      ssh-ed25519\n")

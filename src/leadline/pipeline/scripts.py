@@ -20,7 +20,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from leadline.detect.scripts.base import HostInfo, Script, ScriptContext, ScriptError, ScriptTimeout, clean
-from leadline.detect.scripts.select import available_scripts, select_scripts
+from leadline.detect.scripts.select import available_scripts, selection
 from leadline.model import PortResult, PortState, ScriptElement, ScriptResult
 from leadline.pipeline.context import ScanContext, TaskProgress
 from leadline.pipeline.plan import ScanPlan
@@ -41,6 +41,7 @@ class ScriptJob:
     script: Script
     record: HostRecord
     port: PortResult | None
+    boost: int = 0  # 1 when the script was chosen by name (nmap's verbosity boost)
     status: str = "pending"
     result: ScriptResult | None = None
     elapsed: float = 0.0
@@ -66,7 +67,7 @@ def _run_job(job: ScriptJob, ctx: ScanContext, timeout: float, targets: frozense
     t0 = time.monotonic()
     host = HostInfo(job.record.address, job.record.target.hostname, targets)
     sctx = ScriptContext(host, job.port, ctx.engines.script_io(job.record.address, t0 + timeout),
-                         dict(config.script_args), config.verbosity, config.debugging)
+                         dict(config.script_args), config.verbosity + job.boost, config.debugging)
     try:
         result = job.script.action(sctx)
         job.status = "ok" if result is not None else "no output"
@@ -86,12 +87,13 @@ class ScriptScan:
 
     def __init__(self) -> None:
         self.scripts: list[Script] = []
+        self.named: frozenset[str] = frozenset()  # chosen by name or pattern: nmap's verbosity boost
 
     def wanted(self, plan: ScanPlan) -> bool:
         config = plan.config
         if not config.scripts:
             return False
-        self.scripts = select_scripts(config.scripts, available_scripts())
+        self.scripts, self.named = selection(config.scripts, available_scripts())
         return bool(self.scripts)
 
     def jobs(self, group: HostGroup) -> list[ScriptJob]:
@@ -102,11 +104,11 @@ class ScriptScan:
             for script in self.scripts:
                 if script.host_script:
                     if script.rule(info, None):
-                        jobs.append(ScriptJob(script, record, None))
+                        jobs.append(ScriptJob(script, record, None, int(script.name in self.named)))
                     continue
                 for port in record.ports:
                     if port.state in (PortState.OPEN, PortState.OPEN_FILTERED) and script.rule(info, port):
-                        jobs.append(ScriptJob(script, record, port))
+                        jobs.append(ScriptJob(script, record, port, int(script.name in self.named)))
         return jobs
 
     def run(self, group: HostGroup, ctx: ScanContext) -> None:

@@ -22,11 +22,14 @@ from importlib import metadata
 from leadline.detect.scripts.base import Script
 from leadline.errors import UsageError
 
-__all__ = ["ENTRY_POINT_GROUP", "available_scripts", "parse_script_args", "select_scripts"]
+__all__ = ["ENTRY_POINT_GROUP", "available_scripts", "parse_script_args", "select_scripts", "selection"]
 
 ENTRY_POINT_GROUP = "leadline.scripts"
 
 Pred = Callable[[Script], bool]
+# nmap's categories: a valid word even when no script installed here carries it.
+CATEGORIES = frozenset({"auth", "broadcast", "brute", "default", "discovery", "dos", "exploit", "external", "fuzzer",
+                        "intrusive", "malware", "safe", "version", "vuln"})
 
 
 def builtin_scripts() -> list[Script]:
@@ -71,6 +74,7 @@ class _Parser:
     """Recursive descent over ``or`` < ``and`` < ``not`` < atom."""
 
     def __init__(self, text: str, scripts: Sequence[Script]) -> None:
+        self.named: list[Pred] = []  # the name and pattern terms: what they match gets nmap's verbosity boost
         self.tokens = [m.group(1) for m in _TOKEN.finditer(text)]
         self.pos = 0
         self.scripts = scripts
@@ -122,7 +126,13 @@ class _Parser:
             if self.take() != ")":
                 raise UsageError(f"'{self.text}' is not a valid script expression")
             return inner
-        return _word(tok.lower(), self.scripts)
+        word = tok.lower()
+        if word in ("true", "false"):
+            return lambda s: word == "true"
+        pred = _word(word, self.scripts)
+        if word != "all" and word not in CATEGORIES and not any(word in s.categories for s in self.scripts):
+            self.named.append(pred)
+        return pred
 
 
 def _word(word: str, scripts: Sequence[Script]) -> Pred:
@@ -132,18 +142,29 @@ def _word(word: str, scripts: Sequence[Script]) -> Pred:
         return lambda s: True
     if any(c in word for c in "*?["):
         return lambda s: fnmatch.fnmatchcase(s.name, word)
-    if not any(s.name == word or word in s.categories for s in scripts):
+    if word not in CATEGORIES and not any(s.name == word or word in s.categories for s in scripts):
         raise UsageError(f"'{word}' did not match a category, filename, or directory")
     return lambda s: s.name == word or word in s.categories
 
 
 def select_scripts(expressions: Iterable[str], scripts: Sequence[Script]) -> list[Script]:
     """The scripts any of ``expressions`` selects, in the order they are listed in ``scripts``."""
-    preds = []
-    for raw in expressions:
-        for part in _split_commas(raw):
-            preds.append(_Parser(part, scripts).parse())
-    return [s for s in scripts if any(p(s) for p in preds)]
+    return selection(expressions, scripts)[0]
+
+
+def selection(expressions: Iterable[str], scripts: Sequence[Script]) -> tuple[list[Script], frozenset[str]]:
+    """The scripts selected, and the names of those selected by name or pattern.
+
+    nmap runs a script chosen by name (``--script ssh-hostkey``, ``http-*``)
+    one verbosity level up, as though -v had been given once more; one
+    chosen only through a category (``-sC``) runs at the verbosity given.
+    """
+    parsers = [_Parser(part, scripts) for raw in expressions for part in _split_commas(raw)]
+    preds = [p.parse() for p in parsers]
+    chosen = [s for s in scripts if any(p(s) for p in preds)]
+    named = frozenset(s.name for s in chosen for parser, pred in zip(parsers, preds)
+                      if pred(s) and any(term(s) for term in parser.named))
+    return chosen, named
 
 
 def _split_commas(text: str) -> list[str]:

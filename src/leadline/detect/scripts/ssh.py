@@ -84,7 +84,7 @@ ALGO_LISTS = ("kex_algorithms", "server_host_key_algorithms", "encryption_algori
 
 
 def ssh2_enum_algos(ctx: ScriptContext) -> ScriptResult | None:
-    """The algorithms the server's KEXINIT lists, counted and listed, as nmap shows them."""
+    """The algorithms the server's KEXINIT lists, counted (and listed from -v on), as nmap shows them."""
     assert ctx.port is not None
     conn = ctx.io.connect(ctx.port.port)
     try:
@@ -105,7 +105,7 @@ def ssh2_enum_algos(ctx: ScriptContext) -> ScriptResult | None:
     lines, elements = [], []
     for name in names:
         items = [clean(a, 256) for a in parsed[name].split(",") if a]
-        detail = "".join(f"\n      {a}" for a in items)  # nmap 7.93 lists them at every verbosity
+        detail = "".join(f"\n      {a}" for a in items) if ctx.verbosity > 0 else ""
         lines.append(f"\n  {name}: ({len(items)}){detail}")
         elements.append(table(name, [elem(None, a) for a in items]))
     return ScriptResult("ssh2-enum-algos", "".join(lines), tuple(elements))
