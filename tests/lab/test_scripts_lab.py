@@ -14,7 +14,7 @@ from tests.lab.scriptlab import ServiceLab, leadline_scripts, nmap_scripts, serv
 pytestmark = [pytest.mark.lab, pytest.mark.oracle]
 
 PORTS = "21,22,53,80,443,6379,11211"
-EXACT = ("http-title", "http-server-header", "ssh-hostkey", "ssl-cert")
+EXACT = ("http-title", "http-server-header", "ssh-hostkey", "ssl-cert", "http-methods")
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +55,8 @@ def test_exact_scripts_equal_nmap(lab: ServiceLab, verbosity: list[str]) -> None
                 mine = as_nmap_793_prints(script, mine)
             assert mine == scripts[script], f"{script} on {port}"
             compared += 1
-    # http-title and http-server-header on 80 and 443, ssh-hostkey on 22, ssl-cert on 443
-    assert compared == 6
+    # http-title, http-server-header and http-methods on 80 and 443, ssh-hostkey on 22, ssl-cert on 443
+    assert compared == 8
 
 
 def test_other_default_scripts_meet_real_daemons(lab: ServiceLab) -> None:

@@ -114,8 +114,14 @@ def test_http_robots_and_methods() -> None:
     out = http_robots(context({80: http_service({"GET /robots.txt": many})}, 80)).output  # type: ignore[union-attr]
     assert out.split("\n")[:3] == ["20 disallowed entries (15 shown)", "/dir00/ /dir01/ /dir02/ /dir03/ /dir04/ /dir05/ /dir06/ ",
                                     "/dir07/ /dir08/ /dir09/ /dir10/ /dir11/ /dir12/ /dir13/ /dir14/"]
-    out = http_methods(context(svc, 80)).output  # type: ignore[union-attr]
+    assert http_methods(context(svc, 80)).output == "\n  Potentially risky methods: TRACE"  # type: ignore[union-attr]
+    out = http_methods(context(svc, 80, verbosity=1)).output  # type: ignore[union-attr]
     assert out == "\n  Supported Methods: GET HEAD POST OPTIONS TRACE\n  Potentially risky methods: TRACE"
+    # No Allow header (nginx answers OPTIONS with 405): each safe method is tried against an invented one
+    refused = b"HTTP/1.1 405 Not Allowed\r\n\r\n"
+    static = {80: http_service({"GET /": PAGE, "HEAD /": PAGE}, default=refused)}
+    assert http_methods(context(static, 80, verbosity=1)).output == "\n  Supported Methods: GET HEAD"  # type: ignore[union-attr]
+    assert http_methods(context(static, 80)) is None
 
 
 def test_http_reads_are_capped() -> None:

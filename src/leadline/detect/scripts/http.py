@@ -6,12 +6,13 @@ every field a server sent is escaped by ``clean`` before it is shown.
 
 from __future__ import annotations
 
+import os
 import re
 
 from leadline.detect.scripts.base import Script, ScriptContext, ScriptError, clean, elem, table
 from leadline.detect.scripts.httpclient import fetch, request
 from leadline.detect.scripts.rules import HTTP_PORTS, HTTP_SERVICES, port_or_service, wants_tls
-from leadline.model import ScriptResult
+from leadline.model import ScriptElement, ScriptResult
 
 __all__ = ["SCRIPTS", "http_methods", "http_robots", "http_server_header", "http_title"]
 
@@ -124,22 +125,53 @@ def http_robots(ctx: ScriptContext) -> ScriptResult | None:
     return ScriptResult("http-robots.txt", text, tuple(elem(None, e.lstrip()) for e in entries))
 
 
-RISKY = ("TRACE", "CONNECT", "PUT", "DELETE")
+SAFE_METHODS = ("GET", "HEAD", "POST", "OPTIONS")
+UNSAFE_METHODS = ("DELETE", "PUT", "CONNECT", "TRACE")
+
+
+def _allowed(random_status: int, status: int) -> bool:
+    """nmap's test: a method exists unless refused (405, 501) or answered as an invented method was."""
+    if status in (405, 501):
+        return False
+    return not (400 <= status < 600 and status == random_status)
 
 
 def http_methods(ctx: ScriptContext) -> ScriptResult | None:
-    """The methods an OPTIONS request says are allowed, and the risky ones among them."""
-    resp = request(ctx, ctx.arg("url-path", "/", script="http-methods") or "/", "OPTIONS")
-    allow = resp.header("allow") or resp.header("public")
-    if not allow:
-        return None
-    methods = [clean(m.strip(), 64) for m in allow.split(",") if m.strip()]
-    lines = [f"\n  Supported Methods: {' '.join(methods)}"]
-    elements = [table("Supported Methods", [elem(None, m) for m in methods])]
-    risky = [m for m in methods if m.upper() in RISKY]
+    """The methods OPTIONS names, plus the safe ones that answer unlike an invented method, as nmap tests them;
+    "Supported Methods" is shown from -v on, risky ones always."""
+    path = ctx.arg("url-path", "/", script="http-methods") or "/"
+    resp = request(ctx, path, "OPTIONS")
+    methods: list[str] = []
+    for name in ("allow", "public"):
+        for v in re.split(r",\s*", resp.header(name) or ""):
+            if v and v not in methods:
+                methods.append(v)
+    to_test = [m for m in SAFE_METHODS if m not in methods]
+    if ctx.arg("test-all", None, script="http-methods"):
+        to_test += [m for m in UNSAFE_METHODS if m not in methods]
+    invented = "".join(chr(0x41 + b % 26) for b in os.urandom(4))
+    random_status = request(ctx, path, invented).status
+    for method in to_test:
+        try:
+            if _allowed(random_status, request(ctx, path, method).status):
+                methods.append(method)
+        except ScriptError:
+            continue
+    shown = [clean(m, 64) for m in methods]
+    lines: list[str] = []
+    elements: list[ScriptElement] = []
+    if ctx.verbosity > 0 and shown:
+        lines.append(f"\n  Supported Methods: {' '.join(shown)}")
+        elements.append(table("Supported Methods", [elem(None, m) for m in shown]))
+    risky = [m for m in shown if m not in SAFE_METHODS]
     if risky:
         lines.append(f"\n  Potentially risky methods: {' '.join(risky)}")
         elements.append(table("Potentially risky methods", [elem(None, m) for m in risky]))
+    if path != "/":
+        lines.append(f"\n  Path tested: {clean(path)}")
+        elements.append(elem("Path tested", path))
+    if not lines:
+        return None
     return ScriptResult("http-methods", "".join(lines), tuple(elements))
 
 
