@@ -12,7 +12,7 @@ import hashlib
 import ipaddress
 from datetime import datetime
 
-from leadline.detect.scripts.base import Script, ScriptContext, ScriptError, clean, elem, table
+from leadline.detect.scripts.base import HostInfo, Script, ScriptContext, ScriptError, clean, elem, table
 from leadline.detect.scripts.rules import SSL_PORTS, SSL_SERVICES, port_or_service, wants_tls
 from leadline.model import PortResult, ScriptElement, ScriptResult
 
@@ -22,8 +22,9 @@ NON_VERBOSE_FIELDS = ("commonName", "organizationName", "stateOrProvinceName", "
 _port_rule = port_or_service(SSL_PORTS, SSL_SERVICES)
 
 
-def ssl_rule(host: object, port: PortResult | None) -> bool:
-    return port is not None and (_port_rule(host, port) or wants_tls(port))  # type: ignore[arg-type]
+def ssl_rule(host: HostInfo, port: PortResult | None) -> bool:
+    """nmap's shortport.ssl: a TLS port or service, or a port version detection found inside TLS."""
+    return port is not None and (_port_rule(host, port) or wants_tls(port))
 
 
 def _name_fields(name: object) -> list[tuple[str, str]]:
