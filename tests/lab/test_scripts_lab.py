@@ -80,3 +80,55 @@ def test_script_statuses_with_d_and_a_short_timeout(lab: ServiceLab) -> None:
     # sshd speaks first (ok); Redis waits for a command, so the banner script meets its deadline
     assert re.search(r"NSE: banner against 198\.19\.77\.10:22: ok", done.stderr)
     assert re.search(r"NSE: banner against 198\.19\.77\.10:6379: timeout \(1\.0\ds\)", done.stderr)
+
+
+HOSTILE = r'''
+import socket, sys, threading
+ADDR, OTHER = sys.argv[1], sys.argv[2]
+def serve(port, reply):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind((ADDR, port)); s.listen(16)
+    while True:
+        c, _ = s.accept()
+        try:
+            c.settimeout(2); c.recv(4096); c.sendall(reply)
+        except OSError:
+            pass
+        c.close()
+title = b"<title>\x1b[2J\x1b]0;pwned\x07\xff\xfe" + b"(a+)+" * 10 + b"</title>"
+big = b"HTTP/1.1 200 OK\r\nServer: \x1b[31mevil\r\n\r\n" + title + b"A" * 10_000_000
+moved = b"HTTP/1.1 302 Found\r\nLocation: http://" + OTHER.encode() + b":8000/x\r\n\r\n"
+threading.Thread(target=serve, args=(8080, big), daemon=True).start()
+threading.Thread(target=serve, args=(8000, moved), daemon=True).start()
+# the other address: it records any connection, which must never come
+o = socket.socket(); o.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); o.bind((OTHER, 8000)); o.listen(4)
+while True:
+    c, peer = o.accept(); print("CONNECTED", peer, flush=True); c.close()
+'''
+
+
+def test_a_hostile_web_server_leaves_the_output_clean_and_is_not_followed(lab: ServiceLab) -> None:
+    import sys
+    import time
+
+    other = "198.19.77.99"
+    subprocess.run(["ip", "-n", lab.server_ns, "addr", "add", f"{other}/24", "dev", "lsxtb"], check=True)
+    script, log = lab.state / "hostile.py", lab.state / "hostile.log"
+    script.write_text(HOSTILE)
+    with open(log, "wb") as out:
+        server = subprocess.Popen(["ip", "netns", "exec", lab.server_ns, sys.executable, str(script),
+                                   "198.19.77.10", other], stdout=out, stderr=out)
+    try:
+        time.sleep(1.0)
+        t0 = time.monotonic()
+        found = leadline_scripts(lab, ["-n", "-Pn", "-p", "8080,8000", "--script", "http-title,http-server-header",
+                                       "--script-timeout", "10s"], timeout=60)
+        assert time.monotonic() - t0 < 30
+        title = found["8080/tcp"]["http-title"]
+        assert "\x1b" not in title and "\x07" not in title and title.startswith("\\x1B[2J\\x1B]0;pwned\\x07\\xff\\xfe")
+        assert found["8080/tcp"]["http-server-header"] == "\\x1B[31mevil"
+        assert found["8000/tcp"]["http-title"] == f"Did not follow redirect to http://{other}:8000/x"
+        time.sleep(0.5)
+        assert "CONNECTED" not in log.read_text(errors="replace")
+    finally:
+        server.kill()
+        server.wait(timeout=10)
