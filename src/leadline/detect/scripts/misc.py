@@ -7,7 +7,7 @@ import re
 import struct
 import time
 
-from leadline.detect.scripts.base import HostInfo, Script, ScriptContext, ScriptError, clean, elem, table
+from leadline.detect.scripts.base import Conn, HostInfo, Script, ScriptContext, ScriptError, clean, elem, table
 from leadline.detect.scripts.rules import port_or_service
 from leadline.model import PortResult, PortState, ScriptElement, ScriptResult
 
@@ -52,11 +52,11 @@ def banner(ctx: ScriptContext) -> ScriptResult | None:
     return ScriptResult("banner", banner_text(data, ctx.verbosity, ctx.debugging))
 
 
-def _reply(conn: object, cap: int = 8192) -> tuple[int, list[str]]:
+def _reply(conn: Conn, cap: int = 8192) -> tuple[int, list[str]]:
     """One (possibly multi-line) FTP/SMTP reply: its code and its lines' texts."""
     lines: list[str] = []
     for _ in range(200):
-        line = conn.recv_until(b"\n", cap)  # type: ignore[attr-defined]
+        line = conn.recv_until(b"\n", cap)
         if not line:
             break
         m = re.match(rb"(\d{3})([ -]?)(.*?)\r?\n?$", line, re.S)
@@ -97,9 +97,9 @@ def ftp_anon(ctx: ScriptContext) -> ScriptResult | None:
     return ScriptResult("ftp-anon", "\n".join(lines), (elem("login", head), table("listing", [elem(None, x) for x in listing])))
 
 
-def _ftp_list(ctx: ScriptContext, conn: object) -> list[str]:
+def _ftp_list(ctx: ScriptContext, conn: Conn) -> list[str]:
     """LIST over a passive data connection; the address in the 227 reply is ignored: only the target is dialled."""
-    conn.send(b"PASV\r\n")  # type: ignore[attr-defined]
+    conn.send(b"PASV\r\n")
     code, lines = _reply(conn)
     m = re.search(r"(\d+),(\d+),(\d+),(\d+),(\d+),(\d+)", " ".join(lines))
     if code != 227 or not m:
@@ -107,7 +107,7 @@ def _ftp_list(ctx: ScriptContext, conn: object) -> list[str]:
     data_port = int(m.group(5)) * 256 + int(m.group(6))
     data = ctx.io.connect(data_port)
     try:
-        conn.send(b"LIST\r\n")  # type: ignore[attr-defined]
+        conn.send(b"LIST\r\n")
         raw = data.recv_all(65536)
     finally:
         data.close()
@@ -149,9 +149,9 @@ def resp_command(*words: str) -> bytes:
     return b"*%d\r\n" % len(words) + b"".join(b"$%d\r\n%s\r\n" % (len(w), w.encode()) for w in words)
 
 
-def read_resp(conn: object, depth: int = 0) -> object:
+def read_resp(conn: Conn, depth: int = 0) -> object:
     """One RESP value: str, int, None or a list of them; an error reply is a ``ScriptError``."""
-    head = conn.recv_until(b"\r\n", 64)  # type: ignore[attr-defined]
+    head = conn.recv_until(b"\r\n", 64)
     kind, body = head[:1], head[1:-2]
     if not head.endswith(b"\r\n") or kind not in b"+-:$*" or not kind:
         raise ScriptError(f"not a Redis reply: {clean(head, 80)}")
@@ -165,22 +165,22 @@ def read_resp(conn: object, depth: int = 0) -> object:
     if kind == b":" or n < 0:
         return n if kind == b":" else None
     if kind == b"$":
-        data = conn.recv_all(min(n + 2, 1 << 20))  # type: ignore[attr-defined]
+        data = conn.recv_all(min(n + 2, 1 << 20))
         return data[:n].decode("latin-1")
     if depth > 4:
         raise ScriptError("Redis: reply nested too deep")
     return [read_resp(conn, depth + 1) for _ in range(min(n, 1024))]
 
 
-def _redis_extras(conn: object) -> list[tuple[str, list[str]]]:
+def _redis_extras(conn: Conn) -> list[tuple[str, list[str]]]:
     """nmap's extra lists: the addresses Redis binds, and the addresses of its clients."""
     extras: list[tuple[str, list[str]]] = []
     try:
-        conn.send(resp_command("CONFIG", "GET", "bind"))  # type: ignore[attr-defined]
+        conn.send(resp_command("CONFIG", "GET", "bind"))
         bind = read_resp(conn)
         if isinstance(bind, list) and len(bind) > 1 and bind[0] == "bind" and isinstance(bind[1], str):
             extras.append(("Bind addresses", [clean(a or "0.0.0.0", 64) for a in bind[1].split(" ")]))
-        conn.send(resp_command("CLIENT", "LIST"))  # type: ignore[attr-defined]
+        conn.send(resp_command("CLIENT", "LIST"))
         clients = read_resp(conn)
         if isinstance(clients, str):
             found = sorted({m.group(1) for m in re.finditer(r"(?:^|\s)addr=\[?([0-9a-fA-F:.]+)\]?:\d+", clients)},

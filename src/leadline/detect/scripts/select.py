@@ -17,7 +17,6 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Callable, Iterable, Sequence
-from importlib import metadata
 
 from leadline.detect.scripts.base import Script
 from leadline.errors import UsageError
@@ -49,6 +48,8 @@ def _as_scripts(obj: object) -> list[Script]:
 
 def plugin_scripts(warn: Callable[[str], None] | None = None) -> list[Script]:
     """Scripts from installed packages (entry-point group ``leadline.scripts``); a broken one is skipped."""
+    from importlib import metadata  # only scans that run scripts pay for reading installed packages
+
     found: list[Script] = []
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         try:

@@ -12,6 +12,10 @@ import hashlib
 import ipaddress
 from datetime import datetime
 
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.serialization import Encoding
+
 from leadline.detect.scripts.base import HostInfo, Script, ScriptContext, ScriptError, clean, elem, table
 from leadline.detect.scripts.rules import SSL_PORTS, SSL_SERVICES, port_or_service, wants_tls
 from leadline.model import PortResult, ScriptElement, ScriptResult
@@ -27,10 +31,7 @@ def ssl_rule(host: HostInfo, port: PortResult | None) -> bool:
     return port is not None and (_port_rule(host, port) or wants_tls(port))
 
 
-def _name_fields(name: object) -> list[tuple[str, str]]:
-    from cryptography import x509
-
-    assert isinstance(name, x509.Name)
+def _name_fields(name: x509.Name) -> list[tuple[str, str]]:
     out = []
     for attr in name:
         key = attr.oid._name if attr.oid._name != "Unknown OID" else attr.oid.dotted_string
@@ -47,10 +48,7 @@ def _stringify(fields: list[tuple[str, str]], verbosity: int) -> str:
     return "/".join(parts)
 
 
-def _san(cert: object) -> str | None:
-    from cryptography import x509
-
-    assert isinstance(cert, x509.Certificate)
+def _san(cert: x509.Certificate) -> str | None:
     try:
         ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     except (x509.ExtensionNotFound, ValueError):
@@ -80,10 +78,8 @@ def _when(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def _pubkey(cert: object) -> tuple[str, int, list[ScriptElement]]:
-    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
-
-    key = cert.public_key()  # type: ignore[attr-defined]
+def _pubkey(cert: x509.Certificate) -> tuple[str, int, list[ScriptElement]]:
+    key = cert.public_key()
     if isinstance(key, rsa.RSAPublicKey):
         nums = key.public_numbers()
         return "rsa", key.key_size, [elem("modulus", f"{nums.n:X}"), elem("exponent", nums.e)]
@@ -106,9 +102,6 @@ def _grouped(digest: bytes) -> str:
 
 def describe_certificate(der: bytes, verbosity: int = 0) -> ScriptResult:
     """nmap's ssl-cert text and table for a DER certificate; ``ScriptError`` when it does not parse."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import Encoding
-
     try:
         cert = x509.load_der_x509_certificate(der)
         subject, issuer = _name_fields(cert.subject), _name_fields(cert.issuer)
