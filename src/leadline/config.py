@@ -99,4 +99,6 @@ class ScanConfig:
     version_intensity: int = 7  # --version-intensity; --version-light 2, --version-all 9
     version_trace: bool = False  # --version-trace
     versiondb: str | None = None  # --versiondb PATH (or "nmap"); None: leadline's own probe file
-    scripts: tuple[str, ...] = ()  # the --script selection; -sC (and -A) mean ("default",)
+    scripts: tuple[str, ...] = ()  # --script expressions; -sC is ("default",)
+    script_args: tuple[tuple[str, str], ...] = ()  # --script-args, in the order given
+    script_timeout: float | None = None  # --script-timeout: each script run's deadline (None: the phase's default)

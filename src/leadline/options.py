@@ -191,6 +191,21 @@ def _scanflags(st: _State, value: str) -> None:
     st.cfg["scanflags"] = parse_scanflags(value)
 
 
+def _scripts(st: _State, value: str) -> None:
+    """--script (and -sC, as "default"): expressions add up; they are checked when the scan is planned."""
+    before = st.cfg.get("scripts", ())
+    st.cfg["scripts"] = (*(before if isinstance(before, tuple) else ()), value)
+
+
+def _script_args(st: _State, value: str) -> None:
+    from leadline.detect.scripts.select import parse_script_args
+
+    before = st.cfg.get("script_args", ())
+    args = dict(before if isinstance(before, tuple) else ())
+    args.update(parse_script_args(value))
+    st.cfg["script_args"] = tuple(args.items())
+
+
 VALUE_OPTIONS: dict[str, Handler] = {
     "p": lambda st, value: _ports(st, value),
     "exclude-ports": _set("exclude_ports"),
@@ -223,6 +238,9 @@ VALUE_OPTIONS: dict[str, Handler] = {
     "version-intensity": lambda st, value: st.cfg.__setitem__(
         "version_intensity", parse_int(value, "--version-intensity", 0, 9)),
     "versiondb": _set("versiondb"),
+    "script": _scripts,
+    "script-args": _script_args,
+    "script-timeout": _set("script_timeout", parse_time),
 }
 
 FLAG_OPTIONS: dict[str, Callable[[_State], None]] = {
@@ -280,17 +298,15 @@ DEFAULT_PROBE_PORTS = {"syn": (80,), "ack": (80,), "udp": (40125,)}
 # nmap features a user may well type that leadline does not have yet: a line
 # saying so beats "unrecognized option" for a flag nmap users know.
 _WHAT_LEADLINE_DOES = ("leadline runs TCP port scans (-sT -sS -sF -sX -sN -sA -sW -sM), host discovery "
-                       "and version detection (-sV)")
+                       "version detection (-sV) and scripts (-sC, --script)")
 NOT_YET_OPTIONS = {
     "O": "OS detection (-O)",
     "osscan-guess": "OS detection (--osscan-guess)",
     "osscan-limit": "OS detection (--osscan-limit)",
     "traceroute": "traceroute (--traceroute)",
-    "script": "the scripting engine (--script)",
     "b": "the FTP bounce scan (-b)",
 }
 NOT_YET_SCAN_LETTERS = {
-    "C": "the default scripts (-sC)",
     "O": "the IP protocol scan (-sO)",
     "Y": "the SCTP INIT scan (-sY)",
     "Z": "the SCTP COOKIE ECHO scan (-sZ)",
@@ -311,6 +327,8 @@ def _scan_types(st: _State, letters: str, token: str) -> None:
             st.scan_types.append(kind.scan_type)
         elif ch == "V":
             st.cfg["version_detection"] = True
+        elif ch == "C":  # -sC: the default scripts
+            _scripts(st, "default")
         elif ch in ("n", "P"):
             st.cfg["ping_only"] = True
         elif ch == "L":

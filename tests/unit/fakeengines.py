@@ -18,6 +18,7 @@ from leadline.config import DiscoveryProbe, Timing
 from leadline.core.session import Event
 from leadline.detect.service.policy import PortProbing
 from leadline.detect.service.probes import ProbeDatabase
+from leadline.detect.scripts.base import MAX_READ, ScriptError, ScriptTimeout
 from leadline.engines.connect import HostPortResults, PingResult
 from leadline.engines.discovery import DiscoveryResult
 from leadline.engines.fake import Answer, FakeHost, FakeNetwork, run_fake_scan
@@ -26,6 +27,95 @@ from leadline.model import PortResult, PortState, Reason
 from leadline.pipeline.engines import MakeSession
 
 SOURCE = "198.18.0.1"
+
+
+@dataclass
+class Service:
+    """A scripted service behind one port, for scripts: what it has said once the client sent ``sent``.
+
+    ``respond(sent)`` returns everything the server has sent so far given
+    everything the client sent so far on this connection; ``closes`` says
+    whether the server then ends the stream (else a read waits: a timeout).
+    """
+
+    respond: Callable[[bytes], bytes]
+    closes: bool = True
+    cert: bytes | None = None  # DER, for TLS services
+    tls: bool | None = None  # True: TLS only, False: plain only, None: either
+
+
+class FakeConn:
+    """A conversation with a scripted service; reads follow ``respond`` and its caps, like SocketConn."""
+
+    def __init__(self, service: Service, tls: bool) -> None:
+        self.service = service
+        self.tls = tls
+        self.sent = b""
+        self.read = 0
+        self.closed = False
+
+    def _available(self) -> bytes:
+        return self.service.respond(self.sent)[self.read:]
+
+    def send(self, data: bytes) -> None:
+        self.sent += data
+
+    def recv(self, cap: int = 4096, wait: float | None = None) -> bytes:
+        data = self._available()[:min(cap, MAX_READ)]
+        if not data and not self.service.closes:
+            raise ScriptTimeout("scripted service says nothing more")
+        self.read += len(data)
+        return data
+
+    def recv_until(self, marker: bytes, cap: int = MAX_READ) -> bytes:
+        data = self._available()
+        end = data.find(marker)
+        n = min(cap, end + len(marker)) if end >= 0 else min(cap, len(data))
+        if end < 0 and n < cap and not data and not self.service.closes:
+            raise ScriptTimeout("scripted service says nothing more")
+        self.read += n
+        return data[:n]
+
+    def recv_all(self, cap: int = MAX_READ) -> bytes:
+        data = self._available()[:cap]
+        if not data and not self.service.closes:
+            raise ScriptTimeout("scripted service says nothing more")
+        self.read += len(data)
+        return data
+
+    def peer_certificate(self) -> bytes | None:
+        return self.service.cert if self.tls else None
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeScriptIO:
+    """Scripts' I/O for one scripted address: connections to its services, logged for the tests."""
+
+    def __init__(self, address: str, services: Mapping[int, Service], udp: Mapping[int, Callable[[bytes], bytes]],
+                 log: list[tuple[str, int, bool]]) -> None:
+        self.address = address
+        self.services = services
+        self.udp = udp
+        self.log = log
+
+    def connect(self, port: int, *, tls: bool = False) -> FakeConn:
+        self.log.append((self.address, port, tls))
+        service = self.services.get(port)
+        if service is None:
+            raise ScriptError(f"connect to port {port} failed: Connection refused")
+        if service.tls is not None and service.tls != tls:
+            raise ScriptError(f"connect to port {port} failed: {'TLS' if tls else 'plain'} not spoken")
+        return FakeConn(service, tls)
+
+    def udp_exchange(self, port: int, payload: bytes, cap: int = 4096) -> bytes:
+        self.log.append((self.address, port, False))
+        answer = self.udp.get(port)
+        reply = answer(payload) if answer is not None else b""
+        if not reply:
+            raise ScriptTimeout(f"no UDP answer from port {port}")
+        return reply[:cap]
 
 
 @dataclass
@@ -40,6 +130,8 @@ class ScriptedHost:
     # Version detection: per (port, protocol), what the service answers to a probe's payload
     # (b"" for the NULL probe: its banner); None for silence, CLOSED for a connection closed at once.
     services: dict[tuple[int, str], Callable[[bytes], bytes | None]] = field(default_factory=dict)
+    script_services: dict[int, Service] = field(default_factory=dict)  # what scripts meet on each TCP port
+    udp: dict[int, Callable[[bytes], bytes]] = field(default_factory=dict)  # datagram in, answer out
 
 
 CLOSED = b"<closed>"
@@ -53,6 +145,7 @@ class FakeEngines:
         self.discovery_asked: list[str] = []
         self.ports_probed: Counter[str] = Counter()
         self.service_probes: list[tuple[str, int, str]] = []
+        self.script_connects: list[tuple[str, int, bool]] = []  # (address, port, tls) of every script connection
 
     def raw_available(self) -> bool:
         return True
@@ -145,3 +238,8 @@ class FakeEngines:
                 policy.feed(probe, data)
                 policy.end_probe(probe, data, closed)
             on_result(t, policy.result())
+
+    def script_io(self, address: str, deadline: float) -> FakeScriptIO:
+        self.calls["script_io"] += 1
+        host = self.hosts.get(address, ScriptedHost())
+        return FakeScriptIO(address, host.script_services, host.udp, self.script_connects)

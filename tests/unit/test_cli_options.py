@@ -94,7 +94,7 @@ def test_scanflags() -> None:
         (["-O", "x"], "OS detection (-O) is not implemented yet"),
         (["-sV", "--version-intensity", "10", "x"], "value 10 for --version-intensity is out of range (0..9)"),
         (["--traceroute", "x"], "traceroute (--traceroute) is not implemented yet"),
-        (["--script", "banner", "x"], "the scripting engine (--script) is not implemented yet"),
+        (["--script-args", 'a="open', "x"], "unterminated"),
         (["--frobnicate", "x"], "unrecognized option '--frobnicate'"),
         (["-T7", "x"], "invalid timing template '-T7'"),
         (["--max-retries", "many", "x"], "invalid number 'many' for --max-retries"),

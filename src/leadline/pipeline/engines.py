@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from leadline.core.session import Event, ScanSession
     from leadline.detect.service.probes import ProbeDatabase
     from leadline.engines.service import OnResult, ServiceOptions, ServiceTarget
+    from leadline.detect.scripts.base import ScriptIO
     from leadline.engines.connect import HostPortResults, PingResult
     from leadline.engines.discovery import DiscoveryResult
     from leadline.engines.routes import RouteTable
@@ -72,6 +73,9 @@ class Engines(Protocol):
                         on_result: OnResult, stop: threading.Event, log: Callable[[str], None] | None,
                         trace: Callable[[str], None] | None) -> None:
         """Version detection's conversations with ``targets``; ``on_result`` hears each port's answer."""
+
+    def script_io(self, address: str, deadline: float) -> ScriptIO:
+        """Connections for one script run against ``address``, each call bounded by ``deadline`` (monotonic)."""
 
 
 class SystemEngines:
@@ -174,3 +178,8 @@ class SystemEngines:
         from leadline.engines.service import detect_services
 
         detect_services(db, targets, options, on_result=on_result, stop=stop, log=log, trace=trace)
+
+    def script_io(self, address: str, deadline: float) -> ScriptIO:
+        from leadline.engines.scriptio import SocketScriptIO
+
+        return SocketScriptIO(address, deadline)

@@ -45,7 +45,9 @@ Warn = Callable[[str], None]
 
 def post_scan_phases() -> tuple[Phase, ...]:
     """The phases after the port scans, in nmap's order: service/version, scripts, OS, traceroute."""
-    return (ServiceScan(),)
+    from leadline.pipeline.scripts import ScriptScan
+
+    return (ServiceScan(), ScriptScan())
 
 
 class Scan:
