@@ -328,13 +328,16 @@ def test_diff_shows_a_firewall_change(host: dict[str, object], tmp_path: Path) -
     assert lines[-1] == "1 listener unchanged"
 
 
-def test_without_root_owners_of_others_are_hidden_and_said_so(host: dict[str, object]) -> None:
-    as_nobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
-    own, line = _start([*as_nobody, sys.executable, "-c", _SERVER, "lclnobody", "tcp", "127.0.0.1", "7070", "echo"])
+def test_without_root_owners_of_others_are_hidden_and_said_so(host: dict[str, object],
+                                                            unprivileged_leadline: list[str]) -> None:
+    # nobody may not read a checkout in a private directory: the fixture's copy and interpreter it can run.
+    as_nobody = unprivileged_leadline[:unprivileged_leadline.index("env")]
+    python = unprivileged_leadline[unprivileged_leadline.index("-m") - 1]
+    own, line = _start([*as_nobody, python, "-c", _SERVER, "lclnobody", "tcp", "127.0.0.1", "7070", "echo"])
     try:
         assert line == "ready"
-        done = _in_ns([*as_nobody, LEADLINE, "local", "-l", "-oJ", "-"])
-        text = _in_ns([*as_nobody, LEADLINE, "local", "-l"]).stdout
+        done = _in_ns([*unprivileged_leadline, "local", "-l", "-oJ", "-"])
+        text = _in_ns([*unprivileged_leadline, "local", "-l"]).stdout
     finally:
         own.kill()
         own.wait(timeout=10)
