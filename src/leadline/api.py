@@ -7,7 +7,6 @@ strings when that is easier than keyword arguments.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import shlex
 import threading
@@ -216,6 +215,8 @@ async def scan_async(
     """:func:`scan` without blocking the event loop; cancelling the task stops the scan (what was found is kept in any files)."""
     stop = threading.Event()
     call = functools.partial(scan, targets, options, on_host=on_host, sinks=sinks, stop=stop, warn=warn, **overrides)
+    import asyncio  # here, not at the top: the command line never needs it
+
     try:
         return await asyncio.to_thread(call)
     except asyncio.CancelledError:

@@ -30,7 +30,6 @@ from leadline.pipeline.phase import Phase
 from leadline.pipeline.plan import ScanPlan
 from leadline.pipeline.portscan import PortScan
 from leadline.pipeline.record import HostGroup, HostRecord
-from leadline.pipeline.service import ServiceScan
 from leadline.pipeline.listing import list_targets
 from leadline.pipeline.sweep import ping_sweep
 from leadline.services import ServiceTable
@@ -43,11 +42,22 @@ __all__ = ["Scan", "post_scan_phases"]
 Warn = Callable[[str], None]
 
 
-def post_scan_phases() -> tuple[Phase, ...]:
-    """The phases after the port scans, in nmap's order: service/version, scripts, OS, traceroute."""
-    from leadline.pipeline.scripts import ScriptScan
+def post_scan_phases(config: ScanConfig) -> tuple[Phase, ...]:
+    """The phases after the port scans, in nmap's order: service/version, scripts, OS, traceroute.
 
-    return (ServiceScan(), ScriptScan())
+    Each is imported only when its option asks for it: their modules bring
+    asyncio, regular expressions and TLS that a plain port scan never needs.
+    """
+    phases: list[Phase] = []
+    if config.version_detection:
+        from leadline.pipeline.service import ServiceScan
+
+        phases.append(ServiceScan())
+    if config.scripts:
+        from leadline.pipeline.scripts import ScriptScan
+
+        phases.append(ScriptScan())
+    return tuple(phases)
 
 
 class Scan:
@@ -81,7 +91,12 @@ class Scan:
                                evidence=self.evidence, port_key=random.getrandbits(32), trace=trace)
         self.emitter = Emitter(self.ctx)
         self.port_phases: tuple[Phase, ...] = tuple(PortScan(t) for t in self.plan.scan_types)
-        self.later_phases = tuple(p for p in post_scan_phases() if p.wanted(self.plan))
+        self.later_phases = tuple(p for p in post_scan_phases(config) if p.wanted(self.plan))
+        self.service_scan = False
+        if config.version_detection:
+            from leadline.pipeline.service import ServiceScan
+
+            self.service_scan = any(isinstance(p, ServiceScan) for p in self.later_phases)
 
     def _open_evidence(self, trace: Callable[[str], None] | None) -> Evidence | None:
         if self.config.pcap is None and trace is None:
@@ -100,7 +115,7 @@ class Scan:
         return RunInfo(args=config.args, start_time=start, version=__version__, scaninfo=tuple(infos),
                        verbosity=config.verbosity, debugging=config.debugging, ping_only=config.ping_only,
                        list_only=config.list_only,
-                       service_scan=any(isinstance(p, ServiceScan) for p in self.later_phases))
+                       service_scan=self.service_scan)
 
     def targets(self) -> Iterator[Target]:
         specs = itertools.chain(self.config.targets, self.extra_targets)
