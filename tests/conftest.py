@@ -1,8 +1,10 @@
 """Fixtures for tests against real kernels: the practice lab, shared by the whole suite.
 
-The lab uses the prefix "llt", so it never touches a user's "ll" lab.  Two
-test sessions on one machine share it: each holds a shared lock while it
-runs, and only the last one out removes the lab.
+The lab uses the prefix "llt" (or LEADLINE_TEST_LAB's), so it never touches a
+user's "ll" lab.  Two test sessions on one machine share it: each holds a
+shared lock while it runs, and only the last one out removes the lab.  Sessions
+testing different versions of the topology set different prefixes, so neither
+rebuilds the other's lab under it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import pytest
 
 from leadline.lab import Lab, practice_topology
 
-PRACTICE_PREFIX = "llt"
+PRACTICE_PREFIX = os.environ.get("LEADLINE_TEST_LAB", "llt")
 LOCK_PATH = Path("/run/leadline-lab") / f"{PRACTICE_PREFIX}.lock"
 LOCK_WAIT = 60.0
 
