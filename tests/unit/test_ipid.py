@@ -42,7 +42,7 @@ def test_two_samples_never_read_as_random() -> None:
 
 def test_multiples_of_256_from_25600_are_random_increments() -> None:
     assert classify_ipids([0, 25600]) is IpidClass.RANDOM_INCREMENTS
-    assert classify_ipids([0, 5120, 10240]) is IpidClass.RANDOM_INCREMENTS
+    assert classify_ipids([0, 5120, 10240]) is IpidClass.BROKEN_INCREMENTAL
 
 
 def test_localhost_discounts_our_own_reset() -> None:
