@@ -46,7 +46,7 @@ demo: deps venv
 # Type errors fail the run before any test starts ([tool.mypy] in pyproject.toml).
 test: deps venv
 	$(BIN)/python -m mypy
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 lab-down:
 	-$(BIN)/leadline lab down
