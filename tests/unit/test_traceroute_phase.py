@@ -178,3 +178,16 @@ def test_traceroute_lines_for_leadline_trace() -> None:
     assert lines == ["traceroute to 198.18.3.10, 30 hops max, SYN to port 80/tcp",
                      " 1  198.18.1.1  0.500 ms", " 2  *", " 3  198.18.3.10  1.200 ms"]
     assert traceroute_lines(_host(trace))[1] == " 1  198.18.1.1 (198.18.1.1)  0.500 ms"
+
+
+def test_leadline_trace_arguments() -> None:
+    from leadline.cli.trace import trace_options
+    from leadline.errors import UsageError
+
+    assert trace_options(["198.18.3.10"]) == ("198.18.3.10", ["--traceroute", "-sn"], False)
+    assert trace_options(["-n", "-6", "-T", "fd18:4c11:0:3::10"]) == (
+        "fd18:4c11:0:3::10", ["--traceroute", "-sS", "-p", "80", "-n", "-6"], True)
+    assert trace_options(["-p", "22", "-Pn", "x"])[1] == ["--traceroute", "-sS", "-p", "22", "-Pn"]
+    for bad in (["-p", "0", "x"], ["-p", "http", "x"], ["--bogus", "x"], []):
+        with pytest.raises(UsageError, match="^trace: "):
+            trace_options(bad)
