@@ -65,7 +65,7 @@ def scenario(prefix: str, title: str, targets: list[str], options: object, topol
 def main() -> int:
     options = common.arguments(__doc__.splitlines()[0], budget=120, repeat=3)
     agree = scenario("llit", "the practice lab's subnets", SUBNETS, options)
-    agree = scenario("llic", "the router chain (silent hop 2)", [CHAIN_TARGET, CHAIN_TARGET2], options,
+    agree = scenario("llitc", "the router chain (silent hop 2)", [CHAIN_TARGET, CHAIN_TARGET2], options,
                      chain_topology()) and agree
     print(f"\nall runs: {'same port states and routes as nmap' if agree else 'DIFFERENT results (see above)'}")
     return 0 if agree else 1

@@ -191,3 +191,12 @@ def test_leadline_trace_arguments() -> None:
     for bad in (["-p", "0", "x"], ["-p", "http", "x"], ["--bogus", "x"], []):
         with pytest.raises(UsageError, match="^trace: "):
             trace_options(bad)
+
+
+def test_ping_scan_output_shows_the_route() -> None:
+    out = io.StringIO()
+    sink = NormalOutput(out)
+    sink.begin(RunInfo("leadline -sn --traceroute", 0.0, "0", ping_only=True))
+    sink.host(_host(ROUTE))
+    assert "Host is up (0.00020s latency).\n\nTRACEROUTE (using port 22/tcp)\nHOP RTT     ADDRESS\n1   0.07 ms" \
+           in out.getvalue()

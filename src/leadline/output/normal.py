@@ -175,6 +175,8 @@ class NormalOutput(NullSink):
         if not ping_only:
             lines.extend(self._after_ports(host))
             lines.append("")
+        elif host.trace is not None:  # -sn --traceroute: nmap prints the route after the host lines
+            lines.extend([*trace_lines(host), ""])
         return lines
 
     def _after_ports(self, host: HostResult) -> list[str]:
