@@ -201,3 +201,27 @@ def test_many_hosts_respect_the_window() -> None:
     shared = [t for t in targets if s.result(t).shared_with is not None]
     assert len(shared) >= 90  # nearly every host borrowed hops 1-2 from another
     assert len(net.sent) < 3 * len(targets)
+
+
+def test_session_survives_odd_answers_and_keeps_the_route() -> None:
+    """Fuzz: mangled copies of real answers fed between the real ones change nothing and raise nothing."""
+    rng = random.Random(7)
+    net = far_net()
+    s = session([TraceTarget(FAR, US, SYN80, distance=3)])
+    real = net.answer
+    noise: list[bytes] = []
+
+    def answer(datagram: bytes) -> list[tuple[float, bytes]]:
+        replies = real(datagram)
+        for _, reply in replies:
+            for _ in range(20):
+                data = bytearray(reply)
+                for _ in range(rng.randrange(1, 4)):
+                    data[rng.randrange(20, len(data))] = rng.randrange(256)
+                noise.append(bytes(data[: rng.randrange(20, len(data) + 1)]))
+        return [(0.0005, n) for n in noise[-20:]] + replies
+
+    net.answer = answer  # type: ignore[method-assign]
+    run_session(s, net)
+    assert noise
+    assert [h.address for h in s.result(FAR).hops] == [R1, R2, FAR]

@@ -18,7 +18,8 @@ Invariants:
   to (target, TTL, attempt) with no table of probes, and forged or
   stray packets fail the check;
 * ``read`` returns a ``TraceReply`` or None and never raises, whatever
-  the bytes (truncated quotes, odd ICMP types, foreign protocols).
+  the bytes (truncated quotes, odd ICMP types, foreign protocols); an
+  ICMP message whose checksum fails is not read at all.
 """
 
 from __future__ import annotations
@@ -29,11 +30,11 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from leadline.core.cookie import ReplyCookie
-from leadline.core.packet.checksum import PacketError
+from leadline.core.packet.checksum import PacketError, internet_checksum, transport_checksum
 from leadline.core.packet.icmp import ICMPMessage, build_icmp, echo_request as echo4
 from leadline.core.packet.icmpv6 import ICMPv6Message, build_icmpv6, echo_request as echo6
 from leadline.core.packet.ipv4 import IPv4Header, build_ipv4
-from leadline.core.packet.ipv6 import IPv6Header, build_ipv6
+from leadline.core.packet.ipv6 import IPv6Header, build_ipv6, upper_layer
 from leadline.core.packet.parse import QuotedHeader, pack_address, parse_datagram, parse_quoted
 from leadline.core.packet.tcp import TCPFlag, TCPSegment, build_tcp, mss
 from leadline.core.packet.udp import UDPDatagram, build_udp
@@ -162,6 +163,8 @@ class TraceProbes:
             return None
         transport = packet.transport
         if isinstance(transport, (ICMPMessage, ICMPv6Message)):
+            if not _icmp_checksum_ok(packet.ip):
+                return None  # a mangled type or code would change what the answer means
             return self._read_icmp(packet.src, packet.ttl, transport)
         if isinstance(transport, TCPSegment):
             if transport.flags & _ACK and transport.flags & (_SYN | _RST):
@@ -230,3 +233,10 @@ class TraceProbes:
             return None
         return TraceReply(target, ttl, attempt, sender, kind, reply_ttl)
 
+
+def _icmp_checksum_ok(ip: IPv4Header | IPv6Header) -> bool:
+    """ICMP and ICMPv6 checksums, which routers and hosts always compute in full (no offload)."""
+    if isinstance(ip, IPv4Header):
+        return internet_checksum(ip.payload) == 0
+    _, message = upper_layer(ip)
+    return transport_checksum(pack_address(ip.src), pack_address(ip.dst), _ICMP6, message) == 0
