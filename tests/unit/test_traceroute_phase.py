@@ -200,3 +200,22 @@ def test_ping_scan_output_shows_the_route() -> None:
     sink.host(_host(ROUTE))
     assert "Host is up (0.00020s latency).\n\nTRACEROUTE (using port 22/tcp)\nHOP RTT     ADDRESS\n1   0.07 ms" \
            in out.getvalue()
+
+
+def test_xml_with_routes_is_valid_against_nmaps_dtd(tmp_path: object) -> None:
+    import subprocess
+    from pathlib import Path
+
+    from leadline.model import RunStats
+
+    path = Path(str(tmp_path)) / "trace.xml"
+    with open(path, "w") as stream:
+        sink = XmlOutput(stream)
+        sink.begin(RunInfo("leadline --traceroute", 0.0, "0"))
+        sink.host(_host(ROUTE))
+        sink.host(_host(Trace("icmp", None, (TraceHop(1, None), TraceHop(2, FAR, None, "far.lab")))))
+        sink.host(_host(Trace(None, None, (TraceHop(1, FAR, 0.0001),)), family=6, distance=1, os=OsResult()))
+        sink.end(RunStats(1.0, 1.0, 3, 0, 3))
+    done = subprocess.run(["xmllint", "--noout", "--dtdvalid", "/usr/share/nmap/nmap.dtd", str(path)],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
