@@ -102,3 +102,5 @@ class ScanConfig:
     scripts: tuple[str, ...] = ()  # --script expressions; -sC is ("default",)
     script_args: tuple[tuple[str, str], ...] = ()  # --script-args, in the order given
     script_timeout: float | None = None  # --script-timeout: each script run's deadline (None: the phase's default)
+    traceroute: bool = False  # --traceroute (and -A): the route to each host after the scan
+    aggressive: bool = False  # -A: its traceroute only runs as root, as nmap's does

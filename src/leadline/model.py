@@ -163,11 +163,19 @@ class TraceHop:
 
 @dataclass(frozen=True, slots=True)
 class Trace:
-    """The route to a host: the probe that was used and one hop per TTL."""
+    """The route to a host: the probe that was used and one hop per TTL.
 
-    protocol: str  # "tcp" | "udp" | "icmp"
+    ``protocol`` is None for a host on our own link, which gets one hop and
+    no probe (nmap's bare "TRACEROUTE" header).  Hops 1..``shared_hops``
+    were learned while tracing ``shared_with`` and are the same for this
+    host (nmap's "Hops 1-2 are the same as for ...").
+    """
+
+    protocol: str | None  # "tcp" | "udp" | "icmp" (ICMPv6 echo for an IPv6 host) | None
     port: int | None
     hops: tuple[TraceHop, ...] = ()
+    shared_with: str | None = None
+    shared_hops: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -273,13 +273,16 @@ FLAG_OPTIONS: dict[str, Callable[[_State], None]] = {
     "version-all": lambda st: st.cfg.__setitem__("version_intensity", 9),
     "version-trace": lambda st: st.cfg.__setitem__("version_trace", True),
     "A": lambda st: _aggressive(st),
+    "traceroute": lambda st: st.cfg.__setitem__("traceroute", True),
 }
 
 
 def _aggressive(st: _State) -> None:
-    """-A: what exists of -sV -sC -O --traceroute (OS detection and traceroute are not there yet)."""
+    """-A: what exists of -sV -sC -O --traceroute (OS detection is not there yet)."""
     st.cfg["version_detection"] = True
     st.cfg["scripts"] = ("default",)
+    st.cfg["traceroute"] = True
+    st.cfg["aggressive"] = True
 
 # Dashes that are not '-' (en dash, em dash, minus sign, ...), as pasted from documents.
 UNICODE_DASHES = frozenset("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d")
@@ -303,7 +306,6 @@ NOT_YET_OPTIONS = {
     "O": "OS detection (-O)",
     "osscan-guess": "OS detection (--osscan-guess)",
     "osscan-limit": "OS detection (--osscan-limit)",
-    "traceroute": "traceroute (--traceroute)",
     "b": "the FTP bounce scan (-b)",
 }
 NOT_YET_SCAN_LETTERS = {

@@ -93,7 +93,6 @@ def test_scanflags() -> None:
         (["-sZ", "x"], "the SCTP COOKIE ECHO scan (-sZ) is not implemented yet"),
         (["-O", "x"], "OS detection (-O) is not implemented yet"),
         (["-sV", "--version-intensity", "10", "x"], "value 10 for --version-intensity is out of range (0..9)"),
-        (["--traceroute", "x"], "traceroute (--traceroute) is not implemented yet"),
         (["--script-args", 'a="open', "x"], "unterminated"),
         (["--frobnicate", "x"], "unrecognized option '--frobnicate'"),
         (["-T7", "x"], "invalid timing template '-T7'"),

@@ -344,6 +344,10 @@ def main(argv: list[str] | None = None) -> int:
             from leadline.cli.local import local_main
 
             return local_main(args[1:])
+        if args[:1] == ["trace"]:
+            from leadline.cli.trace import trace_main
+
+            return trace_main(args[1:])
         parsed = parse_args(args)
         if parsed.show_help or not args:
             sys.stdout.write(HELP)

@@ -70,6 +70,15 @@ _MAX_BACKOFF_DOUBLINGS = 4
 _UNKNOWN_SCAN_SIZE = 1000
 
 
+def _tally(timing: Timing, seed: float | None, expected: int | None) -> HostTally:
+    """A host's tally; its first timeouts come from the RTT discovery measured (``seed``), when there
+    is one, not from --initial-rtt-timeout, as nmap carries a ping's timing over to the port scan."""
+    estimator = RttEstimator(timing)
+    if seed is not None:
+        estimator.update(seed)
+    return HostTally(estimator, expected)
+
+
 class ScanSession:
     """Sends probes for a stream of (address, port) and decides each port's state."""
 
@@ -83,8 +92,10 @@ class ScanSession:
         *,
         expected_per_host: Mapping[str, int] | None = None,
         explain: bool = True,
+        rtt_seeds: Mapping[str, float] | None = None,
     ) -> None:
         self.module = module
+        self._rtt_seeds = dict(rtt_seeds or {})  # discovery's RTTs: see _tally
         self.explain = explain
         self.ctx = ctx
         self.timing = timing
@@ -125,6 +136,7 @@ class ScanSession:
         rate: RateController,
         *,
         explain: bool = True,
+        rtt_seeds: Mapping[str, float] | None = None,
     ) -> ScanSession:
         """A session over hosts x ports, port-major so consecutive probes hit different hosts."""
         unique_hosts = list(dict.fromkeys(hosts))
@@ -136,7 +148,8 @@ class ScanSession:
                     yield host, port
 
         expected = {host: len(unique_ports) for host in unique_hosts}
-        session = cls(module, ctx, stream(), timing, rate, expected_per_host=expected, explain=explain)
+        session = cls(module, ctx, stream(), timing, rate, expected_per_host=expected, explain=explain,
+                      rtt_seeds=rtt_seeds)
         session._stream_length = len(unique_hosts) * len(unique_ports)
         return session
 
@@ -251,7 +264,7 @@ class ScanSession:
                 return None
             host = self._hosts.get(address)
             if host is None:
-                host = HostTally(RttEstimator(self.timing), self._expected.get(address))
+                host = _tally(self.timing, self._rtt_seeds.get(address), self._expected.get(address))
                 self._hosts[address] = host
             probe = self.module.build(address, port, 0, self.ctx)
             if probe.key in self._in_flight:  # the same port twice in the stream

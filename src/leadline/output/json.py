@@ -17,7 +17,7 @@ import re
 from dataclasses import asdict
 from typing import Any, Sequence, TextIO
 
-from leadline.model import HostResult, HostStatus, Reason, RunInfo, RunStats, ScriptElement, ScriptResult, ServiceDetail
+from leadline.model import HostResult, HostStatus, Reason, RunInfo, RunStats, ScriptElement, ScriptResult, ServiceDetail, Trace
 from leadline.output.base import NullSink
 from leadline.output.formatting import sort_ports
 
@@ -129,6 +129,20 @@ def host_to_json(host: HostResult) -> dict[str, Any]:
             for p in sort_ports(host.ports)
         ],
         "scripts": [_script(s) for s in host.scripts],
+        "distance": host.distance,
+        "trace": _trace(host.trace),
+    }
+
+
+def _trace(trace: Trace | None) -> dict[str, Any] | None:
+    if trace is None:
+        return None
+    return {
+        "protocol": trace.protocol,
+        "port": trace.port,
+        "shared_with": trace.shared_with,
+        "shared_hops": trace.shared_hops,
+        "hops": [{"ttl": h.ttl, "address": h.address, "rtt": h.rtt, "hostname": h.hostname} for h in trace.hops],
     }
 
 

@@ -14,6 +14,7 @@ from typing import Sequence, TextIO
 from leadline.model import HostResult, HostStatus, PortResult, PortState, RunInfo, RunStats
 from leadline.output.base import NullSink
 from leadline.output.services import script_lines, service_column, service_info_line, version_text
+from leadline.output.trace import distance_line, trace_lines
 from leadline.output.formatting import (
     PortFolding,
     clock_time,
@@ -174,16 +175,19 @@ class NormalOutput(NullSink):
         if not ping_only:
             lines.extend(self._after_ports(host))
             lines.append("")
+        elif host.trace is not None:  # -sn --traceroute: nmap prints the route after the host lines
+            lines.extend([*trace_lines(host), ""])
         return lines
 
     def _after_ports(self, host: HostResult) -> list[str]:
-        """``Service Info:`` and the host scripts' block, after the port table as nmap places them."""
-        lines: list[str] = []
+        """``Service Info:``, the host scripts' block and the route, after the port table as nmap places them."""
+        lines: list[str] = distance_line(host)
         info = service_info_line(host.ports)
         if info is not None:
             lines.append(info)
         if host.scripts:
             lines.extend(["", "Host script results:", *script_lines(host.scripts)])
+        lines.extend(trace_lines(host))
         return lines
 
     def _up_line(self, host: HostResult) -> str:

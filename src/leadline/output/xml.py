@@ -169,8 +169,11 @@ class XmlOutput(NullSink):
             lines.append("</hostnames>")
             if not ping_only and not host.timed_out and host.ports:
                 lines.extend(self.ports_lines(host))
+            if host.distance is not None and host.os is not None:
+                lines.append(element("distance", {"value": host.distance}))
             if host.scripts and not ping_only:
                 lines.append("<hostscript>" + "".join(script_element(s) for s in host.scripts) + "</hostscript>")
+            lines.extend(trace_lines(host))
             if host.latency is not None:
                 lines.append(times_element(host.latency))
         lines.append("</host>")
@@ -262,3 +265,26 @@ def times_element(latency: float) -> str:
     rttvar = srtt // 2
     timeout = max(srtt + 4 * rttvar, MIN_TIMEOUT_US)
     return element("times", {"srtt": srtt, "rttvar": rttvar, "to": timeout})
+
+
+def trace_lines(host: HostResult) -> list[str]:
+    """``<trace port proto>`` and one ``<hop ttl ipaddr rtt host>`` per answering TTL, as nmap writes them.
+
+    nmap names the protocol for TCP, UDP and ICMP probes but not for
+    ICMPv6 ones, and writes no attribute at all for a host on our link."""
+    trace = host.trace
+    if trace is None or not trace.hops:
+        return []
+    attrs: dict[str, object] = {}
+    if trace.protocol in ("tcp", "udp"):
+        attrs = {"port": trace.port, "proto": trace.protocol}
+    elif trace.protocol == "icmp" and host.family == 4:
+        attrs = {"proto": "icmp"}
+    lines = [element("trace", attrs, empty=False)]
+    for hop in trace.hops:
+        if hop.address is None:
+            continue
+        rtt = "--" if hop.rtt is None else f"{hop.rtt * 1000:.2f}"
+        lines.append(element("hop", {"ttl": hop.ttl, "ipaddr": hop.address, "rtt": rtt, "host": hop.hostname}))
+    lines.append("</trace>")
+    return lines

@@ -20,6 +20,7 @@ from leadline.config import DiscoveryProbe, Timing
 if TYPE_CHECKING:
     from leadline.core.evidence import PacketEvidence
     from leadline.core.session import Event, ScanSession
+    from leadline.core.tracesession import TraceSession
     from leadline.detect.service.probes import ProbeDatabase
     from leadline.engines.service import OnResult, ServiceOptions, ServiceTarget
     from leadline.detect.scripts.base import ScriptIO
@@ -76,6 +77,10 @@ class Engines(Protocol):
 
     def script_io(self, address: str, deadline: float) -> ScriptIO:
         """Connections for one script run against ``address``, each call bounded by ``deadline`` (monotonic)."""
+
+    def trace_routes(self, session: TraceSession, family: int, *, stop: threading.Event,
+                     evidence: PacketEvidence | None) -> None:
+        """Run a traceroute session to its end; its deadlines are on ``time.monotonic``'s clock."""
 
 
 class SystemEngines:
@@ -183,3 +188,9 @@ class SystemEngines:
         from leadline.engines.scriptio import SocketScriptIO
 
         return SocketScriptIO(address, deadline)
+
+    def trace_routes(self, session: TraceSession, family: int, *, stop: threading.Event,
+                     evidence: PacketEvidence | None) -> None:
+        from leadline.engines.trace import run_trace
+
+        run_trace(session, family, stop=stop, evidence=evidence)

@@ -121,13 +121,15 @@ class PortScan:
             module = probe_module(self.scan_type, config.scanflags)
             probe_ctx = ProbeContext(source_address=source, secret=os.urandom(16), family=family,
                                      tcp_flags=config.scanflags)
+            seeds = {a: latency for a in addresses if (latency := hosts[a].latency) is not None}
 
             def make_session(share: Sequence[int], timing: Timing, probe_ctx: ProbeContext = probe_ctx,
                              addresses: list[str] = addresses) -> ScanSession:
                 from leadline.core.ratecontrol import RateController
 
                 return ScanSession.for_group(module, probe_ctx, addresses, share, timing,
-                                             RateController.from_timing(timing), explain=config.explain)
+                                             RateController.from_timing(timing), explain=config.explain,
+                                             rtt_seeds=seeds)
 
             ctx.engines.raw_scan(make_session, len(addresses), ports, config.timing, family=family,
                                  on_event=on_event, stop=ctx.stop, evidence=ctx.evidence)

@@ -57,6 +57,10 @@ def post_scan_phases(config: ScanConfig) -> tuple[Phase, ...]:
         from leadline.pipeline.scripts import ScriptScan
 
         phases.append(ScriptScan())
+    if config.traceroute:
+        from leadline.pipeline.traceroute import Traceroute
+
+        phases.append(Traceroute())
     return tuple(phases)
 
 
@@ -185,6 +189,9 @@ class Scan:
         for r in down:
             emit(r, group.started)
         if not self.port_phases:
+            for phase in self.later_phases:
+                if getattr(phase, "runs_after_ping_scan", False) and not ctx.stopped:
+                    phase.run(group, ctx)
             up: Sequence[HostRecord] = group.up()
         else:
             for phase in (*self.port_phases, *self.later_phases):
