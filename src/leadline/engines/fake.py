@@ -268,6 +268,8 @@ def run_fake_scan(
     while True:
         for probe in session.due(now):
             network.send(probe.packet, now)
+            for packet in probe.extra:
+                network.send(packet, now)
         for _, datagram in network.receive(now):
             for event in session.receive(datagram, now):
                 on_event(event)

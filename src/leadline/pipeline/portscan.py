@@ -14,7 +14,8 @@ import random
 import time
 from collections.abc import Sequence
 
-from leadline.config import Timing
+from leadline.config import ScanConfig, Timing
+from leadline.core.probes.udp import UdpScan
 from leadline.core.probes.base import ProbeContext
 from leadline.core.session import Event, HostDone, PortDecided, ScanSession
 from leadline.model import PortResult, PortState
@@ -119,6 +120,8 @@ class PortScan:
             if ctx.stopped:
                 break
             module = probe_module(self.scan_type, config.scanflags)
+            if isinstance(module, UdpScan):
+                _configure_udp(module, config)
             probe_ctx = ProbeContext(source_address=source, secret=os.urandom(16), family=family,
                                      tcp_flags=config.scanflags)
 
@@ -130,7 +133,17 @@ class PortScan:
                                              RateController.from_timing(timing), explain=config.explain)
 
             ctx.engines.raw_scan(make_session, len(addresses), ports, config.timing, family=family,
-                                 on_event=on_event, stop=ctx.stop, evidence=ctx.evidence)
+                                 on_event=on_event, stop=ctx.stop, evidence=ctx.evidence,
+                                 split=self.kind.protocol != "udp")
+
+
+def _configure_udp(module: UdpScan, config: ScanConfig) -> None:
+    """The payloads each port gets, and what silence means (--defeat-icmp-ratelimit: closed|filtered)."""
+    from leadline.pipeline.udpsetup import udp_payload_table
+
+    module.payloads = udp_payload_table(config)
+    if config.defeat_icmp_ratelimit:
+        module.silent = PortState.CLOSED_FILTERED
 
 
 class _RawEvents:
