@@ -326,6 +326,7 @@ FLAG_OPTIONS: dict[str, Callable[[_State], None]] = {
     "version-trace": lambda st: st.cfg.__setitem__("version_trace", True),
     "A": lambda st: _aggressive(st),
     "defeat-icmp-ratelimit": lambda st: st.cfg.__setitem__("defeat_icmp_ratelimit", True),
+    "no-nmap-payloads": lambda st: st.cfg.__setitem__("nmap_payloads", False),
 }
 
 

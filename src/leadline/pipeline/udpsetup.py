@@ -16,6 +16,8 @@ __all__ = ["udp_payload_table"]
 
 @lru_cache(maxsize=4)
 def _nmap_payloads(path: str) -> tuple[Payload, ...]:
+    if not path:
+        return ()
     try:
         with open(path, encoding="latin-1") as handle:
             return parse_nmap_payloads(handle.read())
@@ -27,7 +29,7 @@ def udp_payload_table(config: ScanConfig, nmap_path: str = NMAP_PAYLOADS) -> Pay
     """--data and its kin win (the same bytes everywhere, as nmap); else ours and nmap's payloads."""
     if config.udp_data is not None:
         return fixed_table(config.udp_data)
-    return _table(nmap_path)
+    return _table(nmap_path if config.nmap_payloads else "")
 
 
 @lru_cache(maxsize=4)
