@@ -176,3 +176,17 @@ def test_udp_scan_through_the_pipeline_and_with_tcp_in_one_run() -> None:
     assert "UDP Scan" in sink.tasks and "SYN Stealth Scan" in sink.tasks
     assert sink.run is not None and {i.scan_type for i in sink.run.scaninfo} == {"syn", "udp"}
     assert states(host)  # both protocols' rows are in one host record
+
+
+def test_not_shown_lists_equal_tcp_and_udp_groups_as_nmap_does() -> None:
+    from leadline.model import PortResult
+    from leadline.output.formatting import fold_ports, not_shown_line
+
+    ports = [PortResult(p, "tcp", PortState.CLOSED, Reason.RESET) for p in range(1, 31)]
+    ports += [PortResult(p, "udp", PortState.CLOSED, Reason.PORT_UNREACH) for p in range(1, 31)]
+    ports += [PortResult(p, "udp", PortState.OPEN_FILTERED, Reason.NO_RESPONSE) for p in range(100, 140)]
+    line = not_shown_line(fold_ports(tuple(ports)))
+    # As nmap 7.93 writes it: states by their count over both protocols, then within a state
+    # equal counts with the later protocol first (seen in the lab with -sS -sU).
+    assert line == ("Not shown: 30 closed udp ports (port-unreach), 30 closed tcp ports (reset), "
+                    "40 open|filtered udp ports (no-response)")
