@@ -347,9 +347,11 @@ class PayloadTable:
         self._unchecked = frozenset(
             port for port, found in self._by_port.items() if any(p.echoed is None and _fixed(p) for p in found)
         )
-        self.other_port_services = tuple(sorted(
-            port for port, found in self._by_port.items() if any(p.other_port for p in found)
-        )) if every_port is None else ()
+        # Services that answer from a port of their own do so whatever the request (TFTP): kept with --data too.
+        self.other_port_services = tuple(sorted({
+            *(port for port, found in self._by_port.items() if any(p.other_port for p in found)),
+            *(port for p in PAYLOADS if p.other_port for port in p.ports),
+        }))
 
     def for_port(self, port: int) -> tuple[Payload, ...]:
         if self._every_port is not None:
