@@ -104,3 +104,7 @@ class ScanConfig:
     script_timeout: float | None = None  # --script-timeout: each script run's deadline (None: the phase's default)
     traceroute: bool = False  # --traceroute (and -A): the route to each host after the scan
     aggressive: bool = False  # -A: its traceroute only runs as root, as nmap's does
+    udp_data: bytes | None = None  # --data / --data-string / --data-length: every UDP probe carries these bytes
+    nmap_payloads: bool = True  # read nmap's UDP payloads at run time when nmap is installed (--no-nmap-payloads: ours only)
+    defeat_icmp_ratelimit: bool = False  # --defeat-icmp-ratelimit: unanswered UDP ports are closed|filtered, no waiting
+    source_pool: tuple[str, ...] = ()  # --source-pool: our addresses to spread UDP probes over (ICMP limits are per source)

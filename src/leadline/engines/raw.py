@@ -138,14 +138,15 @@ class _Loop:
             if self.precise:
                 now = clock()
                 session.stamp_sent(probe.key, now)
-            try:
-                send(probe.packet, (address, 0))
-            except OSError as exc:
-                if exc.errno not in _SEND_LOSSES:
-                    raise
-                # lost on our side; the session retransmits it like any lost probe
-            if evidence is not None:
-                evidence.sent(probe.packet, now - self.start)
+            for packet in (probe.packet, *probe.extra) if probe.extra else (probe.packet,):
+                try:
+                    send(packet, (address, 0))
+                except OSError as exc:
+                    if exc.errno not in _SEND_LOSSES:
+                        raise
+                    # lost on our side; the session retransmits it like any lost probe
+                if evidence is not None:
+                    evidence.sent(packet, now - self.start)
 
     def receive(self) -> None:
         """Bytes only: the capture already dropped our own packets and nobody keeps evidence."""

@@ -7,6 +7,7 @@ one place that says how each host answers.
 from __future__ import annotations
 
 from leadline.lab.topology import Host, Interface, Route, Rule, Service, ServiceKind, Topology
+from leadline.lab.udpservices import udp_server
 
 __all__ = [
     "COURSE",
@@ -257,6 +258,6 @@ def practice_topology() -> Topology:
     router1, router2 = _routers()
     return Topology(
         "practice",
-        (scanner, router1, _course(), _iot(), _windows(), _firewall(), router2, _far()),
+        (scanner, router1, _course(), _iot(), _windows(), _firewall(), router2, _far(), udp_server(ROUTER1, ROUTER1_6)),
         scanner="scanner",
     )

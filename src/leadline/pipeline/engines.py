@@ -63,8 +63,11 @@ class Engines(Protocol):
                      stop: threading.Event) -> None: ...
 
     def raw_scan(self, make_session: MakeSession, hosts: int, ports: Sequence[int], timing: Timing, *, family: int,
-                 on_event: Callable[[Event], None], stop: threading.Event, evidence: PacketEvidence | None) -> None:
-        """Run the session ``make_session(ports, timing)`` builds, in one process or split over cores."""
+                 on_event: Callable[[Event], None], stop: threading.Event, evidence: PacketEvidence | None,
+                 split: bool = True) -> None:
+        """Run the session ``make_session(ports, timing)`` builds, in one process or split over cores.
+
+        ``split=False`` keeps it in one process: a UDP scan's per-host ICMP budgets are one process's to track."""
 
     def reverse_names(self, addresses: Sequence[str]) -> dict[str, str | None]: ...
 
@@ -154,13 +157,14 @@ class SystemEngines:
         connect_scan(addresses, ports, timing, on_host_done=on_host_done, on_progress=on_progress, stop=stop)
 
     def raw_scan(self, make_session: MakeSession, hosts: int, ports: Sequence[int], timing: Timing, *, family: int,
-                 on_event: Callable[[Event], None], stop: threading.Event, evidence: PacketEvidence | None) -> None:
+                 on_event: Callable[[Event], None], stop: threading.Event, evidence: PacketEvidence | None,
+                 split: bool = True) -> None:
         from leadline.engines.procpool import usable_cores, worker_count
         from leadline.engines.raw import run_raw_scan
         from leadline.engines.rawsplit import split_raw_scan
 
         workers = 1
-        if evidence is None:  # a pcap or a packet trace records one ordered conversation
+        if evidence is None and split:  # a pcap or a packet trace records one ordered conversation
             workers = worker_count(hosts, len(ports), timing, usable_cores())
         if workers > 1:
             split_raw_scan(make_session, ports, timing, workers, family=family, on_event=on_event, stop=stop)
