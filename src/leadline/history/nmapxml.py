@@ -53,6 +53,8 @@ class XmlRun:
 
     run: RunInfo | None = None
     stats: RunStats | None = None
+    verbosity: int = 0
+    debugging: int = 0
     scaninfo: list[ScanInfo] = field(default_factory=list)
 
 
@@ -231,7 +233,7 @@ def host_from_element(host: ET.Element) -> HostResult:
 def _run_info(root: ET.Element, state: XmlRun) -> RunInfo:
     args = root.get("args") or ""
     return RunInfo(args=args, start_time=_float(root.get("start")) or 0.0, version=root.get("version") or "",
-                   scaninfo=tuple(state.scaninfo), ping_only=not state.scaninfo and " -sn" in f" {args}",
+                   scaninfo=tuple(state.scaninfo), verbosity=state.verbosity, debugging=state.debugging, ping_only=not state.scaninfo and " -sn" in f" {args}",
                    list_only=" -sL" in f" {args}")
 
 
@@ -266,6 +268,8 @@ def read_xml(stream: IO[bytes], name: str, state: XmlRun) -> Iterator[HostResult
             if depth == 1 and elem.tag == "scaninfo":
                 state.scaninfo.append(ScanInfo(elem.get("type") or "", elem.get("protocol") or "tcp",
                                                _int(elem.get("numservices"), 0) or 0, elem.get("services") or ""))
+            elif depth == 1 and elem.tag in ("verbose", "debugging"):
+                setattr(state, "verbosity" if elem.tag == "verbose" else "debugging", _int(elem.get("level"), 0) or 0)
             elif depth == 1 and elem.tag == "runstats":
                 state.stats = _stats(elem)
             elif depth == 1 and elem.tag == "host":
