@@ -241,6 +241,7 @@ VALUE_OPTIONS: dict[str, Handler] = {
     "script": _scripts,
     "script-args": _script_args,
     "script-timeout": _set("script_timeout", parse_time),
+    "db": lambda st, value: st.outputs.__setitem__("db", value),
 }
 
 FLAG_OPTIONS: dict[str, Callable[[_State], None]] = {
@@ -273,6 +274,8 @@ FLAG_OPTIONS: dict[str, Callable[[_State], None]] = {
     "version-all": lambda st: st.cfg.__setitem__("version_intensity", 9),
     "version-trace": lambda st: st.cfg.__setitem__("version_trace", True),
     "A": lambda st: _aggressive(st),
+    "save": lambda st: st.outputs.__setitem__("save", "1"),
+    "diff-last": lambda st: st.outputs.__setitem__("diff_last", "1"),
 }
 
 
@@ -502,9 +505,11 @@ def _finish(st: _State, argv: list[str]) -> Parsed:
         st.parsed.warnings.append("You have specified some options that require raw socket access.\n"
                                   "These options will not be honored for TCP Connect scan.")
     outputs = OutputSpec(
-        normal=st.outputs.get("N"), xml=st.outputs.get("X"), grepable=st.outputs.get("G"), json=st.outputs.get("J")
+        normal=st.outputs.get("N"), xml=st.outputs.get("X"), grepable=st.outputs.get("G"), json=st.outputs.get("J"),
+        save=any(k in st.outputs for k in ("save", "db", "diff_last")), db=st.outputs.get("db"),
+        diff_last="diff_last" in st.outputs,
     )
-    if list(st.outputs.values()).count("-") > 1:
+    if [v for k, v in st.outputs.items() if k in "NXGJ"].count("-") > 1:
         raise UsageError("only one output format may be written to standard output")
     config = ScanConfig(
         targets=tuple(st.targets),
