@@ -19,6 +19,7 @@ taken back at the end.
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import shutil
@@ -140,7 +141,7 @@ def test_an_interrupted_saved_scan_keeps_its_finished_hosts(practice_lab: Lab, w
     url = f"sqlite:///{work}/scans.db"
     proc = practice_lab.popen(practice_lab.scanner, [LEADLINE, "-sT", "-p-", "-n", "--max-hostgroup", "1", "--db", url,
                                                      "-oJ", str(work / "own.json"), *TARGETS],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
@@ -289,15 +290,30 @@ def _port_lines(text: str) -> list[str]:
 
 # -- the report in Chromium --------------------------------------------------------------------
 
+_HOSTILE_SERVER = """
+import http.server, sys
+class Handler(http.server.SimpleHTTPRequestHandler):
+    server_version, sys_version = sys.argv[3], ""
+    def log_message(self, *args): pass
+http.server.ThreadingHTTPServer((sys.argv[1], 8080), lambda *a: Handler(*a, directory=sys.argv[2])).serve_forever()
+"""
+
+
 @pytest.fixture
 def hostile_title(practice_lab: Lab, work: Path) -> Iterator[str]:
-    """A web server on the far host whose page title is a script element."""
+    """A web server on the far host whose page title and Server header are a script element.
+
+    The title is written as HTML shows it (``&lt;script&gt;…``, which a
+    browser displays as ``<script>alert(1)</script>``; nmap and leadline
+    report the raw text between the tags, entities and all); the Server
+    header carries the raw ``<script>alert(1)</script>`` itself.
+    """
     site = work / "site"
     site.mkdir()
-    (site / "index.html").write_text(f"<html><head><title>{TITLE}</title></head><body>hi</body></html>")
+    (site / "index.html").write_text(f"<html><head><title>{html.escape(TITLE)}</title></head><body>hi</body></html>")
     site.chmod(0o755)
-    proc = practice_lab.popen("far", [sys.executable, "-m", "http.server", "8080", "--bind", FAR, "--directory",
-                                      str(site)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = practice_lab.popen("far", [sys.executable, "-c", _HOSTILE_SERVER, FAR, str(site), TITLE],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
     while probe_in_lab(practice_lab, [("tcp", FAR, 8080, 1.0)]) != ["open"]:
         assert time.monotonic() < deadline, "the hostile web server never listened"
@@ -312,6 +328,8 @@ _CHECKS = {
     "ids": "Array.from(document.querySelectorAll('#map .node')).map(n => n.getAttribute('data-id'))",
     "routers": "Array.from(document.querySelectorAll('#map .node.router')).map(n => n.getAttribute('data-id'))",
     "title_as_text": f"document.body.innerText.includes({json.dumps(TITLE)})",
+    "escaped_title_as_text": f"document.body.innerText.includes({json.dumps(html.escape(TITLE, quote=False))})",
+    "injected": "document.querySelectorAll('body script:not(#hosts-data)').length",
     "scripts": "document.scripts.length",
     "rows": "document.querySelectorAll('#table tbody tr').length",
 }
@@ -342,7 +360,7 @@ def _up_and_routers(xml_path: Path) -> tuple[set[str], set[str]]:
 
 def test_report_of_nmaps_traceroute_of_the_lab_in_chromium(practice_lab: Lab, work: Path, hostile_title: str) -> None:
     xml_path = work / "traced.xml"
-    nmap(practice_lab, "-sS", "-n", "-p", "22,80,8080,50007,50008", "--traceroute", "--script", "http-title",
+    nmap(practice_lab, "-sS", "-n", "-p", "22,80,8080,50007,50008", "--traceroute", "--script", "http-title,http-server-header",
          "-oX", str(xml_path), "198.18.1.0/24", "198.18.3.0/24")
     up, routers = _up_and_routers(xml_path)
     assert {ROUTER1, ROUTER2} <= routers and {COURSE, FAR} <= up
@@ -351,7 +369,8 @@ def test_report_of_nmaps_traceroute_of_the_lab_in_chromium(practice_lab: Lab, wo
     assert values["nodes"] == 1 + len(up | routers)
     assert set(values["ids"]) == {"scanner"} | up | routers
     assert {ROUTER1, ROUTER2} <= set(values["routers"])
-    assert values["title_as_text"] is True and values["scripts"] == 2
+    assert values["title_as_text"] is True and values["escaped_title_as_text"] is True
+    assert values["scripts"] == 2 and values["injected"] == 1  # the report's own script, nothing a target sent
 
 
 def _trace_of(lab: Lab, address: str) -> list[list[Any]]:
@@ -370,7 +389,7 @@ def _trace_of(lab: Lab, address: str) -> list[list[Any]]:
 
 def test_report_of_our_scan_with_routes_we_traced_in_chromium(practice_lab: Lab, work: Path, hostile_title: str) -> None:
     own = work / "own.json"
-    leadline(practice_lab, "-sS", "-n", "-p", "22,80,8080,50007,50008", "--script", "http-title", "-oJ", str(own),
+    leadline(practice_lab, "-sS", "-n", "-p", "22,80,8080,50007,50008", "--script", "http-title,http-server-header", "-oJ", str(own),
              "198.18.1.1,10,20,40", "198.18.3.0/24")
     doc = json.loads(own.read_text())
     up = {h["address"] for h in doc["hosts"] if h["status"] == "up"}
@@ -388,5 +407,6 @@ def test_report_of_our_scan_with_routes_we_traced_in_chromium(practice_lab: Lab,
     values = _open_report(work / "own.html", "history-report-leadline.png")
     assert values["nodes"] == 1 + len(up | routers)
     assert set(values["ids"]) == {"scanner"} | up | routers
-    assert values["title_as_text"] is True and values["scripts"] == 2 and values["rows"] >= len(up)
+    assert values["title_as_text"] is True and values["escaped_title_as_text"] is True
+    assert values["scripts"] == 2 and values["injected"] == 1 and values["rows"] >= len(up)
 
