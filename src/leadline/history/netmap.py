@@ -151,7 +151,8 @@ def _group(nodes: dict[str, MapNode]) -> None:
         leaves = [nodes[c] for c in parent.children if nodes[c].kind == "host" and not nodes[c].children]
         if not leaves:
             continue
-        keep = [c for c in parent.children if nodes[c] not in leaves]
+        leaf_ids = {leaf.id for leaf in leaves}
+        keep = [c for c in parent.children if c not in leaf_ids]
         groups: dict[str, MapNode] = {}
         for leaf in leaves:
             key = f"{parent.id}|{leaf.subnet}"
