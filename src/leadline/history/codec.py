@@ -36,6 +36,8 @@ from leadline.model import (
 )
 
 __all__ = [
+    "classes_from_json",
+    "classes_to_json",
     "detail_from_json",
     "detail_to_json",
     "dumps",
@@ -50,9 +52,14 @@ __all__ = [
 ]
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
+
+
 def dumps(value: Any) -> str:
     """Compact JSON with every non-ASCII character escaped (NUL and lone surrogates included)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=True)
+    if not value:
+        return "[]" if isinstance(value, list) else "{}" if isinstance(value, dict) else _ENCODE(value)
+    return _ENCODE(value)
 
 
 _REASONS = {r.value: r for r in Reason}
@@ -113,6 +120,14 @@ def _class_from_json(raw: dict[str, Any]) -> OsClass:
     return OsClass(vendor=raw.get("vendor") or "", family=raw.get("family") or "", generation=raw.get("generation"),
                    device_type=raw.get("type", raw.get("device_type")), accuracy=int(raw.get("accuracy") or 0),
                    cpe=tuple(raw.get("cpe") or ()))
+
+
+def classes_to_json(classes: tuple[OsClass, ...]) -> list[dict[str, Any]]:
+    return [_class_to_json(c) for c in classes]
+
+
+def classes_from_json(raw: list[dict[str, Any]]) -> tuple[OsClass, ...]:
+    return tuple(_class_from_json(c) for c in raw)
 
 
 def os_to_json(os: OsResult | None) -> dict[str, Any] | None:

@@ -77,6 +77,9 @@ class NetworkMap:
 
 
 def _subnet(address: str) -> str:
+    head, dot, last = address.rpartition(".")
+    if dot and ":" not in address and last.isdigit():
+        return f"{head}.0/24"  # the common case, without ipaddress's parsing
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
@@ -85,6 +88,10 @@ def _subnet(address: str) -> str:
 
 
 def _sort_key(address: str) -> tuple[int, int]:
+    parts = address.split(".")
+    if len(parts) == 4 and all(p.isdigit() for p in parts):
+        a, b, c, d = map(int, parts)
+        return 4, a << 24 | b << 16 | c << 8 | d
     try:
         ip = ipaddress.ip_address(address)
         return ip.version, int(ip)

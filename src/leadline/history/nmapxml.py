@@ -16,6 +16,7 @@ becomes the port's evidence again.  Anything else is skipped.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -94,37 +95,49 @@ def _script(e: ET.Element) -> ScriptResult:
     return ScriptResult(id=e.get("id") or "", output=e.get("output") or "", elements=_script_children(e))
 
 
+_RICHER = frozenset(("product", "version", "extrainfo", "hostname", "ostype", "devicetype", "tunnel"))
+
+
 def _service(e: ET.Element | None) -> tuple[str | None, ServiceDetail | None]:
     """The port's table name, and a detail when version detection said more than the name."""
     if e is None:
         return None, None
-    name = e.get("name")
-    cpe = tuple(c.text or "" for c in e.findall("cpe"))
-    richer = ("product", "version", "extrainfo", "hostname", "ostype", "devicetype", "tunnel")
-    if e.get("method") != "probed" and not cpe and not any(e.get(k) for k in richer):
-        return name, None
-    detail = ServiceDetail(name=name or "unknown", product=e.get("product"), version=e.get("version"),
-                           extrainfo=e.get("extrainfo"), hostname=e.get("hostname"), ostype=e.get("ostype"),
-                           devicetype=e.get("devicetype"), tunnel=e.get("tunnel"), method=e.get("method") or "table",
-                           confidence=_int(e.get("conf"), 3) or 0, cpe=cpe)
+    attrs = e.attrib
+    name = attrs.get("name")
+    if attrs.get("method") != "probed" and not len(e) and _RICHER.isdisjoint(attrs):
+        return name, None  # named from the services table: the common case, kept cheap
+    get = attrs.get
+    detail = ServiceDetail(name=name or "unknown", product=get("product"), version=get("version"),
+                           extrainfo=get("extrainfo"), hostname=get("hostname"), ostype=get("ostype"),
+                           devicetype=get("devicetype"), tunnel=get("tunnel"), method=get("method") or "table",
+                           confidence=_int(get("conf"), 3) or 0, cpe=tuple(c.text or "" for c in e.iter("cpe")))
     return name, detail
 
 
 def _port(e: ET.Element) -> PortResult:
-    state = e.find("state")
-    st = state.get("state") if state is not None else None
-    name, detail = _service(e.find("service"))
-    scripts = [s for s in e.findall("script")]
+    state = service = None
+    scripts = []
+    for child in e:  # one pass over the children instead of a find() per kind
+        tag = child.tag
+        if tag == "state":
+            state = child
+        elif tag == "service":
+            service = child
+        elif tag == "script":
+            scripts.append(child)
+    name, detail = _service(service)
     evidence: tuple[str, ...] = ()
     for s in scripts:
         if s.get("id") == "explain":
             evidence = tuple((s.get("output") or "").split("\n"))
+    st = state.attrib if state is not None else {}
+    ttl = st.get("reason_ttl")
     return PortResult(
         port=_int(e.get("portid"), 0) or 0,
         protocol=e.get("protocol") or "tcp",
-        state=_STATES.get(st or "", PortState.FILTERED),
-        reason=reason(state.get("reason") if state is not None else None),
-        reason_ttl=_int(state.get("reason_ttl")) if state is not None else None,
+        state=_STATES.get(st.get("state") or "", PortState.FILTERED),
+        reason=reason(st.get("reason")),
+        reason_ttl=int(ttl) if ttl is not None and ttl.isdigit() else None,
         service=name,
         evidence=evidence,
         detail=detail,
@@ -248,39 +261,93 @@ def _stats(runstats: ET.Element) -> RunStats:
                     summary=get("summary") or "", error_message=get("errormsg") or "")
 
 
-def read_xml(stream: IO[bytes], name: str, state: XmlRun) -> Iterator[HostResult]:
-    """Each host of an nmap XML document as it is read; ``state`` gets the header, then the footer."""
-    events = ET.iterparse(stream, events=("start", "end"))
-    root: ET.Element | None = None
-    depth = 0
+_HOST_OPEN = re.compile(rb"<host[\s>]")
+_HOST_CLOSE = b"</host>"
+_CHUNK = 1 << 20
+
+
+def _skeleton_root(parts: list[bytes], name: str, closed: bool) -> ET.Element:
+    """The document without its hosts (header, hints, footer), parsed: the run's header and footer."""
+    text = b"".join(parts)
+    first = re.search(rb"<([A-Za-z_][\w.:-]*)", text)
+    if first is not None and first.group(1) != b"nmaprun":
+        raise StoreError(f"{name}: not nmap XML (the root element is <{first.group(1).decode('ascii', 'replace')}>)")
     try:
-        for event, elem in events:
-            if event == "start":
-                depth += 1
-                if root is None:
-                    if elem.tag != "nmaprun":
-                        raise StoreError(f"{name}: not nmap XML (the root element is <{elem.tag}>)")
-                    root = elem
-                elif depth == 2 and elem.tag == "host" and state.run is None:
-                    state.run = _run_info(root, state)
-                continue
-            depth -= 1
-            if depth == 1 and elem.tag == "scaninfo":
-                state.scaninfo.append(ScanInfo(elem.get("type") or "", elem.get("protocol") or "tcp",
-                                               _int(elem.get("numservices"), 0) or 0, elem.get("services") or ""))
-            elif depth == 1 and elem.tag in ("verbose", "debugging"):
-                setattr(state, "verbosity" if elem.tag == "verbose" else "debugging", _int(elem.get("level"), 0) or 0)
-            elif depth == 1 and elem.tag == "runstats":
-                state.stats = _stats(elem)
-            elif depth == 1 and elem.tag == "host":
-                assert root is not None
-                if state.run is None:
-                    state.run = _run_info(root, state)
-                yield host_from_element(elem)
-                del root[:]  # memory stays bounded by one host
+        root = ET.fromstring(text if closed else text + b"</nmaprun>")
     except ET.ParseError as e:
+        if not text.strip():
+            raise StoreError(f"{name}: empty file") from None
         raise StoreError(f"{name}: not well-formed XML ({e})") from None
-    if root is None:
-        raise StoreError(f"{name}: empty file")
+    if root.tag != "nmaprun":
+        raise StoreError(f"{name}: not nmap XML (the root element is <{root.tag}>)")
+    return root
+
+
+def _read_header(root: ET.Element, state: XmlRun) -> None:
+    for elem in root:
+        if elem.tag == "scaninfo":
+            state.scaninfo.append(ScanInfo(elem.get("type") or "", elem.get("protocol") or "tcp",
+                                           _int(elem.get("numservices"), 0) or 0, elem.get("services") or ""))
+        elif elem.tag in ("verbose", "debugging"):
+            setattr(state, "verbosity" if elem.tag == "verbose" else "debugging", _int(elem.get("level"), 0) or 0)
+    state.run = _run_info(root, state)
+
+
+def _host_chunks(stream: IO[bytes], skeleton: list[bytes]) -> Iterator[bytes]:
+    """The bytes of each ``<host>…</host>``; everything else goes to ``skeleton``.
+
+    nmap's DTD puts ``<host>`` only directly under ``<nmaprun>``, and XML
+    escapes ``<`` in text and attributes, so ``<host`` and ``</host>`` mark
+    exactly the host elements (leadline's and nmap's files carry no CDATA).
+    """
+    buf, pos, eof = b"", 0, False
+    while True:
+        m = _HOST_OPEN.search(buf, pos)
+        end = buf.find(_HOST_CLOSE, m.start()) if m is not None else -1
+        if m is None or end < 0:
+            if eof:
+                skeleton.append(buf[pos:])
+                return
+            if m is None:
+                cut = max(pos, len(buf) - 8)  # a "<host" cut in two stays in the buffer
+                skeleton.append(buf[pos:cut])
+                pos = cut
+            else:
+                skeleton.append(buf[pos:m.start()])
+                pos = m.start()
+            chunk = stream.read(_CHUNK)
+            eof = not chunk
+            buf, pos = buf[pos:] + chunk, 0
+            continue
+        skeleton.append(buf[pos:m.start()])
+        yield buf[m.start():end + len(_HOST_CLOSE)]
+        pos = end + len(_HOST_CLOSE)
+
+
+def read_xml(stream: IO[bytes], name: str, state: XmlRun) -> Iterator[HostResult]:
+    """Each host of an nmap XML document as it is read; ``state`` gets the header, then the footer.
+
+    Each host's bytes are parsed on their own (in C, at once), so memory
+    holds one host, and the rest of the document (a few elements, nmap's
+    host hints) is parsed at the end to check it and read the footer.
+    """
+    skeleton: list[bytes] = []
+    count = 0
+    for chunk in _host_chunks(stream, skeleton):
+        if state.run is None:
+            _read_header(_skeleton_root(skeleton, name, closed=False), state)
+        count += 1
+        try:
+            element = ET.fromstring(chunk)
+        except ET.ParseError as e:
+            raise StoreError(f"{name}: not well-formed XML in host {count} ({e})") from None
+        yield host_from_element(element)
+    if b"<host" in skeleton[-1]:
+        raise StoreError(f"{name}: not well-formed XML (host {count + 1} is cut short)")
+    # A file nmap was killed writing has no end: its hosts still count, and the run has no footer.
+    root = _skeleton_root(skeleton, name, closed=b"</nmaprun>" in b"".join(skeleton[-2:]))
     if state.run is None:
-        state.run = _run_info(root, state)
+        _read_header(root, state)
+    runstats = root.find("runstats")
+    if runstats is not None:
+        state.stats = _stats(runstats)

@@ -65,7 +65,8 @@ class ReportData:
                 self.down += 1
                 continue
             self.up += 1
-            shown = fold_ports(h.ports, verbosity=verbosity).shown
+            # nmap folds a state only above 25 ports: a short list is shown whole, without the folding's cost.
+            shown = h.ports if len(h.ports) <= 25 else fold_ports(h.ports, verbosity=verbosity).shown
             ports = []
             for p in shown:
                 name = (p.detail.name if p.detail else p.service) or ""

@@ -293,7 +293,43 @@ class Store:
             raise
 
     def add_hosts(self, run_id: int, hosts: Iterable[HostResult], batch: int = 1000) -> int:
-        """Many hosts, a transaction per ``batch``; the count stored."""
+        """Many hosts, a transaction per ``batch``; the count stored.
+
+        On SQLite the batch's host ids are handed out here (the write lock
+        is held from BEGIN IMMEDIATE, so no other writer can take them) and
+        each table gets one ``executemany`` per batch: a 65,536-host import
+        is a few hundred statements, not a quarter of a million.
+        """
+        if self.d is not SQLITE:
+            return self._add_hosts_one_by_one(run_id, hosts, batch)
+        count = 0
+        pending: list[HostResult] = []
+        for host in hosts:
+            pending.append(host)
+            count += 1
+            if len(pending) == batch:
+                self._write_batch(run_id, pending)
+                pending = []
+        if pending:
+            self._write_batch(run_id, pending)
+        return count
+
+    def _write_batch(self, run_id: int, hosts: list[HostResult]) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            first = next(self.db.rows("SELECT COALESCE(MAX(id), 0) FROM hosts"))[0] + 1
+            tables: tuple[list[tuple[Any, ...]], ...] = ([], [], [], [])
+            for n, h in enumerate(hosts):
+                for table, rows in zip(tables, _rows(run_id, first + n, h)):
+                    table.extend(rows)
+            for sql, rows in zip((_INSERT_HOST_ID, _INSERT_PORTS, _INSERT_OS, _INSERT_HOPS), tables):
+                self.db.many(self.d.sql(sql), rows)
+            self.db.commit()
+        except BaseException:
+            self.db.rollback()
+            raise
+
+    def _add_hosts_one_by_one(self, run_id: int, hosts: Iterable[HostResult], batch: int) -> int:
         count = 0
         self.db.begin()
         try:
@@ -310,41 +346,10 @@ class Store:
         return count
 
     def _insert_host(self, run_id: int, h: HostResult) -> None:
-        extra: dict[str, Any] = {}
-        if h.other_addresses:
-            extra["other"] = list(h.other_addresses)
-        if h.warnings:
-            extra["warnings"] = list(h.warnings)
-        if h.scripts:
-            extra["scripts"] = codec.scripts_to_json(h.scripts)
-        os_result = getattr(h, "os", None)
-        if os_result is not None:
-            extra["os"] = {k: v for k, v in (codec.os_to_json(os_result) or {}).items() if k != "matches"}
-        trace = getattr(h, "trace", None)
-        if trace is not None:
-            extra["trace"] = [trace.protocol, trace.port]
-        open_ports = sum(1 for p in h.ports if p.state is PortState.OPEN)
-        host_id = self.db.insert_id(self.d.sql(
-            "INSERT INTO hosts (run_id, address, family, status, reason, reason_ttl, mac, mac_vendor, latency,"
-            " start_time, end_time, distance, uptime, timed_out, interrupted, open_ports, hostnames, extra)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-            (run_id, h.address, h.family, str(h.status), str(h.status_reason), h.status_reason_ttl, h.mac,
-             _clean(h.mac_vendor), h.latency, h.start_time, h.end_time, getattr(h, "distance", None),
-             getattr(h, "uptime", None), int(h.timed_out), int(h.interrupted), open_ports,
-             codec.dumps([[n.name, n.kind] for n in h.hostnames]), codec.dumps(extra)))
-        self.db.many(self.d.sql(
-            "INSERT INTO ports (host_id, n, protocol, port, state, reason, reason_ttl, service, product, version,"
-            " detail, scripts, evidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-            [_port_row(host_id, n, p) for n, p in enumerate(h.ports)])
-        if os_result is not None:
-            self.db.many(self.d.sql(
-                "INSERT INTO os_matches (host_id, rank, name, accuracy, classes) VALUES (?, ?, ?, ?, ?)"),
-                [(host_id, n, _clean(m.name), m.accuracy, codec.dumps((codec.os_to_json(OsResult(matches=(m,)))
-                                                                       or {})["matches"][0]["classes"]))
-                 for n, m in enumerate(os_result.matches)])
-        if trace is not None:
-            self.db.many(self.d.sql("INSERT INTO hops (host_id, ttl, address, rtt, hostname) VALUES (?, ?, ?, ?, ?)"),
-                         [(host_id, hop.ttl, hop.address, hop.rtt, _clean(hop.hostname)) for hop in trace.hops])
+        host_id = self.db.insert_id(self.d.sql(_INSERT_HOST), _rows(run_id, None, h)[0][0][1:])
+        _, ports, oses, hops = _rows(run_id, host_id, h)
+        for sql, rows in ((_INSERT_PORTS, ports), (_INSERT_OS, oses), (_INSERT_HOPS, hops)):
+            self.db.many(self.d.sql(sql), rows)
 
     def end_run(self, run_id: int, stats: RunStats) -> None:
         status = "interrupted" if stats.exit == "error" else "complete"
@@ -452,6 +457,49 @@ class _Children:
         return out
 
 
+_HOST_FIELDS = ("run_id, address, family, status, reason, reason_ttl, mac, mac_vendor, latency, start_time, end_time,"
+                " distance, uptime, timed_out, interrupted, open_ports, hostnames, extra")
+_INSERT_HOST = f"INSERT INTO hosts ({_HOST_FIELDS}) VALUES ({', '.join(['?'] * 18)})"
+_INSERT_HOST_ID = f"INSERT INTO hosts (id, {_HOST_FIELDS}) VALUES ({', '.join(['?'] * 19)})"
+_INSERT_PORTS = ("INSERT INTO ports (host_id, n, protocol, port, state, reason, reason_ttl, service, product, version,"
+                 " detail, scripts, evidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_INSERT_OS = "INSERT INTO os_matches (host_id, rank, name, accuracy, classes) VALUES (?, ?, ?, ?, ?)"
+_INSERT_HOPS = "INSERT INTO hops (host_id, ttl, address, rtt, hostname) VALUES (?, ?, ?, ?, ?)"
+
+Rows = list[tuple[Any, ...]]
+
+
+def _rows(run_id: int, host_id: int | None, h: HostResult) -> tuple[Rows, Rows, Rows, Rows]:
+    """One host as rows of hosts (with its id first), ports, os_matches and hops."""
+    extra: dict[str, Any] = {}
+    if h.other_addresses:
+        extra["other"] = list(h.other_addresses)
+    if h.warnings:
+        extra["warnings"] = list(h.warnings)
+    if h.scripts:
+        extra["scripts"] = codec.scripts_to_json(h.scripts)
+    os_result = getattr(h, "os", None)
+    if os_result is not None:
+        extra["os"] = {"fingerprint": os_result.fingerprint,
+                       "ports_used": [[p.protocol, p.port, str(p.state), str(p.reason)] for p in os_result.ports_used]}
+    trace = getattr(h, "trace", None)
+    if trace is not None:
+        extra["trace"] = [trace.protocol, trace.port]
+    open_ports = sum(1 for p in h.ports if p.state is PortState.OPEN)
+    host = (host_id, run_id, h.address, h.family, str(h.status), str(h.status_reason), h.status_reason_ttl, h.mac,
+            _clean(h.mac_vendor), h.latency, h.start_time, h.end_time, getattr(h, "distance", None),
+            getattr(h, "uptime", None), int(h.timed_out), int(h.interrupted), open_ports,
+            codec.dumps([[n.name, n.kind] for n in h.hostnames]), codec.dumps(extra))
+    if host_id is None:
+        return [host], [], [], []
+    ports = [_port_row(host_id, n, p) for n, p in enumerate(h.ports)]
+    oses = [(host_id, n, _clean(m.name), m.accuracy, codec.dumps(codec.classes_to_json(m.classes)))
+            for n, m in enumerate(os_result.matches)] if os_result is not None else []
+    hops = [(host_id, hop.ttl, hop.address, hop.rtt, _clean(hop.hostname)) for hop in trace.hops] if trace else []
+    return [host], ports, oses, hops
+
+
+
 def _port_row(host_id: int, n: int, p: PortResult) -> tuple[Any, ...]:
     d = p.detail
     return (host_id, n, p.protocol, p.port, str(p.state), str(p.reason), p.reason_ttl, _clean(p.service),
@@ -478,9 +526,8 @@ def _host(row: tuple[Any, ...], ports: list[tuple[Any, ...]], oses: list[tuple[A
     os_result = None
     if "os" in extra:
         base = codec.os_from_json({**extra["os"], "matches": []}) or OsResult()
-        matches = tuple(OsMatch(name=name, accuracy=acc, classes=(codec.os_from_json(
-            {"matches": [{"name": name, "accuracy": acc, "classes": json.loads(classes)}]}) or OsResult()).matches[0].classes)
-            for _, name, acc, classes in oses)
+        matches = tuple(OsMatch(name=name, accuracy=acc, classes=codec.classes_from_json(json.loads(classes)))
+                        for _, name, acc, classes in oses)
         os_result = OsResult(matches=matches, fingerprint=base.fingerprint, ports_used=base.ports_used)
     trace = None
     if "trace" in extra:
