@@ -21,12 +21,14 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import shutil
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from html import escape
-from typing import Any, TextIO
+from typing import IO, Any, TextIO
 
 from leadline.history.diff import RunDiff, changed_ports, version_string
 from leadline.history.netmap import build_map, render_svg
@@ -52,7 +54,8 @@ def _os_name(h: HostResult) -> str:
 class ReportData:
     """What one pass over the hosts gathers for the page."""
 
-    rows: list[list[Any]] = field(default_factory=list)
+    rows: IO[str] = field(default_factory=lambda: tempfile.TemporaryFile("w+", encoding="utf-8"))  # JSON rows, spooled
+    row_count: int = 0
     up: int = 0
     down: int = 0
     open_by_service: Counter[str] = field(default_factory=Counter)
@@ -77,9 +80,11 @@ class ReportData:
                               [[s.id, s.output] for s in p.scripts]])
             trace = getattr(h, "trace", None)
             hops = [hop.address or "*" for hop in trace.hops] if trace is not None else []
-            self.rows.append([h.address, [n.name for n in h.hostnames], _os_name(h),
-                              sum(1 for p in h.ports if p.state is PortState.OPEN), ports,
-                              [[s.id, s.output] for s in h.scripts], hops, h.mac or "", h.mac_vendor or ""])
+            row = [h.address, [n.name for n in h.hostnames], _os_name(h),
+                   sum(1 for p in h.ports if p.state is PortState.OPEN), ports,
+                   [[s.id, s.output] for s in h.scripts], hops, h.mac or "", h.mac_vendor or ""]
+            self.rows.write(("," if self.row_count else "") + _json_block(row) + "\n")
+            self.row_count += 1
             yield h
 
 
@@ -166,7 +171,11 @@ def write_report(loaded: Loaded, out: TextIO, *, previous: RunDiff | None = None
               '<th data-col="3">state</th><th data-col="4">service</th><th data-col="5">version</th>'
               '<th data-col="6">OS</th><th data-col="7">details</th></tr></thead><tbody></tbody></table></section>'
               '</main><script id="hosts-data" type="application/json">')
-    out.write(_json_block(data.rows))
+    out.write("[")
+    data.rows.seek(0)
+    shutil.copyfileobj(data.rows, out)
+    data.rows.close()
+    out.write("]")
     out.write(f'</script><script nonce="{nonce}">{_JS}</script></body></html>\n')
     return netmap.hosts, netmap.routers
 
