@@ -49,6 +49,9 @@ class OutputSpec:
     xml: str | None = None  # -oX
     grepable: str | None = None  # -oG
     json: str | None = None  # -oJ
+    save: bool = False  # --save (or --db, or LEADLINE_DB set): record the run in the scan history
+    db: str | None = None  # --db URL; None: LEADLINE_DB, else the user's SQLite file
+    diff_last: bool = False  # --diff-last: after the run, print what changed since the last run over the same targets
 
 
 @dataclass(frozen=True, slots=True)

@@ -293,6 +293,7 @@ VALUE_OPTIONS: dict[str, Handler] = {
     "data-string": _data_string,
     "data-length": _data_length,
     "source-pool": _source_pool,
+    "db": lambda st, value: st.outputs.__setitem__("db", value),
 }
 
 FLAG_OPTIONS: dict[str, Callable[[_State], None]] = {
@@ -328,6 +329,8 @@ FLAG_OPTIONS: dict[str, Callable[[_State], None]] = {
     "traceroute": lambda st: st.cfg.__setitem__("traceroute", True),
     "defeat-icmp-ratelimit": lambda st: st.cfg.__setitem__("defeat_icmp_ratelimit", True),
     "no-nmap-payloads": lambda st: st.cfg.__setitem__("nmap_payloads", False),
+    "save": lambda st: st.outputs.__setitem__("save", "1"),
+    "diff-last": lambda st: st.outputs.__setitem__("diff_last", "1"),
 }
 
 
@@ -558,9 +561,11 @@ def _finish(st: _State, argv: list[str]) -> Parsed:
         st.parsed.warnings.append("You have specified some options that require raw socket access.\n"
                                   "These options will not be honored for TCP Connect scan.")
     outputs = OutputSpec(
-        normal=st.outputs.get("N"), xml=st.outputs.get("X"), grepable=st.outputs.get("G"), json=st.outputs.get("J")
+        normal=st.outputs.get("N"), xml=st.outputs.get("X"), grepable=st.outputs.get("G"), json=st.outputs.get("J"),
+        save=any(k in st.outputs for k in ("save", "db", "diff_last")), db=st.outputs.get("db"),
+        diff_last="diff_last" in st.outputs,
     )
-    if list(st.outputs.values()).count("-") > 1:
+    if [v for k, v in st.outputs.items() if k in "NXGJ"].count("-") > 1:
         raise UsageError("only one output format may be written to standard output")
     config = ScanConfig(
         targets=tuple(st.targets),
