@@ -27,6 +27,8 @@ DEFAULT_STYLESHEET = "file:///usr/share/nmap/nmap.xsl"
 # nmap's floor for a retransmission timeout, in microseconds.
 MIN_TIMEOUT_US = 100_000
 
+_CACHED_PORTS = 16  # hosts with more port rows than this are laid out afresh (a -p- host is one of a kind)
+_CACHE_ENTRIES = 256  # distinct port tuples remembered before the cache starts over
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 _ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;", "\n": "&#xa;", "\r": "&#xd;", "\t": "&#9;"}
 _ESCAPE_TABLE = str.maketrans(_ESCAPES)
@@ -66,6 +68,9 @@ class XmlOutput(NullSink):
         self.stylesheet = stylesheet
         self.run: RunInfo | None = None
         self.closed = False
+        # Hosts of a sweep share their few port rows (80/tcp closed reset ttl 63 on 32,768
+        # hosts): their <ports> element is laid out once per distinct port tuple.
+        self._ports_cache: dict[tuple[PortResult, ...], list[str]] = {}
 
     # -- events ----------------------------------------------------------
     def begin(self, run: RunInfo) -> None:
@@ -177,9 +182,20 @@ class XmlOutput(NullSink):
         return lines
 
     def ports_lines(self, host: HostResult) -> list[str]:
+        ports = host.ports
+        if len(ports) > _CACHED_PORTS:
+            return self._ports_lines(ports)
+        cached = self._ports_cache.get(ports)
+        if cached is None:
+            if len(self._ports_cache) >= _CACHE_ENTRIES:
+                self._ports_cache.clear()
+            cached = self._ports_cache[ports] = self._ports_lines(ports)
+        return cached
+
+    def _ports_lines(self, ports: tuple[PortResult, ...]) -> list[str]:
         verbosity = self.run.verbosity if self.run else 0
         debugging = self.run.debugging if self.run else 0
-        folding = fold_ports(host.ports, open_only=self.open_only, verbosity=verbosity, debugging=debugging)
+        folding = fold_ports(ports, open_only=self.open_only, verbosity=verbosity, debugging=debugging)
         lines: list[str] = []
         for state, count, groups in folding.folded_states():
             lines.append(element("extraports", {"state": str(state), "count": count}, empty=False))
