@@ -150,22 +150,19 @@ class XmlOutput(NullSink):
             return []
         lines = [element("output", {"type": "interactive"}, empty=False) + xml_text(f"Warning: {w}") + "</output>" for w in host.warnings]
         timed = not ping_only and host.status is HostStatus.UP
-        head = element(
-            "host",
-            {
-                "starttime": int(host.start_time) if timed and host.start_time is not None else None,
-                "endtime": int(host.end_time) if timed and host.end_time is not None else None,
-                "timedout": "true" if host.timed_out else None,
-            },
-            empty=False,
-        )
-        status = element(
-            "status",
-            {"state": str(host.status), "reason": str(host.status_reason), "reason_ttl": host.status_reason_ttl or 0},
-        )
-        lines.append(head + status)
+        # The busiest lines of a sweep, written with f-strings rather than element(): the
+        # names are nmap's vocabulary (enum values, numbers) and need no escaping; the address does.
+        head = "<host"
+        if timed and host.start_time is not None:
+            head += f' starttime="{int(host.start_time)}"'
+        if timed and host.end_time is not None:
+            head += f' endtime="{int(host.end_time)}"'
+        if host.timed_out:
+            head += ' timedout="true"'
+        lines.append(f'{head}><status state="{host.status.value}" reason="{host.status_reason.value}" '
+                     f'reason_ttl="{host.status_reason_ttl or 0}"/>')
         family = "ipv6" if host.family == 6 else "ipv4"
-        lines.append(element("address", {"addr": host.address, "addrtype": family}))
+        lines.append(f'<address addr="{xml_attr(host.address)}" addrtype="{family}"/>')
         if host.mac:
             lines.append(element("address", {"addr": host.mac, "addrtype": "mac", "vendor": host.mac_vendor}))
         if host.status is not HostStatus.DOWN:
@@ -277,4 +274,4 @@ def times_element(latency: float) -> str:
     srtt = int(round(latency * 1_000_000))
     rttvar = srtt // 2
     timeout = max(srtt + 4 * rttvar, MIN_TIMEOUT_US)
-    return element("times", {"srtt": srtt, "rttvar": rttvar, "to": timeout})
+    return f'<times srtt="{srtt}" rttvar="{rttvar}" to="{timeout}"/>'
