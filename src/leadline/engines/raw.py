@@ -150,9 +150,10 @@ class _Loop:
 
     def receive(self) -> None:
         """Bytes only: the capture already dropped our own packets and nobody keeps evidence."""
-        receive, clock, on_event = self.session.receive, self.clock, self.on_event
-        for datagram in self.capture.datagrams(RECEIVE_BATCH):
-            for event in receive(datagram, clock()):
+        datagrams = self.capture.datagrams(RECEIVE_BATCH)
+        if datagrams:
+            on_event = self.on_event
+            for event in self.session.receive_many(datagrams, self.clock()):
                 on_event(event)
 
     def receive_precisely(self) -> None:

