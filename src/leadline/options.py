@@ -241,6 +241,8 @@ VALUE_OPTIONS: dict[str, Handler] = {
     "script": _scripts,
     "script-args": _script_args,
     "script-timeout": _set("script_timeout", parse_time),
+    "max-os-tries": lambda st, value: st.cfg.__setitem__("max_os_tries", parse_int(value, "--max-os-tries", 1, 50)),
+    "osdb": _set("osdb"),
 }
 
 FLAG_OPTIONS: dict[str, Callable[[_State], None]] = {
@@ -273,12 +275,18 @@ FLAG_OPTIONS: dict[str, Callable[[_State], None]] = {
     "version-all": lambda st: st.cfg.__setitem__("version_intensity", 9),
     "version-trace": lambda st: st.cfg.__setitem__("version_trace", True),
     "A": lambda st: _aggressive(st),
+    "O": lambda st: st.cfg.__setitem__("os_detection", True),
+    "osscan-guess": lambda st: st.cfg.__setitem__("osscan_guess", True),
+    "fuzzy": lambda st: st.cfg.__setitem__("osscan_guess", True),
+    "osscan-limit": lambda st: st.cfg.__setitem__("osscan_limit", True),
 }
 
 
 def _aggressive(st: _State) -> None:
-    """-A: what exists of -sV -sC -O --traceroute (OS detection and traceroute are not there yet)."""
+    """-A: -sV -sC -O and what exists of --traceroute (-O needs root; the plan drops it without)."""
     st.cfg["version_detection"] = True
+    st.cfg["os_detection"] = True
+    st.cfg["aggressive"] = True
     st.cfg["scripts"] = ("default",)
 
 # Dashes that are not '-' (en dash, em dash, minus sign, ...), as pasted from documents.
@@ -298,11 +306,8 @@ DEFAULT_PROBE_PORTS = {"syn": (80,), "ack": (80,), "udp": (40125,)}
 # nmap features a user may well type that leadline does not have yet: a line
 # saying so beats "unrecognized option" for a flag nmap users know.
 _WHAT_LEADLINE_DOES = ("leadline runs TCP port scans (-sT -sS -sF -sX -sN -sA -sW -sM), host discovery "
-                       "version detection (-sV) and scripts (-sC, --script)")
+                       "version detection (-sV), OS detection (-O) and scripts (-sC, --script)")
 NOT_YET_OPTIONS = {
-    "O": "OS detection (-O)",
-    "osscan-guess": "OS detection (--osscan-guess)",
-    "osscan-limit": "OS detection (--osscan-limit)",
     "traceroute": "traceroute (--traceroute)",
     "b": "the FTP bounce scan (-b)",
 }

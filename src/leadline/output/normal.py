@@ -13,6 +13,7 @@ from typing import Sequence, TextIO
 
 from leadline.model import HostResult, HostStatus, PortResult, PortState, RunInfo, RunStats
 from leadline.output.base import NullSink
+from leadline.output.osreport import os_normal_lines
 from leadline.output.services import script_lines, service_column, service_info_line, version_text
 from leadline.output.formatting import (
     PortFolding,
@@ -130,6 +131,8 @@ class NormalOutput(NullSink):
             self._write(f"# QUITTING! {note}" if self.file_header else f"QUITTING! {note}")
         if self.run is not None and self.run.service_scan and stats.exit != "error":
             self._write("Service detection performed.")
+        if self.run is not None and self.run.os_scan and stats.exit != "error":
+            self._write("OS detection performed. Please report any incorrect results at https://nmap.org/submit/ .")
         if self.file_header:
             self._write(f"# {PROGRAM} done at {ctime_string(stats.end_time)} -- {done_summary(stats)}")
         else:
@@ -172,6 +175,7 @@ class NormalOutput(NullSink):
         if host.mac:
             lines.append(f"MAC Address: {host.mac} ({host.mac_vendor or 'Unknown'})")
         if not ping_only:
+            lines.extend(os_normal_lines(host, self.verbosity))
             lines.extend(self._after_ports(host))
             lines.append("")
         return lines

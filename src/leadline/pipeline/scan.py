@@ -57,6 +57,10 @@ def post_scan_phases(config: ScanConfig) -> tuple[Phase, ...]:
         from leadline.pipeline.scripts import ScriptScan
 
         phases.append(ScriptScan())
+    if config.os_detection:
+        from leadline.pipeline.osdetect import OsScan
+
+        phases.append(OsScan())
     return tuple(phases)
 
 
@@ -97,6 +101,7 @@ class Scan:
             from leadline.pipeline.service import ServiceScan
 
             self.service_scan = any(isinstance(p, ServiceScan) for p in self.later_phases)
+        self.os_scan = any(type(p).__name__ == "OsScan" for p in self.later_phases)
 
     def _open_evidence(self, trace: Callable[[str], None] | None) -> Evidence | None:
         if self.config.pcap is None and trace is None:
@@ -115,7 +120,7 @@ class Scan:
         return RunInfo(args=config.args, start_time=start, version=__version__, scaninfo=tuple(infos),
                        verbosity=config.verbosity, debugging=config.debugging, ping_only=config.ping_only,
                        list_only=config.list_only,
-                       service_scan=self.service_scan)
+                       service_scan=self.service_scan, os_scan=self.os_scan)
 
     def targets(self) -> Iterator[Target]:
         specs = itertools.chain(self.config.targets, self.extra_targets)
