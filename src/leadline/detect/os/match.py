@@ -70,13 +70,57 @@ def accuracy(reference: Reference, observed: Mapping[str, Mapping[str, str]], po
     return matched / possible if possible else 0.0
 
 
+def _flat(db: OsDatabase) -> list[tuple[Reference, tuple[tuple[str, str, str, int], ...], int]]:
+    """Each record's attributes as (test, attribute, expression, weight), and its points in all."""
+    cached = _FLAT.get(id(db))
+    if cached is not None and cached[0] is db:
+        return cached[1]
+    flat = []
+    for reference in db.references:
+        rows = tuple((test, attr, expr, db.points.get(test, {}).get(attr, 0))
+                     for test, values in reference.tests.items() for attr, expr in values.items())
+        flat.append((reference, rows, sum(row[3] for row in rows)))
+    _FLAT[id(db)] = (db, flat)
+    return flat
+
+
+_FLAT: dict[int, tuple[OsDatabase, list[tuple[Reference, tuple[tuple[str, str, str, int], ...], int]]]] = {}
+
+
+def _score(rows: tuple[tuple[str, str, str, int], ...], observed: Mapping[str, Mapping[str, str]],
+           memo: dict[tuple[str, str, str, str], bool], give_up: float) -> float:
+    """Accuracy of one record; -1 once more points than ``give_up`` are lost (it cannot reach the threshold)."""
+    possible = matched = 0
+    for test, attr, expr, weight in rows:
+        seen = observed.get(test)
+        if seen is None:
+            continue
+        value = seen.get(attr)
+        if value is None:
+            continue
+        possible += weight
+        key = (test, attr, expr, value)
+        hit = memo.get(key)
+        if hit is None:
+            hit = memo[key] = expr_match(value, expr, nested=test == "OPS" or attr == "O")
+        if hit:
+            matched += weight
+        elif possible - matched > give_up:
+            return -1.0
+    return matched / possible if possible else 0.0
+
+
 def match_fingerprint(observed: Mapping[str, Mapping[str, str]], db: OsDatabase,
                       threshold: float = GUESS_THRESHOLD) -> MatchResult:
-    """Every record from ``threshold`` up, scored as nmap scores them, and their classes."""
-    cache: dict[tuple[str, str, str, str], bool] = {}
+    """Every record from ``threshold`` up, scored as nmap scores them, and their classes.
+
+    As nmap does, a record is given up once it has lost more than
+    (1 - threshold) of all its points: it can no longer reach the threshold.
+    """
+    memo: dict[tuple[str, str, str, str], bool] = {}
     best: dict[str, tuple[int, Reference, float]] = {}
-    for order, reference in enumerate(db.references):
-        acc = accuracy(reference, observed, db.points, cache)
+    for order, (reference, rows, total) in enumerate(_flat(db)):
+        acc = _score(rows, observed, memo, (1.0 - threshold) * total)
         if acc < threshold and acc != 1.0:
             continue
         known = best.get(reference.name)
