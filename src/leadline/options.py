@@ -294,6 +294,8 @@ VALUE_OPTIONS: dict[str, Handler] = {
     "data-length": _data_length,
     "source-pool": _source_pool,
     "db": lambda st, value: st.outputs.__setitem__("db", value),
+    "max-os-tries": lambda st, value: st.cfg.__setitem__("max_os_tries", parse_int(value, "--max-os-tries", 1, 50)),
+    "osdb": _set("osdb"),
 }
 
 FLAG_OPTIONS: dict[str, Callable[[_State], None]] = {
@@ -331,15 +333,21 @@ FLAG_OPTIONS: dict[str, Callable[[_State], None]] = {
     "no-nmap-payloads": lambda st: st.cfg.__setitem__("nmap_payloads", False),
     "save": lambda st: st.outputs.__setitem__("save", "1"),
     "diff-last": lambda st: st.outputs.__setitem__("diff_last", "1"),
+    "O": lambda st: st.cfg.__setitem__("os_detection", True),
+    "osscan-guess": lambda st: st.cfg.__setitem__("osscan_guess", True),
+    "fuzzy": lambda st: st.cfg.__setitem__("osscan_guess", True),
+    "osscan-limit": lambda st: st.cfg.__setitem__("osscan_limit", True),
 }
 
 
 def _aggressive(st: _State) -> None:
-    """-A: what exists of -sV -sC -O --traceroute (OS detection is not there yet)."""
+    """-A: -sV -sC -O --traceroute (-O and --traceroute need root; the plan drops them without)."""
     st.cfg["version_detection"] = True
+    st.cfg["os_detection"] = True
+    st.cfg["aggressive"] = True
     st.cfg["scripts"] = ("default",)
     st.cfg["traceroute"] = True
-    st.cfg["aggressive"] = True
+
 
 # Dashes that are not '-' (en dash, em dash, minus sign, ...), as pasted from documents.
 UNICODE_DASHES = frozenset("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d")
@@ -357,12 +365,9 @@ DEFAULT_PROBE_PORTS = {"syn": (80,), "ack": (80,), "udp": (40125,)}
 
 # nmap features a user may well type that leadline does not have yet: a line
 # saying so beats "unrecognized option" for a flag nmap users know.
-_WHAT_LEADLINE_DOES = ("leadline runs TCP port scans (-sT -sS -sF -sX -sN -sA -sW -sM), UDP scans (-sU), host discovery "
-                       "version detection (-sV) and scripts (-sC, --script)")
+_WHAT_LEADLINE_DOES = ("leadline runs TCP port scans (-sT -sS -sF -sX -sN -sA -sW -sM), UDP scans (-sU), host discovery, "
+                       "version detection (-sV), OS detection (-O), traceroute (--traceroute) and scripts (-sC, --script)")
 NOT_YET_OPTIONS = {
-    "O": "OS detection (-O)",
-    "osscan-guess": "OS detection (--osscan-guess)",
-    "osscan-limit": "OS detection (--osscan-limit)",
     "b": "the FTP bounce scan (-b)",
 }
 NOT_YET_SCAN_LETTERS = {

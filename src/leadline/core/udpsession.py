@@ -47,7 +47,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from leadline.config import Timing
@@ -209,6 +209,13 @@ class UdpSession(ScanSession):
         if self.explain:
             port.exchange.append(_describe(reply, rtt))
         return self._settle(host, key.port, port, self.module.classify(reply), rtt)
+
+    def receive_many(self, datagrams: Iterable[bytes], now: float) -> list[Event]:
+        """``receive`` for each of a batch read together (the raw engine's fast path)."""
+        events: list[Event] = []
+        for datagram in datagrams:
+            events.extend(self.receive(datagram, now))
+        return events
 
     def stamp_sent(self, key: ProbeKey, now: float) -> None:
         host = self._udp_hosts.get(key.address)

@@ -138,6 +138,8 @@ def os_to_json(os: OsResult | None) -> dict[str, Any] | None:
                     for m in os.matches],
         "fingerprint": os.fingerprint,
         "ports_used": [[p.protocol, p.port, str(p.state), str(p.reason)] for p in os.ports_used],
+        "perfect": os.perfect,
+        "ttl_hint": os.ttl_hint,
     }
 
 
@@ -147,9 +149,17 @@ def os_from_json(raw: dict[str, Any] | None) -> OsResult | None:
     matches = tuple(OsMatch(name=m.get("name") or "", accuracy=int(m.get("accuracy") or 0),
                             classes=tuple(_class_from_json(c) for c in m.get("classes") or ()))
                     for m in raw.get("matches") or ())
-    used = tuple(PortResult(port=int(u[1]), protocol=u[0], state=PortState(u[2]), reason=reason(u[3] if len(u) > 3 else None))
-                 for u in raw.get("ports_used") or ())
-    return OsResult(matches=matches, fingerprint=raw.get("fingerprint"), ports_used=used)
+    used = tuple(_port_used(u) for u in raw.get("ports_used") or ())
+    return OsResult(matches=matches, fingerprint=raw.get("fingerprint"), ports_used=used,
+                    perfect=int(raw.get("perfect") or 0), ttl_hint=raw.get("ttl_hint"))
+
+
+def _port_used(u: Any) -> PortResult:
+    """A port OS detection used: ``[protocol, port, state, reason]`` in the store, an object in ``-oJ``."""
+    if isinstance(u, dict):
+        return PortResult(port=int(u["port"]), protocol=u["protocol"], state=PortState(u["state"]),
+                          reason=reason(u.get("reason")))
+    return PortResult(port=int(u[1]), protocol=u[0], state=PortState(u[2]), reason=reason(u[3] if len(u) > 3 else None))
 
 
 def trace_to_json(trace: Trace | None) -> dict[str, Any] | None:

@@ -13,8 +13,9 @@ from typing import Sequence, TextIO
 
 from leadline.model import HostResult, HostStatus, PortResult, PortState, RunInfo, RunStats
 from leadline.output.base import NullSink
+from leadline.output.osreport import os_normal_lines
 from leadline.output.services import script_lines, service_column, service_info_line, version_text
-from leadline.output.trace import distance_line, trace_lines
+from leadline.output.trace import trace_lines
 from leadline.output.formatting import (
     PortFolding,
     clock_time,
@@ -138,6 +139,8 @@ class NormalOutput(NullSink):
             self._write(f"# QUITTING! {note}" if self.file_header else f"QUITTING! {note}")
         if self.run is not None and self.run.service_scan and stats.exit != "error":
             self._write("Service detection performed.")
+        if self.run is not None and self.run.os_scan and stats.exit != "error":
+            self._write("OS detection performed. Please report any incorrect results at https://nmap.org/submit/ .")
         if self.file_header:
             self._write(f"# {PROGRAM} done at {ctime_string(stats.end_time)} -- {done_summary(stats)}")
         else:
@@ -180,6 +183,7 @@ class NormalOutput(NullSink):
         if host.mac:
             lines.append(f"MAC Address: {host.mac} ({host.mac_vendor or 'Unknown'})")
         if not ping_only:
+            lines.extend(os_normal_lines(host, self.verbosity))
             lines.extend(self._after_ports(host, info))
             lines.append("")
         elif host.trace is not None:  # -sn --traceroute: nmap prints the route after the host lines
@@ -201,7 +205,7 @@ class NormalOutput(NullSink):
 
     def _after_ports(self, host: HostResult, info: str | None) -> list[str]:
         """``Service Info:``, the host scripts' block and the route, after the port table as nmap places them."""
-        lines: list[str] = distance_line(host)
+        lines: list[str] = []
         if info is not None:
             lines.append(info)
         if host.scripts:

@@ -17,6 +17,7 @@ from typing import TextIO
 from leadline.model import HostResult, HostStatus, PortResult, RunInfo, RunStats, ScriptElement, ScriptResult, ServiceDetail
 from leadline.output.base import NullSink
 from leadline.output.formatting import compress_ports, ctime_string, done_summary, fold_ports, port_sort_key
+from leadline.output.osreport import os_xml_lines
 
 __all__ = ["XmlOutput", "element", "port_element", "script_element", "service_element", "times_element", "xml_attr", "xml_text"]
 
@@ -171,8 +172,8 @@ class XmlOutput(NullSink):
             lines.append("</hostnames>")
             if not ping_only and not host.timed_out and host.ports:
                 lines.extend(self.ports_lines(host))
-            if host.distance is not None and host.os is not None:
-                lines.append(element("distance", {"value": host.distance}))
+            if not ping_only:
+                lines.extend(os_xml_lines(host))
             if host.scripts and not ping_only:
                 lines.append("<hostscript>" + "".join(script_element(s) for s in host.scripts) + "</hostscript>")
             lines.extend(trace_lines(host))

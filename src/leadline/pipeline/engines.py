@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from leadline.detect.scripts.base import ScriptIO
     from leadline.engines.connect import HostPortResults, PingResult
     from leadline.engines.discovery import DiscoveryResult
+    from leadline.core.osprobes import OsPlan, OsProbe
+    from leadline.engines.osprobe import RoundTraffic
     from leadline.engines.routes import RouteTable
 
 __all__ = ["Engines", "MakeSession", "SystemEngines"]
@@ -77,6 +79,10 @@ class Engines(Protocol):
                         on_result: OnResult, stop: threading.Event, log: Callable[[str], None] | None,
                         trace: Callable[[str], None] | None) -> None:
         """Version detection's conversations with ``targets``; ``on_result`` hears each port's answer."""
+
+    def os_round(self, rounds: Sequence[tuple[OsPlan, Sequence[OsProbe]]], *, wait: float,
+                 stop: threading.Event, evidence: PacketEvidence | None) -> list[RoundTraffic]:
+        """One round of OS detection probes to every host at once, and what each host sent back."""
 
     def script_io(self, address: str, deadline: float) -> ScriptIO:
         """Connections for one script run against ``address``, each call bounded by ``deadline`` (monotonic)."""
@@ -198,3 +204,9 @@ class SystemEngines:
         from leadline.engines.trace import run_trace
 
         run_trace(session, family, stop=stop, evidence=evidence)
+
+    def os_round(self, rounds: Sequence[tuple[OsPlan, Sequence[OsProbe]]], *, wait: float,
+                 stop: threading.Event, evidence: PacketEvidence | None) -> list[RoundTraffic]:
+        from leadline.engines.osprobe import run_os_round
+
+        return run_os_round(rounds, wait=wait, stop=stop, evidence=evidence)

@@ -45,7 +45,7 @@ Warn = Callable[[str], None]
 
 
 def post_scan_phases(config: ScanConfig) -> tuple[Phase, ...]:
-    """The phases after the port scans, in nmap's order: service/version, scripts, OS, traceroute.
+    """The phases after the port scans, in nmap's order: service/version, OS, traceroute, then scripts (which may read them).
 
     Each is imported only when its option asks for it: their modules bring
     asyncio, regular expressions and TLS that a plain port scan never needs.
@@ -55,14 +55,18 @@ def post_scan_phases(config: ScanConfig) -> tuple[Phase, ...]:
         from leadline.pipeline.service import ServiceScan
 
         phases.append(ServiceScan())
-    if config.scripts:
-        from leadline.pipeline.scripts import ScriptScan
+    if config.os_detection:
+        from leadline.pipeline.osdetect import OsScan
 
-        phases.append(ScriptScan())
+        phases.append(OsScan())
     if config.traceroute:
         from leadline.pipeline.traceroute import Traceroute
 
         phases.append(Traceroute())
+    if config.scripts:
+        from leadline.pipeline.scripts import ScriptScan
+
+        phases.append(ScriptScan())
     return tuple(phases)
 
 
@@ -129,6 +133,7 @@ class Scan:
             from leadline.pipeline.service import ServiceScan
 
             self.service_scan = any(isinstance(p, ServiceScan) for p in self.later_phases)
+        self.os_scan = any(type(p).__name__ == "OsScan" for p in self.later_phases)
 
     def _open_evidence(self, trace: Callable[[str], None] | None) -> Evidence | None:
         if self.config.pcap is None and trace is None:
@@ -147,7 +152,7 @@ class Scan:
         return RunInfo(args=config.args, start_time=start, version=__version__, scaninfo=tuple(infos),
                        verbosity=config.verbosity, debugging=config.debugging, ping_only=config.ping_only,
                        list_only=config.list_only,
-                       service_scan=self.service_scan)
+                       service_scan=self.service_scan, os_scan=self.os_scan)
 
     def targets(self) -> Iterator[Target]:
         specs = itertools.chain(self.config.targets, self.extra_targets)
