@@ -138,6 +138,10 @@ def daemon_argv(service: Service, state_dir: Path, host: str, dual_stack: bool =
             return ["socat", "-T", "1", f"{udp},fork", "PIPE"]
         case ServiceKind.UDP_LISTEN:
             return ["socat", "-u", udp_recv, "OPEN:/dev/null"]
+        case ServiceKind.LEGACY_STACK:
+            from leadline.lab.legacy import responder_argv
+
+            return responder_argv(state_dir)
     raise LabError(f"unknown service kind {service.kind!r}")
 
 
@@ -172,7 +176,15 @@ def spawn_detached(argv: list[str], log_path: Path) -> int:
 
 
 def is_listening(daemon: RunningDaemon, protocol: str) -> bool:
-    """Whether the daemon's namespace has a socket bound to the daemon's port."""
+    """Whether the daemon's namespace has a socket bound to the daemon's port.
+
+    The legacy responder binds no port: it is ready once its packet socket exists.
+    """
+    if daemon.kind == ServiceKind.LEGACY_STACK.value:
+        try:
+            return len(Path(f"/proc/{daemon.pid}/net/packet").read_text().splitlines()) > 1
+        except (FileNotFoundError, ProcessLookupError):
+            return False
     table = "tcp" if protocol == "tcp" else "udp"
     wanted_state = _TCP_LISTEN_STATE if protocol == "tcp" else _UDP_UNCONNECTED_STATE
     lines: list[str] = []

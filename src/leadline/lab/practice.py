@@ -6,6 +6,7 @@ one place that says how each host answers.
 
 from __future__ import annotations
 
+from leadline.lab.legacy import legacy_host
 from leadline.lab.topology import Host, Interface, Route, Rule, Service, ServiceKind, Topology
 
 __all__ = [
@@ -257,6 +258,7 @@ def practice_topology() -> Topology:
     router1, router2 = _routers()
     return Topology(
         "practice",
-        (scanner, router1, _course(), _iot(), _windows(), _firewall(), router2, _far()),
+        (scanner, router1, _course(), _iot(), _windows(), _firewall(), router2, _far(),
+         legacy_host(_VIA_ROUTER1[:1])),
         scanner="scanner",
     )

@@ -51,6 +51,7 @@ class ServiceKind(str, enum.Enum):
     TCP_BANNER = "tcp-banner"  # socat sending a greeting line, then discarding
     UDP_ECHO = "udp-echo"  # socat echoing each datagram
     UDP_LISTEN = "udp-listen"  # socat receiving and never answering
+    LEGACY_STACK = "legacy-stack"  # our user-space TCP/IP responder (lab/legacy.py), one global IP ID
 
     @property
     def protocol(self) -> str:
