@@ -191,6 +191,12 @@ def _scanflags(st: _State, value: str) -> None:
     st.cfg["scanflags"] = parse_scanflags(value)
 
 
+def _idle_zombie(st: _State, value: str) -> None:
+    """-sI ZOMBIE[:PROBEPORT]: the one scan letter that takes a value."""
+    st.cfg["idle_zombie"] = value
+    st.scan_types.append(ScanType.IDLE)
+
+
 def _scripts(st: _State, value: str) -> None:
     """--script (and -sC, as "default"): expressions add up; they are checked when the scan is planned."""
     before = st.cfg.get("scripts", ())
@@ -207,6 +213,7 @@ def _script_args(st: _State, value: str) -> None:
 
 
 VALUE_OPTIONS: dict[str, Handler] = {
+    "sI": _idle_zombie,
     "p": lambda st, value: _ports(st, value),
     "exclude-ports": _set("exclude_ports"),
     "top-ports": _top_ports,
@@ -310,7 +317,6 @@ NOT_YET_SCAN_LETTERS = {
     "O": "the IP protocol scan (-sO)",
     "Y": "the SCTP INIT scan (-sY)",
     "Z": "the SCTP COOKIE ECHO scan (-sZ)",
-    "I": "the idle scan (-sI)",
 }
 
 
@@ -324,6 +330,8 @@ def _scan_types(st: _State, letters: str, token: str) -> None:
         if kind is not None:
             if not kind.implemented:
                 raise _not_yet(f"the {kind.task.replace(' Scan', ' scan')} ({kind.flag})")
+            if kind.scan_type is ScanType.IDLE:
+                raise UsageError(f"'{token}': give the idle scan on its own, as -sI ZOMBIE[:PROBEPORT]")
             st.scan_types.append(kind.scan_type)
         elif ch == "V":
             st.cfg["version_detection"] = True
@@ -491,6 +499,9 @@ def _finish(st: _State, argv: list[str]) -> Parsed:
     _check_hostgroups(timing)
     cfg = st.cfg
     _check_scan_combination(st)
+    if ScanType.IDLE in st.scan_types and not cfg.get("skip_discovery"):
+        raise UsageError("the idle scan (-sI) needs -Pn, as in nmap: without it host discovery would probe "
+                         "the target from your own address, which the idle scan exists to avoid")
     tcp_raw = [t for t in st.scan_types if t.protocol == "tcp" and t.needs_root]
     if ScanType.CONNECT in st.scan_types and tcp_raw:
         raise UsageError("only one TCP scan type may be given (-sT cannot be combined with raw TCP scans)")

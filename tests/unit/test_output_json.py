@@ -16,7 +16,8 @@ SCHEMA_DOC = Path(__file__).resolve().parents[2] / "docs" / "json-schema.md"
 TOP_KEYS = {"scanner", "schema", "version", "args", "start", "scaninfo", "verbosity", "debugging", "ping_only", "list_only",
             "hosts", "runstats"}
 HOST_KEYS = {"address", "family", "status", "reason", "reason_ttl", "hostnames", "latency", "mac", "mac_vendor",
-             "start_time", "end_time", "other_addresses", "timed_out", "interrupted", "warnings", "ports", "scripts"}
+             "start_time", "end_time", "other_addresses", "timed_out", "interrupted", "warnings", "ports", "scripts",
+             "through"}
 PORT_KEYS = {"port", "protocol", "state", "reason", "reason_ttl", "service", "evidence", "version", "scripts"}
 STATS_KEYS = {"end", "elapsed", "hosts_up", "hosts_down", "hosts_total", "exit", "summary", "error_message"}
 

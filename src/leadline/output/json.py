@@ -113,6 +113,7 @@ def host_to_json(host: HostResult) -> dict[str, Any]:
         "other_addresses": list(host.other_addresses),
         "timed_out": host.timed_out,
         "interrupted": host.interrupted,
+        "through": host.through,
         "warnings": list(host.warnings),
         "ports": [
             {

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from leadline.engines.connect import HostPortResults, PingResult
     from leadline.engines.discovery import DiscoveryResult
     from leadline.engines.routes import RouteTable
+    from leadline.core.idle import PortFound
+    from leadline.core.idle import PortFound
 
 __all__ = ["Engines", "MakeSession", "SystemEngines"]
 
@@ -64,6 +66,11 @@ class Engines(Protocol):
     def raw_scan(self, make_session: MakeSession, hosts: int, ports: Sequence[int], timing: Timing, *, family: int,
                  on_event: Callable[[Event], None], stop: threading.Event, evidence: PacketEvidence | None) -> None:
         """Run the session ``make_session(ports, timing)`` builds, in one process or split over cores."""
+
+    def idle_scan(self, zombie: str, targets: Sequence[str], ports: Sequence[int], timing: Timing, *,
+                  on_zombie: Callable[[str], None], on_host_done: Callable[[str, list[PortFound]], None],
+                  stop: threading.Event) -> None:
+        """Check the zombie (LeadlineError in one line when it cannot serve), then scan each target through it."""
 
     def reverse_names(self, addresses: Sequence[str]) -> dict[str, str | None]: ...
 
@@ -161,6 +168,24 @@ class SystemEngines:
             split_raw_scan(make_session, ports, timing, workers, family=family, on_event=on_event, stop=stop)
         else:
             run_raw_scan(make_session(ports, timing), family=family, on_event=on_event, stop=stop, evidence=evidence)
+
+    def idle_scan(self, zombie: str, targets: Sequence[str], ports: Sequence[int], timing: Timing, *,
+                  on_zombie: Callable[[str], None], on_host_done: Callable[[str, list[PortFound]], None],
+                  stop: threading.Event) -> None:
+        from leadline.engines.idle import IdleEngine, parse_zombie
+
+        where = parse_zombie(zombie)
+        engine = IdleEngine(where, self.source_address_for(where.address),
+                            timeout=max(timing.initial_rtt_timeout, 0.5))
+        try:
+            on_zombie(engine.check(targets[0] if targets else None).message)
+            for target in targets:
+                if stop.is_set():
+                    break
+                on_host_done(target, engine.scan(target, ports, max_group=timing.max_parallelism or 100,
+                                                 min_group=max(4, timing.min_parallelism), stop=stop.is_set))
+        finally:
+            engine.close()
 
     def reverse_names(self, addresses: Sequence[str]) -> dict[str, str | None]:
         from leadline.engines.resolve import reverse_lookup_many

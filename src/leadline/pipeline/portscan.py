@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from leadline.config import Timing
 from leadline.core.probes.base import ProbeContext
 from leadline.core.session import Event, HostDone, PortDecided, ScanSession
-from leadline.model import PortResult, PortState
+from leadline.core.idle import PortFound
+from leadline.model import PortResult, PortState, Reason
 from leadline.pipeline.context import ScanContext, TaskProgress, scanning_hosts
 from leadline.pipeline.plan import ScanPlan
 from leadline.pipeline.record import HostGroup, HostRecord
@@ -87,6 +88,8 @@ class PortScan:
         progress = TaskProgress(ctx.sink, self.kind.task, total)
         if self.kind.engine is Engine.CONNECT:
             self._connect(hosts, ports, ctx, progress)
+        elif self.kind.engine is Engine.IDLE:
+            self._idle(hosts, ports, ctx, progress)
         else:
             self._raw(hosts, ports, ctx, progress)
         ctx.sink.task_end(self.kind.task, time.time(), f"{total} total ports")
@@ -106,6 +109,34 @@ class PortScan:
 
         ctx.engines.connect_scan(list(hosts), ports, ctx.plan.config.timing, on_host_done=done,
                                  on_progress=lambda finished, _total: progress.update(finished), stop=ctx.stop)
+
+    def _idle(self, hosts: dict[str, HostRecord], ports: list[int], ctx: ScanContext, progress: TaskProgress) -> None:
+        """Through the zombie of -sI: open where its counter moved, closed|filtered elsewhere (nmap's reasons)."""
+        zombie = ctx.plan.config.idle_zombie or ""
+        names = ctx.services.names("tcp")
+        line: list[str] = []
+        decided = 0
+
+        def on_zombie(message: str) -> None:
+            line.append(message)
+            for record in hosts.values():
+                record.through = message
+
+        def done(address: str, found: list[PortFound]) -> None:
+            nonlocal decided
+            record = hosts[address]
+            for item in found:
+                state, reason = ((PortState.OPEN, Reason.IPID_CHANGE) if item.open
+                                 else (PortState.CLOSED_FILTERED, Reason.NO_IPID_CHANGE))
+                port = PortResult(item.port, "tcp", state, reason, None, names.get(item.port))
+                record.ports.append(port)
+                if item.open:
+                    ctx.sink.port_found(address, port)
+            decided += len(found)
+            progress.update(decided)
+
+        ctx.engines.idle_scan(zombie, list(hosts), ports, ctx.plan.config.timing, on_zombie=on_zombie,
+                              on_host_done=done, stop=ctx.stop)
 
     def _raw(self, hosts: dict[str, HostRecord], ports: list[int], ctx: ScanContext, progress: TaskProgress) -> None:
         """A session per source address and family, each driven by the raw engine."""
