@@ -197,6 +197,12 @@ def _idle_zombie(st: _State, value: str) -> None:
     st.scan_types.append(ScanType.IDLE)
 
 
+def _bounce_server(st: _State, value: str) -> None:
+    """-b [USER[:PASS]@]SERVER[:PORT]: the FTP bounce scan through that server."""
+    st.cfg["bounce_server"] = value
+    st.scan_types.append(ScanType.BOUNCE)
+
+
 def _scripts(st: _State, value: str) -> None:
     """--script (and -sC, as "default"): expressions add up; they are checked when the scan is planned."""
     before = st.cfg.get("scripts", ())
@@ -214,6 +220,7 @@ def _script_args(st: _State, value: str) -> None:
 
 VALUE_OPTIONS: dict[str, Handler] = {
     "sI": _idle_zombie,
+    "b": _bounce_server,
     "p": lambda st, value: _ports(st, value),
     "exclude-ports": _set("exclude_ports"),
     "top-ports": _top_ports,
@@ -311,7 +318,6 @@ NOT_YET_OPTIONS = {
     "osscan-guess": "OS detection (--osscan-guess)",
     "osscan-limit": "OS detection (--osscan-limit)",
     "traceroute": "traceroute (--traceroute)",
-    "b": "the FTP bounce scan (-b)",
 }
 NOT_YET_SCAN_LETTERS = {
     "O": "the IP protocol scan (-sO)",

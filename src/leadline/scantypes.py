@@ -110,7 +110,7 @@ SCAN_KINDS: dict[ScanType, ScanKind] = dict((
     _row(ScanType.CUSTOM, None, "--scanflags", "tcp", "Custom Scan", Engine.RAW, CustomScan),
     _row(ScanType.UDP, "U", "-sU", "udp", "UDP Scan", Engine.RAW, None, implemented=False),
     _row(ScanType.IDLE, "I", "-sI", "tcp", "IdleScan", Engine.IDLE, None),
-    _row(ScanType.BOUNCE, None, "-b", "tcp", "FTP bounce scan", Engine.BOUNCE, None, implemented=False),
+    _row(ScanType.BOUNCE, None, "-b", "tcp", "FTP bounce scan", Engine.BOUNCE, None),
 ))
 
 

@@ -138,6 +138,10 @@ def daemon_argv(service: Service, state_dir: Path, host: str, dual_stack: bool =
             return ["socat", "-T", "1", f"{udp},fork", "PIPE"]
         case ServiceKind.UDP_LISTEN:
             return ["socat", "-u", udp_recv, "OPEN:/dev/null"]
+        case ServiceKind.FTP_BOUNCE | ServiceKind.FTP_STRICT:
+            from leadline.lab.ftpd import vsftpd_argv
+
+            return vsftpd_argv(state_dir, host, port, service.kind is ServiceKind.FTP_BOUNCE)
         case ServiceKind.LEGACY_STACK:
             from leadline.lab.legacy import responder_argv
 

@@ -6,6 +6,7 @@ one place that says how each host answers.
 
 from __future__ import annotations
 
+from leadline.lab.ftpd import ftp_host
 from leadline.lab.legacy import legacy_host
 from leadline.lab.topology import Host, Interface, Route, Rule, Service, ServiceKind, Topology
 
@@ -259,6 +260,6 @@ def practice_topology() -> Topology:
     return Topology(
         "practice",
         (scanner, router1, _course(), _iot(), _windows(), _firewall(), router2, _far(),
-         legacy_host(_VIA_ROUTER1[:1])),
+         legacy_host(_VIA_ROUTER1[:1]), ftp_host(_VIA_ROUTER1[:1])),
         scanner="scanner",
     )

@@ -51,6 +51,8 @@ class ServiceKind(str, enum.Enum):
     TCP_BANNER = "tcp-banner"  # socat sending a greeting line, then discarding
     UDP_ECHO = "udp-echo"  # socat echoing each datagram
     UDP_LISTEN = "udp-listen"  # socat receiving and never answering
+    FTP_BOUNCE = "ftp-bounce"  # vsftpd with port_promiscuous=YES (lab/ftpd.py)
+    FTP_STRICT = "ftp-strict"  # vsftpd refusing PORT to a third party
     LEGACY_STACK = "legacy-stack"  # our user-space TCP/IP responder (lab/legacy.py), one global IP ID
 
     @property

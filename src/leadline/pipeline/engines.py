@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from leadline.engines.discovery import DiscoveryResult
     from leadline.engines.routes import RouteTable
     from leadline.core.idle import PortFound
+    from leadline.core.ftpbounce import PortVerdict
     from leadline.core.idle import PortFound
 
 __all__ = ["Engines", "MakeSession", "SystemEngines"]
@@ -71,6 +72,10 @@ class Engines(Protocol):
                   on_zombie: Callable[[str], None], on_host_done: Callable[[str, list[PortFound]], None],
                   stop: threading.Event) -> None:
         """Check the zombie (LeadlineError in one line when it cannot serve), then scan each target through it."""
+
+    def bounce_scan(self, server: str, target: str, ports: Sequence[int], timing: Timing, *,
+                    stop: threading.Event) -> list[PortVerdict]:
+        """Each port of ``target`` through the FTP server of -b; LeadlineError in one line when it refuses."""
 
     def reverse_names(self, addresses: Sequence[str]) -> dict[str, str | None]: ...
 
@@ -186,6 +191,23 @@ class SystemEngines:
                                                  min_group=max(4, timing.min_parallelism), stop=stop.is_set))
         finally:
             engine.close()
+
+    def bounce_scan(self, server: str, target: str, ports: Sequence[int], timing: Timing, *,
+                    stop: threading.Event) -> list[PortVerdict]:
+        from leadline.core.ftpbounce import BounceRefused, parse_server
+        from leadline.engines.ftpbounce import bounce_ports
+        from leadline.errors import LeadlineError
+
+        try:
+            user, password, host, port = parse_server(server)
+        except BounceRefused as refused:
+            raise LeadlineError(str(refused)) from None
+        address = self.resolve_name(host, 4)
+        if not address:
+            raise LeadlineError(f"Failed to resolve FTP bounce proxy hostname/IP: {host}")
+        deadline = max(1.0, min(timing.max_rtt_timeout, 2.0))
+        return bounce_ports((address[0], port), user, password, target, ports, parallel=8, deadline=deadline,
+                            stop=stop.is_set)
 
     def reverse_names(self, addresses: Sequence[str]) -> dict[str, str | None]:
         from leadline.engines.resolve import reverse_lookup_many

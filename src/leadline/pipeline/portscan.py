@@ -22,6 +22,7 @@ from leadline.model import PortResult, PortState, Reason
 from leadline.pipeline.context import ScanContext, TaskProgress, scanning_hosts
 from leadline.pipeline.plan import ScanPlan
 from leadline.pipeline.record import HostGroup, HostRecord
+from leadline.errors import UsageError
 from leadline.scantypes import Engine, ScanType, probe_module
 
 __all__ = ["PortScan", "exchange_line", "port_order"]
@@ -90,6 +91,8 @@ class PortScan:
             self._connect(hosts, ports, ctx, progress)
         elif self.kind.engine is Engine.IDLE:
             self._idle(hosts, ports, ctx, progress)
+        elif self.kind.engine is Engine.BOUNCE:
+            self._bounce(hosts, ports, ctx, progress)
         else:
             self._raw(hosts, ports, ctx, progress)
         ctx.sink.task_end(self.kind.task, time.time(), f"{total} total ports")
@@ -137,6 +140,30 @@ class PortScan:
 
         ctx.engines.idle_scan(zombie, list(hosts), ports, ctx.plan.config.timing, on_zombie=on_zombie,
                               on_host_done=done, stop=ctx.stop)
+
+    def _bounce(self, hosts: dict[str, HostRecord], ports: list[int], ctx: ScanContext, progress: TaskProgress) -> None:
+        """Through the FTP server of -b.  vsftpd ends the session on a PORT below 1024, so those are skipped."""
+        server = ctx.plan.config.bounce_server or ""
+        allowed = [p for p in ports if p >= 1024]
+        if len(allowed) < len(ports):
+            ctx.warn("Your FTP bounce server doesn't allow privileged ports, skipping them.")
+        if not allowed:
+            raise UsageError("And you didn't want to scan any unprivileged ports.  Giving up.")
+        names = ctx.services.names("tcp")
+        states = {"open": PortState.OPEN, "closed": PortState.CLOSED, "filtered": PortState.FILTERED}
+        decided = 0
+        for address, record in hosts.items():
+            if ctx.stopped:
+                break
+            record.through = f"FTP bounce scan through {server.rpartition('@')[2]}"
+            for verdict in ctx.engines.bounce_scan(server, address, allowed, ctx.plan.config.timing, stop=ctx.stop):
+                port = PortResult(verdict.port, "tcp", states[verdict.state], Reason.UNKNOWN_RESPONSE, None,
+                                  names.get(verdict.port))
+                record.ports.append(port)
+                if port.state is PortState.OPEN:
+                    ctx.sink.port_found(address, port)
+            decided += len(allowed)
+            progress.update(decided)
 
     def _raw(self, hosts: dict[str, HostRecord], ports: list[int], ctx: ScanContext, progress: TaskProgress) -> None:
         """A session per source address and family, each driven by the raw engine."""
