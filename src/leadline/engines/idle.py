@@ -115,7 +115,7 @@ class IdleEngine:
             if packet.src != self.zombie.address or packet.protocol != tcp.PROTOCOL:
                 return None
             segment = tcp.parse_tcp(packet.payload, with_options=False)
-        except (PacketError, ValueError):
+        except (PacketError, ValueError, IndexError):
             return None
         if (segment.sport, segment.dport) != (self.zombie.port, self._sport) or not segment.flags & tcp.TCPFlag.RST:
             return None
@@ -134,7 +134,7 @@ class IdleEngine:
             raise LeadlineError(verdict.message)
         self.kind, self.last_ipid = verdict.kind, ipids[-1]
         if first_target is not None:
-            for n in range(SPOOF_PROBES):
+            for _ in range(SPOOF_PROBES):
                 self._send_tcp(first_target, z.address, self._sport + 1, z.port, tcp.TCPFlag.SYN | tcp.TCPFlag.ACK,
                                random.randrange(1 << 32), random.randrange(1 << 32))
             time.sleep(0.1)

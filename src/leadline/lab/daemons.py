@@ -159,7 +159,7 @@ def start_daemon(
     start = start_time_of(pid)
     if start is None:
         raise LabError(f"{argv[0]} for {host}:{service.port} exited at once")
-    return RunningDaemon(host, service.kind.value, service.port, pid, start, argv[0])
+    return RunningDaemon(host, service.kind.value, service.port, pid, start, Path(argv[0]).name)
 
 
 def spawn_detached(argv: list[str], log_path: Path) -> int:
