@@ -99,3 +99,22 @@ def test_server_spec_and_escaping() -> None:
         parse_server("x:99999")
     assert escape(b"a\x00b\\") == "a\\x00b\\x5c"
     assert escape("x" * 300).endswith("...")
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.binary(max_size=300), max_size=8))
+def test_any_server_bytes_give_verdicts_or_a_refusal_never_a_crash(chunks: list[bytes]) -> None:
+    control = _logged_in()
+    control.start(50007, 0.0)
+    control.outgoing()
+    try:
+        for chunk in chunks:
+            for verdict in control.receive(chunk, 0.5):
+                assert verdict.port == 50007 and verdict.state in ("open", "closed", "filtered")
+                assert all(0x20 <= ord(c) < 0x7F for c in verdict.reply)
+    except BounceRefused as refused:
+        assert "\n" not in str(refused) and "\r" not in str(refused)

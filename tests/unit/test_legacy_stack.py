@@ -58,3 +58,17 @@ def test_other_stacks_counters() -> None:
     little = LegacyStack(ME, MY_MAC, set(), "little-endian", start=0)
     assert [little.next_ipid(), little.next_ipid()] == [0x0100, 0x0200]
     assert LegacyStack(ME, MY_MAC, set(), "zero").next_ipid() == 0
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=120), st.integers(0, 119))
+def test_any_frame_gets_an_answer_or_none_never_a_crash(noise: bytes, cut: int) -> None:
+    stack = LegacyStack(ME, MY_MAC, {80}, start=1)
+    frame = _tcp_frame(80, tcp.TCPFlag.SYN)
+    stack.answer(noise)
+    stack.answer(frame[:cut] + noise)
+    stack.answer(frame[:14] + noise)
