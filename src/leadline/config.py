@@ -77,6 +77,8 @@ class ScanConfig:
     randomize_hosts: bool = False  # --randomize-hosts: shuffled in blocks of RANDOMIZE_BLOCK
     scan_types: tuple[ScanType, ...] = ()  # empty: the default for our privileges
     scanflags: int | None = None  # --scanflags, as TCP flag bits
+    idle_zombie: str | None = None  # -sI ZOMBIE[:PROBEPORT]
+    bounce_server: str | None = None  # -b [USER[:PASS]@]SERVER[:PORT]
     ping_only: bool = False  # -sn
     list_only: bool = False  # -sL
     skip_discovery: bool = False  # -Pn

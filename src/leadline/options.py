@@ -191,6 +191,18 @@ def _scanflags(st: _State, value: str) -> None:
     st.cfg["scanflags"] = parse_scanflags(value)
 
 
+def _idle_zombie(st: _State, value: str) -> None:
+    """-sI ZOMBIE[:PROBEPORT]: the one scan letter that takes a value."""
+    st.cfg["idle_zombie"] = value
+    st.scan_types.append(ScanType.IDLE)
+
+
+def _bounce_server(st: _State, value: str) -> None:
+    """-b [USER[:PASS]@]SERVER[:PORT]: the FTP bounce scan through that server."""
+    st.cfg["bounce_server"] = value
+    st.scan_types.append(ScanType.BOUNCE)
+
+
 def _scripts(st: _State, value: str) -> None:
     """--script (and -sC, as "default"): expressions add up; they are checked when the scan is planned."""
     before = st.cfg.get("scripts", ())
@@ -255,6 +267,8 @@ def _source_pool(st: _State, value: str) -> None:
 
 
 VALUE_OPTIONS: dict[str, Handler] = {
+    "sI": _idle_zombie,
+    "b": _bounce_server,
     "p": lambda st, value: _ports(st, value),
     "exclude-ports": _set("exclude_ports"),
     "top-ports": _top_ports,
@@ -367,14 +381,12 @@ DEFAULT_PROBE_PORTS = {"syn": (80,), "ack": (80,), "udp": (40125,)}
 # saying so beats "unrecognized option" for a flag nmap users know.
 _WHAT_LEADLINE_DOES = ("leadline runs TCP port scans (-sT -sS -sF -sX -sN -sA -sW -sM), UDP scans (-sU), host discovery, "
                        "version detection (-sV), OS detection (-O), traceroute (--traceroute) and scripts (-sC, --script)")
-NOT_YET_OPTIONS = {
-    "b": "the FTP bounce scan (-b)",
+NOT_YET_OPTIONS: dict[str, str] = {
 }
 NOT_YET_SCAN_LETTERS = {
     "O": "the IP protocol scan (-sO)",
     "Y": "the SCTP INIT scan (-sY)",
     "Z": "the SCTP COOKIE ECHO scan (-sZ)",
-    "I": "the idle scan (-sI)",
 }
 
 
@@ -388,6 +400,8 @@ def _scan_types(st: _State, letters: str, token: str) -> None:
         if kind is not None:
             if not kind.implemented:
                 raise _not_yet(f"the {kind.task.replace(' Scan', ' scan')} ({kind.flag})")
+            if kind.scan_type is ScanType.IDLE:
+                raise UsageError(f"'{token}': give the idle scan on its own, as -sI ZOMBIE[:PROBEPORT]")
             st.scan_types.append(kind.scan_type)
         elif ch == "V":
             st.cfg["version_detection"] = True
@@ -555,6 +569,9 @@ def _finish(st: _State, argv: list[str]) -> Parsed:
     _check_hostgroups(timing)
     cfg = st.cfg
     _check_scan_combination(st)
+    if ScanType.IDLE in st.scan_types and not cfg.get("skip_discovery"):
+        raise UsageError("the idle scan (-sI) needs -Pn, as in nmap: without it host discovery would probe "
+                         "the target from your own address, which the idle scan exists to avoid")
     tcp_raw = [t for t in st.scan_types if t.protocol == "tcp" and t.needs_root]
     if ScanType.CONNECT in st.scan_types and tcp_raw:
         raise UsageError("only one TCP scan type may be given (-sT cannot be combined with raw TCP scans)")

@@ -60,6 +60,9 @@ class ServiceKind(str, enum.Enum):
     UDP_INETD_ECHO = "udp-inetd-echo"  # xinetd's built-in echo (RFC 862)
     UDP_INETD_DAYTIME = "udp-inetd-daytime"  # xinetd's built-in daytime (RFC 867)
     UDP_INETD_CHARGEN = "udp-inetd-chargen"  # xinetd's built-in chargen (RFC 864)
+    FTP_BOUNCE = "ftp-bounce"  # vsftpd with port_promiscuous=YES (lab/ftpd.py)
+    FTP_STRICT = "ftp-strict"  # vsftpd refusing PORT to a third party
+    LEGACY_STACK = "legacy-stack"  # our user-space TCP/IP responder (lab/legacy.py), one global IP ID
 
     @property
     def protocol(self) -> str:

@@ -122,6 +122,7 @@ def _host_fields(host: HostResult) -> dict[str, Any]:
         "other_addresses": list(host.other_addresses),
         "timed_out": host.timed_out,
         "interrupted": host.interrupted,
+        "through": host.through,
         "warnings": list(host.warnings),
         "ports": [
             {
