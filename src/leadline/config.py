@@ -102,3 +102,7 @@ class ScanConfig:
     scripts: tuple[str, ...] = ()  # --script expressions; -sC is ("default",)
     script_args: tuple[tuple[str, str], ...] = ()  # --script-args, in the order given
     script_timeout: float | None = None  # --script-timeout: each script run's deadline (None: the phase's default)
+    shard: tuple[int, int, int] | None = None  # --shards I/N --seed S as (I, N, S): scan the I-th of N parts
+    seed: int | None = None  # --seed: the key of the host permutation shards are cut from
+    resume: str | None = None  # --resume FILE: continue the run whose XML or JSON output FILE is
+    cluster: str | None = None  # --cluster tcp://HOST:PORT | local:N: scan on a Dask cluster

@@ -241,6 +241,10 @@ VALUE_OPTIONS: dict[str, Handler] = {
     "script": _scripts,
     "script-args": _script_args,
     "script-timeout": _set("script_timeout", parse_time),
+    "shards": _set("shards_text"),
+    "seed": lambda st, value: st.cfg.__setitem__("seed", parse_int(value, "--seed", 0, (1 << 63) - 1)),
+    "resume": _set("resume"),
+    "cluster": _set("cluster"),
 }
 
 FLAG_OPTIONS: dict[str, Callable[[_State], None]] = {
@@ -452,6 +456,21 @@ def _check_scan_combination(st: _State) -> None:
         raise UsageError(NO_PORTS_WITHOUT_SCAN)
 
 
+def _check_shards(cfg: dict[str, object]) -> None:
+    """--shards I/N needs --seed (as in ZMap): without it the shards of two machines would not agree."""
+    text = cfg.pop("shards_text", None)
+    if text is None:
+        return
+    from leadline.core.shards import parse_shard
+
+    seed = cfg.get("seed")
+    try:
+        shard = parse_shard(str(text), seed if isinstance(seed, int) else None)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    cfg["shard"] = (shard.index, shard.count, shard.seed)
+
+
 def _check_port_spec(spec: str) -> None:
     """A -p value that is plainly no port list (an address typed where the ports go): nmap's refusal.
 
@@ -490,6 +509,7 @@ def _finish(st: _State, argv: list[str]) -> Parsed:
         timing = replace(timing, initial_rtt_timeout=timing.max_rtt_timeout)
     _check_hostgroups(timing)
     cfg = st.cfg
+    _check_shards(cfg)
     _check_scan_combination(st)
     tcp_raw = [t for t in st.scan_types if t.protocol == "tcp" and t.needs_root]
     if ScanType.CONNECT in st.scan_types and tcp_raw:

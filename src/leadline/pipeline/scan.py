@@ -121,9 +121,20 @@ class Scan:
         specs = itertools.chain(self.config.targets, self.extra_targets)
         stream = iter_targets(specs, exclude=self.config.exclude + self.extra_excludes,
                               resolve=self.ctx.engines.resolve_name, ipv6=self.config.ipv6, warn=self.warn)
+        if self.config.shard is not None:
+            stream = self._sharded(stream)
         if self.config.randomize_hosts:
             return shuffled_in_blocks(stream, random.Random())
         return stream
+
+    def _sharded(self, stream: Iterator[Target]) -> Iterator[Target]:
+        """Only this run's shard; the permutation's range is the targets' count before exclusions."""
+        from leadline.core.shards import Shard, shard_stream
+
+        assert self.config.shard is not None
+        size = sum(parse_target_spec(s, ipv6=self.config.ipv6).count()
+                   for s in itertools.chain(self.config.targets, self.extra_targets))
+        return shard_stream(stream, Shard(*self.config.shard), size)
 
     def run(self) -> RunStats:
         """Run to the end, or until ``stop`` is set; the sinks are always closed."""
