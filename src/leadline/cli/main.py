@@ -282,7 +282,7 @@ def _port_warnings(config: ScanConfig) -> list[str]:
     return port_warnings(config, len(ports.tcp), udp)
 
 
-def run(parsed: Parsed) -> int:
+def run(parsed: Parsed, resumed: Sequence[HostResult] = ()) -> int:
     from dataclasses import replace
 
     from leadline.cli.keys import Console, StatusKeys, keyboard_for
@@ -319,6 +319,7 @@ def run(parsed: Parsed) -> int:
             extra_targets=extra_targets,
             extra_excludes=extra_excludes,
             trace=_trace,
+            resumed=resumed,
         )
         say = Console(_terminal.stream, _terminal.lock, _terminal.clear)
         tunables = [s for s in sinks if isinstance(s, NormalOutput) and not s.file_header]
@@ -331,6 +332,16 @@ def run(parsed: Parsed) -> int:
             guarded.close_interrupted(started)
             raise
     return 130 if stats.exit == "error" and stop.is_set() else 0
+
+
+def _resume(args: list[str], parsed: Parsed) -> int:
+    from leadline.cli.resume import resume
+
+    original, checkpoint = resume(args, parsed)
+    if checkpoint.finished:
+        print(f"leadline: '{checkpoint.path}' holds a finished run; nothing to resume", file=sys.stderr)
+        return 0
+    return run(original, resumed=checkpoint.done)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -351,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
         if parsed.show_version:
             print(f"leadline version {__version__}")
             return 0
+        if parsed.config.resume is not None:
+            return _resume(args, parsed)
         return run(parsed)
     except LeadlineError as e:
         _err(str(e))

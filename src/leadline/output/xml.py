@@ -151,6 +151,8 @@ class XmlOutput(NullSink):
                 "starttime": int(host.start_time) if timed and host.start_time is not None else None,
                 "endtime": int(host.end_time) if timed and host.end_time is not None else None,
                 "timedout": "true" if host.timed_out else None,
+                # nmap's DTD has a free comment here; --resume reads it to scan this host again.
+                "comment": "interrupted" if host.interrupted else None,
             },
             empty=False,
         )

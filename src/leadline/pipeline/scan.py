@@ -19,7 +19,7 @@ from leadline._version import __version__
 from leadline.config import ScanConfig
 from leadline.core.ports import compact
 from leadline.core.targets import Target, iter_targets, parse_target_spec, shuffled_in_blocks
-from leadline.model import RunInfo, RunStats, ScanInfo
+from leadline.model import HostResult, RunInfo, RunStats, ScanInfo
 from leadline.output.base import Sink
 from leadline.pipeline.context import ScanContext
 from leadline.pipeline.discovery import Discovery
@@ -75,8 +75,11 @@ class Scan:
         services: ServiceTable | None = None,
         trace: Callable[[str], None] | None = None,
         engines: Engines | None = None,
+        resumed: Sequence[HostResult] = (),
     ) -> None:
         self.config = config
+        self.resumed = resumed  # hosts an interrupted run already finished (--resume): replayed, not scanned
+        self.done = frozenset(h.address for h in resumed)
         self.warn = warn
         self.extra_targets = list(extra_targets)
         self.extra_excludes = tuple(extra_excludes)
@@ -123,6 +126,8 @@ class Scan:
                               resolve=self.ctx.engines.resolve_name, ipv6=self.config.ipv6, warn=self.warn)
         if self.config.shard is not None:
             stream = self._sharded(stream)
+        if self.done:
+            stream = (t for t in stream if t.address not in self.done)
         if self.config.randomize_hosts:
             return shuffled_in_blocks(stream, random.Random())
         return stream
@@ -143,6 +148,8 @@ class Scan:
         sink.begin(self.run_info(time.time()))
         exit_status, error = "error", "interrupted"
         try:
+            for host in self.resumed:
+                self.emitter.replay(host)
             self.scan_all()
             if not self.ctx.stopped:
                 exit_status, error = "success", ""
