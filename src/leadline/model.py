@@ -205,6 +205,7 @@ class HostResult:
     scripts: tuple[ScriptResult, ...] = ()  # host scripts' results
     warnings: tuple[str, ...] = ()
     interrupted: bool = False  # the run was interrupted before every port of this host was decided
+    scanned_by: str | None = None  # the cluster worker that scanned it (--cluster), e.g. "tcp://198.18.90.2:40211"
 
     @property
     def is_up(self) -> bool:

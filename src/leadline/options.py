@@ -471,6 +471,19 @@ def _check_shards(cfg: dict[str, object]) -> None:
     cfg["shard"] = (shard.index, shard.count, shard.seed)
 
 
+def _check_cluster(spec: object) -> None:
+    """--cluster tcp://HOST:PORT (a running Dask scheduler) or local:N (N worker processes here)."""
+    if spec is None:
+        return
+    text = str(spec)
+    if text.startswith("local:"):
+        count = text[len("local:"):]
+        if not count.isdigit() or not 1 <= int(count) <= 256:
+            raise UsageError(f"--cluster local:N needs N from 1 to 256, not '{count}'")
+    elif not re.fullmatch(r"(tcp|tls)://[^\s/]+:\d+", text):
+        raise UsageError(f"--cluster takes tcp://HOST:PORT or local:N, not '{text}'")
+
+
 def _check_port_spec(spec: str) -> None:
     """A -p value that is plainly no port list (an address typed where the ports go): nmap's refusal.
 
@@ -510,6 +523,7 @@ def _finish(st: _State, argv: list[str]) -> Parsed:
     _check_hostgroups(timing)
     cfg = st.cfg
     _check_shards(cfg)
+    _check_cluster(cfg.get("cluster"))
     _check_scan_combination(st)
     tcp_raw = [t for t in st.scan_types if t.protocol == "tcp" and t.needs_root]
     if ScanType.CONNECT in st.scan_types and tcp_raw:

@@ -287,7 +287,6 @@ def run(parsed: Parsed, resumed: Sequence[HostResult] = ()) -> int:
 
     from leadline.cli.keys import Console, StatusKeys, keyboard_for
     from leadline.output.normal import NormalOutput
-    from leadline.pipeline import Scan
 
     config = parsed.config
     out = config.output
@@ -311,7 +310,7 @@ def run(parsed: Parsed, resumed: Sequence[HostResult] = ()) -> int:
         _terminal.progress = progress
         guarded = GuardedSinks(sinks, _terminal.lock, on_begin=lambda: _at_start(config, warnings))
         _install_interrupt(stop, guarded)
-        scan = Scan(
+        scan = _scan_class(config)(
             config,
             guarded,
             warn=_warn,
@@ -332,6 +331,18 @@ def run(parsed: Parsed, resumed: Sequence[HostResult] = ()) -> int:
             guarded.close_interrupted(started)
             raise
     return 130 if stats.exit == "error" and stop.is_set() else 0
+
+
+def _scan_class(config: ScanConfig) -> type:
+    """The pipeline, or its cluster form for --cluster (which says in one line when Dask is missing)."""
+    from leadline.pipeline import Scan
+
+    if config.cluster is None:
+        return Scan
+    from leadline.cluster.coordinator import ClusterScan, require_dask
+
+    require_dask()
+    return ClusterScan
 
 
 def _resume(args: list[str], parsed: Parsed) -> int:

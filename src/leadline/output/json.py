@@ -113,6 +113,7 @@ def host_to_json(host: HostResult) -> dict[str, Any]:
         "other_addresses": list(host.other_addresses),
         "timed_out": host.timed_out,
         "interrupted": host.interrupted,
+        **({"scanned_by": host.scanned_by} if host.scanned_by else {}),
         "warnings": list(host.warnings),
         "ports": [
             {

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from leadline.model import (
@@ -66,8 +66,10 @@ def read_xml_run(text: str) -> WrittenRun:
                     continue
                 depth -= 1
                 if elem.tag == "host" and depth == 1:
-                    host = _xml_host(elem)
-                    if elem.get("comment") == INTERRUPTED_COMMENT:
+                    notes = elem.get("comment", "").split("; ")
+                    by = next((n[len("scanned by "):] for n in notes if n.startswith("scanned by ")), None)
+                    host = replace(_xml_host(elem), scanned_by=by)
+                    if INTERRUPTED_COMMENT in notes:
                         run.interrupted.append(host.address)
                     else:
                         run.hosts.append(host)
@@ -224,5 +226,5 @@ def _json_host(h: dict[str, Any]) -> HostResult:
         latency=h.get("latency"), ports=ports, mac=h.get("mac"), mac_vendor=h.get("mac_vendor"),
         start_time=h.get("start_time"), end_time=h.get("end_time"), other_addresses=tuple(h.get("other_addresses", ())),
         timed_out=h.get("timed_out", False), warnings=tuple(h.get("warnings", ())),
-        interrupted=h.get("interrupted", False), scripts=tuple(_json_script(s) for s in h.get("scripts", ())),
+        interrupted=h.get("interrupted", False), scanned_by=h.get("scanned_by"), scripts=tuple(_json_script(s) for s in h.get("scripts", ())),
     )

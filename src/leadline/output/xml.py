@@ -152,7 +152,7 @@ class XmlOutput(NullSink):
                 "endtime": int(host.end_time) if timed and host.end_time is not None else None,
                 "timedout": "true" if host.timed_out else None,
                 # nmap's DTD has a free comment here; --resume reads it to scan this host again.
-                "comment": "interrupted" if host.interrupted else None,
+                "comment": host_comment(host),
             },
             empty=False,
         )
@@ -203,6 +203,12 @@ class XmlOutput(NullSink):
             return
         self.stream.write("".join(line + "\n" for line in lines))
         self.stream.flush()
+
+
+def host_comment(host: HostResult) -> str | None:
+    """``interrupted`` (not every port was decided) and ``scanned by WORKER`` (--cluster), joined by "; "."""
+    notes = (["interrupted"] if host.interrupted else []) + ([f"scanned by {host.scanned_by}"] if host.scanned_by else [])
+    return "; ".join(notes) or None
 
 
 def xml_text(value: str) -> str:

@@ -51,7 +51,7 @@ class Emitter:
                 self.counts.down += 1
 
     def replay(self, result: HostResult) -> None:
-        """A host an earlier, interrupted run finished (--resume): written and counted as if found now."""
+        """A host frozen elsewhere (--resume's checkpoint, a cluster worker): written and counted as if found here."""
         try:
             self.ctx.sink.host(result)
         finally:
