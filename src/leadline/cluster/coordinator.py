@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
-from leadline.cluster.task import TaskResult, scan_task
+from leadline.cluster.task import TaskResult, scan_task, warm
 from leadline.core.targets import Target
 from leadline.errors import UsageError
 from leadline.model import Hostname
@@ -39,7 +39,7 @@ from leadline.scantypes import Engine
 __all__ = ["ClusterScan", "connect", "require_dask"]
 
 MISSING = "--cluster needs Dask's distributed package: pip install 'leadline[cluster]'"
-SWEEP_TASK = 4096  # hosts per task of a -sn sweep: a task's fixed cost (sockets, routes) stays under 1%
+SWEEP_TASK = 8192  # hosts per task of a -sn sweep: a task's fixed cost (sockets, routes, pacing ramp) stays small
 SCAN_TASK = 256  # hosts per task of a port scan: hundreds, so Dask's ~1 ms per task is noise
 IN_FLIGHT_PER_WORKER = 2  # tasks queued per worker: one running, one ready, and the stream stays lazy
 
@@ -60,6 +60,7 @@ def connect(spec: str) -> Any:
     if spec.startswith("local:"):
         # Forked workers start in about a second; spawned ones re-import everything (several seconds).
         dask.config.set({"distributed.worker.multiprocessing-method": "fork"})
+        warm()
         count = spec[len("local:"):]
         if not count.isdigit() or not 1 <= int(count) <= 256:
             raise UsageError(f"--cluster local:N needs N from 1 to 256, not '{count}'")
@@ -99,7 +100,9 @@ class ClusterScan(Scan):
     def _run_tasks(self, client: Any) -> None:
         from distributed import as_completed
 
-        workers = max(1, len(client.scheduler_info().get("workers", {})))
+        if self.config.cluster and self.config.cluster.startswith("local:"):
+            client.wait_for_workers(int(self.config.cluster[len("local:"):]), timeout=60)
+        workers = max(1, len(client.nthreads()))  # asked of the scheduler now, not a cached view
         classes = workers  # reply classes: tasks of different classes never read each other's replies
         token = uuid.uuid4().hex[:12]
         resources = {"rawsock": 1} if self._raw() else None

@@ -12,12 +12,26 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from leadline.config import OutputSpec, ScanConfig
+from leadline.core.targets import Target
 from leadline.model import HostResult
 from leadline.output.base import NullSink
 from leadline.pipeline import Scan
 from leadline.pipeline.engines import SystemEngines
 
-__all__ = ["TaskResult", "scan_task", "task_config", "worker_name"]
+__all__ = ["TaskResult", "scan_task", "task_config", "warm", "worker_name"]
+
+
+def warm() -> None:
+    """Import what a task needs before local workers are forked, so each does not import it again."""
+    import leadline.engines.discovery  # noqa: F401
+    import leadline.pipeline.sweep  # noqa: F401
+    from leadline.services import ServiceTable
+
+    ServiceTable.load()
+    try:
+        import leadline.engines.raw  # noqa: F401
+    except ImportError:
+        pass
 
 
 @dataclass(frozen=True)
@@ -54,10 +68,14 @@ def worker_name() -> str:
 
 def scan_task(config: ScanConfig, addresses: tuple[str, ...], reply_share: tuple[int, int] | None = None) -> TaskResult:
     """Scan ``addresses`` here; ``reply_share=(r, K)``: every address is r modulo K, so the
-    capture keeps only replies from such addresses and never reads another worker's."""
+    capture keeps only replies from such addresses and never reads another worker's.
+
+    The addresses were expanded (and names resolved) by the coordinator, so
+    they go in as targets, not as specs to parse again."""
     warnings: list[str] = []
     sink = _Collect()
-    Scan(task_config(config, addresses), sink, warn=warnings.append,
-         engines=SystemEngines(reply_share=reply_share)).run()
+    family = 6 if config.ipv6 else 4
+    Scan(task_config(config, ()), sink, warn=warnings.append, engines=SystemEngines(reply_share=reply_share),
+         given=[Target(a, family) for a in addresses]).run()
     name = worker_name()
     return TaskResult(name, tuple(replace(h, scanned_by=name) for h in sink.hosts), tuple(warnings))

@@ -76,10 +76,12 @@ class Scan:
         trace: Callable[[str], None] | None = None,
         engines: Engines | None = None,
         resumed: Sequence[HostResult] = (),
+        given: Sequence[Target] | None = None,
     ) -> None:
         self.config = config
         self.resumed = resumed  # hosts an interrupted run already finished (--resume): replayed, not scanned
         self.done = frozenset(h.address for h in resumed)
+        self.given = given  # targets already expanded elsewhere (a cluster task): used as they are
         self.warn = warn
         self.extra_targets = list(extra_targets)
         self.extra_excludes = tuple(extra_excludes)
@@ -121,6 +123,8 @@ class Scan:
                        service_scan=self.service_scan)
 
     def targets(self) -> Iterator[Target]:
+        if self.given is not None:
+            return iter(self.given)
         specs = itertools.chain(self.config.targets, self.extra_targets)
         stream = iter_targets(specs, exclude=self.config.exclude + self.extra_excludes,
                               resolve=self.ctx.engines.resolve_name, ipv6=self.config.ipv6, warn=self.warn)
