@@ -144,14 +144,18 @@ def test_local_cluster_of_two_equals_one_process(lab: Lab, tmp_path: Path) -> No
         assert len(workers(tmp_path / "two.xml")) == 2  # both workers scanned, and the report says who
 
 
+def started_in(lab: Lab, host: str, argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "wb") as f:  # the child keeps its own copy of the descriptor
+        return lab.popen(host, argv, stdout=f, stderr=subprocess.STDOUT)
+
+
 def start_cluster(lab: Lab, tmp_path: Path) -> tuple[subprocess.Popen[bytes], dict[str, subprocess.Popen[bytes]]]:
-    logs = {name: open(tmp_path / f"{name}.log", "wb") for name in ("scheduler", "wa", "wb")}  # noqa: SIM115
-    scheduler = lab.popen("scanner", [DASK, "scheduler", "--host", "198.18.82.10", "--port", "8786",
-                                      "--no-dashboard"], stdout=logs["scheduler"], stderr=subprocess.STDOUT)
+    scheduler = started_in(lab, "scanner", [DASK, "scheduler", "--host", "198.18.82.10", "--port", "8786",
+                                            "--no-dashboard"], tmp_path / "scheduler.log")
     time.sleep(2)
-    started = {name: lab.popen(name, [DASK, "worker", SCHEDULER, "--nthreads", "1", "--no-nanny", "--no-dashboard",
-                                      "--resources", "rawsock=1", "--host", address],
-                               stdout=logs[name], stderr=subprocess.STDOUT)
+    started = {name: started_in(lab, name, [DASK, "worker", SCHEDULER, "--nthreads", "1", "--no-nanny",
+                                            "--no-dashboard", "--resources", "rawsock=1", "--host", address],
+                                tmp_path / f"{name}.log")
                for name, address in (("wa", "198.18.82.11"), ("wb", "198.18.82.12"))}
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -183,10 +187,13 @@ def test_workers_on_two_machines_give_the_same_result_and_survive_losing_one(lab
         coordinator = lab.popen(lab.scanner, [LEADLINE, *slow, "--cluster", SCHEDULER, "-oX", str(out)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         time.sleep(3)
+        assert started["wb"].poll() is None and coordinator.poll() is None  # killed mid-scan
         started["wb"].kill()  # a machine lost mid-scan: its task goes to the other worker
         _, err = coordinator.communicate(timeout=240)
         assert coordinator.returncode == 0, err.decode(errors="replace")
         assert hosts(out) == reference  # nothing lost, nothing twice (hosts() fails on a repeat)
         assert len(reference) == 512
+        by = [h.get("comment", "") for h in ET.parse(out).getroot().iter("host")]
+        assert sum("198.18.82.11" in c for c in by) > len(by) // 2  # wa took over wb's unfinished task
     finally:
         stop([*started.values(), scheduler])
