@@ -118,3 +118,7 @@ class ScanConfig:
     nmap_payloads: bool = True  # read nmap's UDP payloads at run time when nmap is installed (--no-nmap-payloads: ours only)
     defeat_icmp_ratelimit: bool = False  # --defeat-icmp-ratelimit: unanswered UDP ports are closed|filtered, no waiting
     source_pool: tuple[str, ...] = ()  # --source-pool: our addresses to spread UDP probes over (ICMP limits are per source)
+    shard: tuple[int, int, int] | None = None  # --shards I/N --seed S as (I, N, S): scan the I-th of N parts
+    seed: int | None = None  # --seed: the key of the host permutation shards are cut from
+    resume: str | None = None  # --resume FILE: continue the run whose XML or JSON output FILE is
+    cluster: str | None = None  # --cluster tcp://HOST:PORT | local:N: scan on a Dask cluster

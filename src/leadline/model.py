@@ -246,6 +246,7 @@ class HostResult:
     warnings: tuple[str, ...] = ()
     interrupted: bool = False  # the run was interrupted before every port of this host was decided
     through: str | None = None  # the third party the ports were scanned through: nmap's line naming it
+    scanned_by: str | None = None  # the cluster worker that scanned it (--cluster), e.g. "tcp://198.18.90.2:40211"
 
     @property
     def is_up(self) -> bool:

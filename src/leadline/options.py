@@ -310,6 +310,10 @@ VALUE_OPTIONS: dict[str, Handler] = {
     "db": lambda st, value: st.outputs.__setitem__("db", value),
     "max-os-tries": lambda st, value: st.cfg.__setitem__("max_os_tries", parse_int(value, "--max-os-tries", 1, 50)),
     "osdb": _set("osdb"),
+    "shards": _set("shards_text"),
+    "seed": lambda st, value: st.cfg.__setitem__("seed", parse_int(value, "--seed", 0, (1 << 63) - 1)),
+    "resume": _set("resume"),
+    "cluster": _set("cluster"),
 }
 
 FLAG_OPTIONS: dict[str, Callable[[_State], None]] = {
@@ -530,6 +534,34 @@ def _check_scan_combination(st: _State) -> None:
         raise UsageError(NO_PORTS_WITHOUT_SCAN)
 
 
+def _check_shards(cfg: dict[str, object]) -> None:
+    """--shards I/N needs --seed (as in ZMap): without it the shards of two machines would not agree."""
+    text = cfg.pop("shards_text", None)
+    if text is None:
+        return
+    from leadline.core.shards import parse_shard
+
+    seed = cfg.get("seed")
+    try:
+        shard = parse_shard(str(text), seed if isinstance(seed, int) else None)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    cfg["shard"] = (shard.index, shard.count, shard.seed)
+
+
+def _check_cluster(spec: object) -> None:
+    """--cluster tcp://HOST:PORT (a running Dask scheduler) or local:N (N worker processes here)."""
+    if spec is None:
+        return
+    text = str(spec)
+    if text.startswith("local:"):
+        count = text[len("local:"):]
+        if not count.isdigit() or not 1 <= int(count) <= 256:
+            raise UsageError(f"--cluster local:N needs N from 1 to 256, not '{count}'")
+    elif not re.fullmatch(r"(tcp|tls)://[^\s/]+:\d+", text):
+        raise UsageError(f"--cluster takes tcp://HOST:PORT or local:N, not '{text}'")
+
+
 def _check_port_spec(spec: str) -> None:
     """A -p value that is plainly no port list (an address typed where the ports go): nmap's refusal.
 
@@ -568,6 +600,8 @@ def _finish(st: _State, argv: list[str]) -> Parsed:
         timing = replace(timing, initial_rtt_timeout=timing.max_rtt_timeout)
     _check_hostgroups(timing)
     cfg = st.cfg
+    _check_shards(cfg)
+    _check_cluster(cfg.get("cluster"))
     _check_scan_combination(st)
     if ScanType.IDLE in st.scan_types and not cfg.get("skip_discovery"):
         raise UsageError("the idle scan (-sI) needs -Pn, as in nmap: without it host discovery would probe "

@@ -62,6 +62,10 @@ OUTPUT:
   --explain: Show the exchange that decided each port's state (leadline)
   --pcap <file>: Write every packet sent and received to a pcap file (leadline)
   --stats-every <time>: Print progress at this interval
+LARGE AND LONG SCANS (leadline):
+  --shards I/N --seed S: Scan the I-th of N disjoint parts of the hosts (same S on every part)
+  --resume <file>: Continue an interrupted run from its XML (-oX) or JSON (-oJ) output
+  --cluster tcp://HOST:PORT | local:N: Scan on a Dask scheduler's workers, or N local workers
 MISC:
   -6: Enable IPv6 scanning
   -A: Enable version detection, script scanning, and traceroute

@@ -107,7 +107,8 @@ class Engines(Protocol):
 class SystemEngines:
     """The real kernel: sockets, packet capture, routing tables and the resolver."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, reply_share: tuple[int, int] | None = None) -> None:
+        self.reply_share = reply_share  # (r, K): every target is r mod K, so captures drop other sources
         self._routes4: object | None = None
         self._routes6: object | None = None
 
@@ -154,7 +155,8 @@ class SystemEngines:
                      arp: bool, stop: threading.Event, evidence: PacketEvidence | None) -> Iterator[DiscoveryResult]:
         from leadline.engines.discovery import raw_discover
 
-        return raw_discover(addresses, probes, timing, arp=arp, stop=stop, evidence=evidence)
+        return raw_discover(addresses, probes, timing, arp=arp, stop=stop, evidence=evidence,
+                            source_share=self.reply_share)
 
     def nd_discover(self, addresses: Sequence[str], probes: Sequence[DiscoveryProbe], timing: Timing, *,
                     stop: threading.Event, evidence: PacketEvidence | None) -> Iterator[DiscoveryResult]:
