@@ -22,7 +22,7 @@ import time
 from leadline.core.osprobes import SEQ_DELAY, SEQ_PROBES, OsPlan, make_plan, round_probes
 from leadline.detect.os.database import NMAP_OS_DB, OsDatabase, load_os_db
 from leadline.detect.os.fingerprint import Fingerprint, build_fingerprint
-from leadline.detect.os.match import MatchResult, match_fingerprint
+from leadline.detect.os.match import MatchResult, match_fingerprint, prepare
 from leadline.detect.os.printed import ScanInfo, merged_fingerprint
 from leadline.detect.os.report import Conditions, best_round, not_ideal_reason, os_result, repeats, ttl_hint
 from leadline.errors import PrivilegeError, UsageError
@@ -55,7 +55,7 @@ class _Preload:
 
     def _load(self, path: str | None) -> None:
         try:
-            _database(path)
+            prepare(_database(path))
         except UsageError as e:
             self.error = e
 
@@ -166,13 +166,17 @@ class OsScan:
                 host.timing_ratio = max(host.timing_ratio, (seq_times[-1] - seq_times[0]) / ideal)
             if fp.closed_udp_answered and host.closed_udp is None:
                 host.udp_answered = got.plan.closed_udp
+            if host.rounds and repeats(host.rounds[-1], fp):
+                host.rounds.append(fp)  # only SEQ's random values differ: the last match stands
+                host.results.append(host.results[-1])
+                host.done = True
+                continue
             result = match_fingerprint(fp.tests, db)
-            previous = host.rounds[-1] if host.rounds else None
             host.rounds.append(fp)
             host.results.append(result)
             reason = not_ideal_reason(host.conditions(ctx), fp.distance)
             tries = min(ctx.plan.config.max_os_tries, STANDARD_TRIES) if reason else ctx.plan.config.max_os_tries
-            if result.perfect or len(host.rounds) >= tries or (previous is not None and repeats(previous, fp)):
+            if result.perfect or len(host.rounds) >= tries:
                 host.done = True
 
     def _report(self, host: _Host, ctx: ScanContext) -> None:
