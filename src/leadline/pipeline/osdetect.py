@@ -166,14 +166,12 @@ class OsScan:
                 host.timing_ratio = max(host.timing_ratio, (seq_times[-1] - seq_times[0]) / ideal)
             if fp.closed_udp_answered and host.closed_udp is None:
                 host.udp_answered = got.plan.closed_udp
-            if host.rounds and repeats(host.rounds[-1], fp):
-                host.rounds.append(fp)  # only SEQ's random values differ: the last match stands
-                host.results.append(host.results[-1])
-                host.done = True
-                continue
-            result = match_fingerprint(fp.tests, db)
+            repeated = bool(host.rounds) and repeats(host.rounds[-1], fp)
+            result = match_fingerprint(fp.tests, db)  # even a repeat: its SEQ values may score higher (best round wins)
             host.rounds.append(fp)
             host.results.append(result)
+            if repeated:
+                host.done = True
             reason = not_ideal_reason(host.conditions(ctx), fp.distance)
             tries = min(ctx.plan.config.max_os_tries, STANDARD_TRIES) if reason else ctx.plan.config.max_os_tries
             if result.perfect or len(host.rounds) >= tries:
