@@ -192,6 +192,8 @@ class OsScan:
         used = tuple(p for p in (host.open, host.closed) if p is not None)
         if udp is not None:
             used += (host.closed_udp or PortResult(udp, "udp", PortState.CLOSED, Reason.PORT_UNREACH),)
+        if fp.seq.lastboot is not None:
+            record.uptime = max(0.0, time.time() - fp.seq.lastboot)
         received = host.open.reason_ttl if host.open and host.open.reason_ttl else record.reason_ttl
         record.os = os_result(result, fp, fingerprint_text=merged_fingerprint(info, host.rounds), ports_used=used,
                               reason=reason, guess=ctx.plan.config.osscan_guess,
