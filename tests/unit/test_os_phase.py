@@ -107,3 +107,11 @@ def test_aggressive_without_root_leaves_os_detection_out() -> None:
     scan = Scan(_config(privileged=False, aggressive=True, scan_types=(ScanType.CONNECT,)), Recorder(),
                 warn=lambda w: None, engines=FakeEngines({}))
     assert not scan.os_scan
+
+
+def test_grepable_fields() -> None:
+    from leadline.output.grepable import GrepableOutput
+
+    sink, _ = _scan()
+    line = "\n".join(GrepableOutput(io.StringIO()).host_lines(sink.hosts[0]))
+    assert "\tOS: Linux 5.4 - 6.18\tSeq Index: " in line and line.endswith("\tIP ID Seq: All zeros")
