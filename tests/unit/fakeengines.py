@@ -296,6 +296,19 @@ class FakeEngines:
                 policy.end_probe(probe, data, closed)
             on_result(t, policy.result())
 
+    def os_round(self, rounds, *, wait, stop, evidence):  # type: ignore[no-untyped-def]
+        """Every scripted host answers OS probes as a Linux host does (tests/unit/osreplies.py)."""
+        from leadline.engines.osprobe import RoundTraffic
+        from tests.unit.osreplies import linux_answers
+
+        self.calls["os_round"] += 1
+        out = []
+        for plan, probes in rounds:
+            sent = {p.name: 1_800_000_000.0 + p.at for p in probes}
+            got = linux_answers(plan, list(probes), sent, host=plan.target) if plan.target in self.hosts else []
+            out.append(RoundTraffic(plan, sent, got))
+        return out
+
     def script_io(self, address: str, deadline: float) -> FakeScriptIO:
         self.calls["script_io"] += 1
         host = self.hosts.get(address, ScriptedHost())
