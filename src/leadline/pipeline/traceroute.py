@@ -55,10 +55,10 @@ class Traceroute:
 
     def wanted(self, plan: ScanPlan) -> bool:
         config = plan.config
-        if not config.traceroute or config.list_only:
+        if not config.wants_traceroute or config.list_only:
             return False
         if not (plan.privileged and plan.raw_available):
-            if config.aggressive and not any(a in ("--traceroute", "-traceroute") for a in config.args.split()):
+            if not config.traceroute:
                 return False  # -A without root leaves traceroute out, as nmap's does
             raise PrivilegeError("Traceroute has to be run as root")
         return True
