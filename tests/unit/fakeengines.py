@@ -10,6 +10,7 @@ reported.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from leadline.config import DiscoveryProbe, Timing
 from leadline.core.ftpbounce import PortVerdict
 from leadline.core.idle import IdleSession, PortFound, judge_zombie
 from leadline.core.session import Event
+from leadline.core.tracesession import TraceSession
 from leadline.errors import LeadlineError
 from leadline.detect.service.policy import PortProbing
 from leadline.detect.service.probes import ProbeDatabase
@@ -28,6 +30,7 @@ from leadline.engines.fake import Answer, FakeHost, FakeNetwork, run_fake_scan
 from leadline.engines.service import OnResult, ServiceOptions, ServiceTarget
 from leadline.model import PortResult, PortState, Reason
 from leadline.pipeline.engines import MakeSession
+from tests.unit.tracenet import TraceNet, run_session
 
 SOURCE = "198.18.0.1"
 
@@ -143,9 +146,12 @@ CLOSED = b"<closed>"
 
 
 class FakeEngines:
-    def __init__(self, hosts: Mapping[str, ScriptedHost], *, seed: int = 0) -> None:
+    def __init__(self, hosts: Mapping[str, ScriptedHost], *, seed: int = 0,
+                 routes: Mapping[str, list[str | None]] | None = None) -> None:
         self.hosts = dict(hosts)
         self.seed = seed
+        self.routes = dict(routes or {})  # traceroute: the routers before each host (None: silent)
+        self.trace_sent: list[tuple[str, int]] = []  # (destination, TTL) of every trace probe
         self.calls: Counter[str] = Counter()
         self.discovery_asked: list[str] = []
         self.ports_probed: Counter[str] = Counter()
@@ -213,12 +219,19 @@ class FakeEngines:
             on_host_done(HostPortResults(address, results, 0.001))
 
     def raw_scan(self, make_session: MakeSession, hosts: int, ports: Sequence[int], timing: Timing, *, family: int,
-                 on_event: Callable[[Event], None], stop: threading.Event, evidence: object) -> None:
+                 on_event: Callable[[Event], None], stop: threading.Event, evidence: object,
+                 split: bool = True) -> None:
         self.calls["raw_scan"] += 1
         session = make_session(ports, timing)
         network = FakeNetwork({a: h.ports for a, h in self.hosts.items()}, seed=self.seed)
         run_fake_scan(session, network, on_event=on_event)
         self.ports_probed["sent"] += len(network.send_times)
+
+    def trace_routes(self, session: TraceSession, family: int, *, stop: threading.Event, evidence: object) -> None:
+        self.calls["trace_routes"] += 1
+        net = TraceNet({a: list(self.routes.get(a, [])) for a, h in self.hosts.items() if h.up})
+        run_session(session, net, start=time.monotonic())
+        self.trace_sent.extend(net.sent)
 
     def idle_scan(self, zombie: str, targets: Sequence[str], ports: Sequence[int], timing: Timing, *,
                   on_zombie: Callable[[str], None], on_host_done: Callable[[str, list[PortFound]], None],

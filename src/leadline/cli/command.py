@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import sys
 from typing import NoReturn
 
@@ -38,13 +39,17 @@ def exit_now(code: int) -> NoReturn:
     A -p- scan leaves some 65535 result objects behind and a listing
     10,000 sockets' worth; letting the interpreter free them one by one on
     the way out costs a tenth of a second after the last line is written.
-    Everything the run wrote is flushed and closed by then.
+    Everything the run wrote is flushed and closed by then.  An interrupt
+    that arrives during this last flush changes nothing: the run has
+    already decided its exit code.
     """
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
     try:
         sys.stdout.flush()
         sys.stderr.flush()
     except BrokenPipeError:
         code = code or 141
-    except OSError:
+    except (OSError, KeyboardInterrupt):
         pass
     os._exit(code)

@@ -7,6 +7,7 @@ __all__ = ["HELP"]
 HELP = f"""leadline {__version__} - a network mapper with nmap's flags
 Usage: leadline [Scan Type(s)] [Options] {{target specification}}
        leadline lab up|down|status|exec CMD|shell
+       leadline trace HOST   (the route to HOST, laid out as traceroute(8) does; root)
 TARGET SPECIFICATION:
   Can pass hostnames, IP addresses, networks, etc.
   Ex: scanme.example, 198.18.1.0/24, 198.18.0-255.1-254, 2001:db8::/120 (with -6)
@@ -63,6 +64,8 @@ OUTPUT:
   --stats-every <time>: Print progress at this interval
 MISC:
   -6: Enable IPv6 scanning
+  -A: Enable version detection, script scanning, and traceroute
+  --traceroute: Trace hop path to each host (root)
   -V: Print version number
   -h: Print this help summary page.
 PRACTICE LAB (root):

@@ -31,6 +31,7 @@ Nothing here decides anything about a scan; the sessions in ``core`` do.
 from __future__ import annotations
 
 import ctypes
+import os
 import selectors
 import socket
 import struct
@@ -47,6 +48,7 @@ __all__ = [
     "ETH_P_IPV6",
     "MAX_WAIT",
     "RECEIVE_BATCH",
+    "BacklogDrops",
     "Capture",
     "Captured",
     "LinkSenders",
@@ -221,6 +223,55 @@ def destination(datagram: bytes) -> str | None:
     return None
 
 
+class BacklogDrops:
+    """Packets the kernel dropped before any socket saw them: the per-CPU receive backlog was full.
+
+    A flood can fill the backlog (``net.core.netdev_max_backlog``) that a
+    veth or a driver hands packets to, and a reply lost there never
+    reaches a packet socket, so PACKET_STATISTICS does not count it.
+    ``/proc/net/softnet_stat`` does (second column, per CPU).  The
+    counter is the machine's, not the scan's: drops of other traffic
+    count too, which costs a retry, never a wrong verdict.
+    """
+
+    _PATH = "/proc/net/softnet_stat"
+
+    def __init__(self) -> None:
+        try:
+            self._fd: int | None = os.open(self._PATH, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            self._fd = None
+        self._last = self._read()
+
+    def _read(self) -> int:
+        if self._fd is None:
+            return 0
+        try:
+            data = os.pread(self._fd, 65536, 0)
+        except OSError:
+            return 0
+        total = 0
+        for line in data.split(b"\n"):
+            fields = line.split()
+            if len(fields) > 1:
+                try:
+                    total += int(fields[1], 16)
+                except ValueError:
+                    continue
+        return total
+
+    def since_last(self) -> int:
+        """Backlog drops since the last call (0 where the counter cannot be read)."""
+        now = self._read()
+        dropped, self._last = max(0, now - self._last), now
+        return dropped
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 class Captured(NamedTuple):
     """One packet read from a capture, with what the kernel said about it."""
 
@@ -258,6 +309,7 @@ class Capture:
         self._sockets: dict[str | None, socket.socket] = {}
         self._followed: set[str] = set()
         self._selector = selectors.DefaultSelector()
+        self._backlog = BacklogDrops()
 
     @property
     def interfaces(self) -> tuple[str | None, ...]:
@@ -347,8 +399,9 @@ class Capture:
         return got
 
     def drops(self) -> int:
-        """Packets the kernel dropped for want of buffer space since the last call (PACKET_STATISTICS)."""
-        dropped = 0
+        """Packets the kernel dropped for want of buffer space since the last call: those our sockets
+        had no room for (PACKET_STATISTICS) and those the receive backlog had no room for (BacklogDrops)."""
+        dropped = self._backlog.since_last()
         for sock in self._sockets.values():
             try:
                 _, lost = _TPACKET_STATS.unpack(sock.getsockopt(_SOL_PACKET, _PACKET_STATISTICS, _TPACKET_STATS.size))
@@ -359,6 +412,7 @@ class Capture:
 
     def close(self) -> None:
         self._selector.close()
+        self._backlog.close()
         for sock in self._sockets.values():
             close_in_background(sock)
         self._sockets.clear()

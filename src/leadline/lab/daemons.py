@@ -146,6 +146,11 @@ def daemon_argv(service: Service, state_dir: Path, host: str, dual_stack: bool =
             from leadline.lab.legacy import responder_argv
 
             return responder_argv(state_dir)
+    from leadline.lab.udpservices import udp_daemon_argv
+
+    argv = udp_daemon_argv(service, state_dir, host, dual_stack)
+    if argv is not None:
+        return argv
     raise LabError(f"unknown service kind {service.kind!r}")
 
 

@@ -17,9 +17,10 @@ import re
 from dataclasses import asdict
 from typing import Any, Sequence, TextIO
 
-from leadline.model import HostResult, HostStatus, Reason, RunInfo, RunStats, ScriptElement, ScriptResult, ServiceDetail
+from leadline.model import HostResult, HostStatus, Reason, RunInfo, RunStats, ScriptElement, ScriptResult, ServiceDetail, Trace
 from leadline.output.base import NullSink
 from leadline.output.formatting import sort_ports
+from leadline.output.osreport import os_json
 
 __all__ = ["SCHEMA_VERSION", "JsonOutput", "host_to_json", "run_to_json", "stats_to_json"]
 
@@ -98,6 +99,14 @@ def run_to_json(run: RunInfo) -> dict[str, Any]:
 
 
 def host_to_json(host: HostResult) -> dict[str, Any]:
+    data = _host_fields(host)
+    os = os_json(host)
+    if os is not None:
+        data["os"] = os
+    return data
+
+
+def _host_fields(host: HostResult) -> dict[str, Any]:
     return {
         "address": host.address,
         "family": host.family,
@@ -130,6 +139,20 @@ def host_to_json(host: HostResult) -> dict[str, Any]:
             for p in sort_ports(host.ports)
         ],
         "scripts": [_script(s) for s in host.scripts],
+        "distance": host.distance,
+        "trace": _trace(host.trace),
+    }
+
+
+def _trace(trace: Trace | None) -> dict[str, Any] | None:
+    if trace is None:
+        return None
+    return {
+        "protocol": trace.protocol,
+        "port": trace.port,
+        "shared_with": trace.shared_with,
+        "shared_hops": trace.shared_hops,
+        "hops": [{"ttl": h.ttl, "address": h.address, "rtt": h.rtt, "hostname": h.hostname} for h in trace.hops],
     }
 
 
