@@ -151,7 +151,7 @@ def test_status_lists_hosts_addresses_and_live_daemons(own_lab: Lab) -> None:
     assert {(d.host, d.port) for d in status.daemons} >= {("course", 50007), ("iot", 5353)}
     for daemon in status.daemons:
         assert Path(f"/proc/{daemon.pid}/comm").read_text().strip() == daemon.program
-        assert daemon.program in ("nginx", "socat", "vsftpd", "python")  # python: the legacy device
+        assert daemon.program in ("nginx", "socat", "vsftpd", "xinetd", "python")  # python: the legacy device
         inode = namespace_inode(own_lab.namespace(daemon.host))
         assert os.readlink(f"/proc/{daemon.pid}/ns/net") == f"net:[{inode}]"
     assert own_lab.up() is False  # already up: nothing rebuilt
