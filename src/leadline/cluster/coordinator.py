@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
+import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -102,8 +103,12 @@ class ClusterScan(Scan):
 
         if self.config.cluster and self.config.cluster.startswith("local:"):
             client.wait_for_workers(int(self.config.cluster[len("local:"):]), timeout=60)
-        workers = max(1, len(client.nthreads()))  # asked of the scheduler now, not a cached view
-        classes = workers  # reply classes: tasks of different classes never read each other's replies
+        addresses = sorted(client.nthreads())  # asked of the scheduler now, not a cached view
+        workers = max(1, len(addresses))
+        # Reply class r goes first to worker r, so the tasks running side by side on one machine are of
+        # different classes and their captures split the replies between them; any worker may take a
+        # class over when its own dies.
+        classes = workers
         token = uuid.uuid4().hex[:12]
         resources = {"rawsock": 1} if self._raw() else None
         batches = _batches(self.targets(), classes, self._task_size())
@@ -114,9 +119,10 @@ class ClusterScan(Scan):
             share, targets = batch
             key = f"leadline-{token}-{next(counter)}"
             pending[key] = {t.address: t for t in targets}
-            addresses = tuple(t.address for t in targets)
-            return client.submit(scan_task, self.config, addresses, (share, classes) if classes > 1 else None,
-                                 key=key, resources=resources, pure=False, retries=2)
+            return client.submit(scan_task, self.config, tuple(t.address for t in targets),
+                                 (share, classes) if classes > 1 else None, key=key, resources=resources,
+                                 pure=False, retries=2, workers=[addresses[share]] if addresses else None,
+                                 allow_other_workers=True)
 
         running = as_completed([submit(b) for b in itertools.islice(batches, workers * IN_FLIGHT_PER_WORKER)])
         task_name = "Cluster Scan"
@@ -150,7 +156,11 @@ def _now() -> float:
 
 
 def _value(address: str) -> int:
-    return int(ipaddress.ip_address(address.partition("%")[0]))
+    """The address as an integer; inet_aton for IPv4 (a tenth of ipaddress's cost, once per host)."""
+    try:
+        return int.from_bytes(socket.inet_aton(address), "big")
+    except OSError:
+        return int(ipaddress.ip_address(address.partition("%")[0]))
 
 
 def _batches(targets: Iterator[Target], classes: int, size: int) -> Iterator[tuple[int, list[Target]]]:
