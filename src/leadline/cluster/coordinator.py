@@ -25,6 +25,7 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import socket
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -82,14 +83,30 @@ class ClusterScan(Scan):
     def scan_all(self) -> None:
         config = self.config
         assert config.cluster is not None
+        if config.list_only:  # a list scan sends nothing: there is no work to spread
+            super().scan_all()
+            return
         client = connect(config.cluster)
+        self._closing: threading.Thread | None = None
         try:
             self._run_tasks(client)
         finally:
+            if self._closing is None:
+                self._release(client)
+            assert self._closing is not None
+            self._closing.join()
+
+    def _release(self, client: Any) -> None:
+        """Close the client (and a local cluster) in the background: it takes about a second,
+        which the last task's hosts are written in."""
+        def close() -> None:
             client.close()
             cluster = getattr(client, "cluster", None)
-            if cluster is not None and config.cluster.startswith("local:"):
+            if cluster is not None and str(self.config.cluster).startswith("local:"):
                 cluster.close()
+
+        self._closing = threading.Thread(target=close, name="leadline-cluster-close", daemon=True)
+        self._closing.start()
 
     def _raw(self) -> bool:
         plan = self.plan
@@ -103,14 +120,17 @@ class ClusterScan(Scan):
 
         if self.config.cluster and self.config.cluster.startswith("local:"):
             client.wait_for_workers(int(self.config.cluster[len("local:"):]), timeout=60)
+        resources = {"rawsock": 1} if self._raw() else None
         addresses = sorted(client.nthreads())  # asked of the scheduler now, not a cached view
+        if resources and not _any_raw_worker(client):
+            raise UsageError(f"no worker of {self.config.cluster} declares the rawsock resource this scan needs: "
+                             "start workers as root with --resources \"rawsock=1\"")
         workers = max(1, len(addresses))
         # Reply class r goes first to worker r, so the tasks running side by side on one machine are of
         # different classes and their captures split the replies between them; any worker may take a
         # class over when its own dies.
         classes = workers
         token = uuid.uuid4().hex[:12]
-        resources = {"rawsock": 1} if self._raw() else None
         batches = _batches(self.targets(), classes, self._task_size())
         pending: dict[str, dict[str, Target]] = {}
         counter = itertools.count()
@@ -132,10 +152,12 @@ class ClusterScan(Scan):
                 client.cancel(list(running.futures))
                 break
             result: TaskResult = future.result()
-            self._write(result, pending.pop(future.key))
             following = next(batches, None)
             if following is not None:
-                running.add(submit(following))
+                running.add(submit(following))  # before writing, so no worker waits for our outputs
+            elif running.is_empty():
+                self._release(client)
+            self._write(result, pending.pop(future.key))
         self.ctx.sink.task_end(task_name, _now(), "")
 
     def _write(self, result: TaskResult, targets: dict[str, Target]) -> None:
@@ -147,6 +169,14 @@ class ClusterScan(Scan):
                 host = replace(host, hostnames=(Hostname(target.hostname, "user"), *host.hostnames),
                                other_addresses=target.other_addresses)
             self.emitter.replay(host)
+
+
+def _any_raw_worker(client: Any) -> bool:
+    """Whether some worker of the scheduler declared ``rawsock`` (raw tasks would wait forever otherwise)."""
+    def declared(dask_scheduler: Any) -> bool:
+        return any(w.resources.get("rawsock") for w in dask_scheduler.workers.values())
+
+    return bool(client.run_on_scheduler(declared))
 
 
 def _now() -> float:
