@@ -7,6 +7,7 @@ __all__ = ["HELP"]
 HELP = f"""leadline {__version__} - a network mapper with nmap's flags
 Usage: leadline [Scan Type(s)] [Options] {{target specification}}
        leadline lab up|down|status|exec CMD|shell
+       leadline db import|list|hosts|history|export ...;  leadline diff A B;  leadline report RUN|FILE
 TARGET SPECIFICATION:
   Can pass hostnames, IP addresses, networks, etc.
   Ex: scanme.example, 198.18.1.0/24, 198.18.0-255.1-254, 2001:db8::/120 (with -6)
@@ -59,6 +60,11 @@ OUTPUT:
   --explain: Show the exchange that decided each port's state (leadline)
   --pcap <file>: Write every packet sent and received to a pcap file (leadline)
   --stats-every <time>: Print progress at this interval
+SCAN HISTORY (leadline):
+  --save: Record the run in the scan history (~/.local/share/leadline/scans.db, or LEADLINE_DB)
+  --db <url>: Record it there instead: sqlite:///PATH or postgresql://USER@HOST/DB
+  --diff-last: After the run, show what changed since the last run over the same targets
+  leadline db hosts|list|history, leadline diff A B, leadline report RUN -o report.html
 MISC:
   -6: Enable IPv6 scanning
   -V: Print version number
