@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 APT    := nmap ndiff masscan tshark libxml2-utils ieee-data iptables iproute2 \
           nginx-light socat python3-venv procps \
-          openssh-server openssh-client lighttpd redis-server memcached vsftpd dnsmasq mosquitto
+          openssh-server openssh-client lighttpd redis-server memcached vsftpd dnsmasq mosquitto postgresql
 export DEBIAN_FRONTEND := noninteractive
 
 .PHONY: demo test deps venv lab-down clean

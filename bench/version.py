@@ -2,10 +2,9 @@
 
     sudo .venv/bin/python bench/version.py [--rounds 3] [--db nmap|leadline]
 
-Builds ``leadline.lab.servicelab`` (prefix "lsb"), runs leadline and nmap alternately in its scanner
-namespace against the nine real daemons, checks that both name every open port the same (service,
-product, version; Mosquitto's port is named by nmap's NSE version script, so only the service is
-compared there), prints each tool's median wall time with its spread and the ratio, and removes the lab.
+Builds ``leadline.lab.servicelab`` (prefix ``lab_prefix("b")``: "lsb", or LEADLINE_TEST_LAB plus "b"), runs leadline and nmap alternately in its scanner
+namespace against the ten real daemons, checks that both name every open port the same (service,
+product, version), prints each tool's median wall time with its spread and the ratio, and removes the lab.
 Every run is capped (timeout), so the benchmark always ends.
 """
 
@@ -22,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT / "src") not in sys.path:
     sys.path.insert(0, str(ROOT / "src"))
 
-from leadline.lab.servicelab import SERVICE_PORTS, SERVICES, ServiceLab, service_lab  # noqa: E402
+from leadline.lab.servicelab import SERVICE_PORTS, SERVICES, ServiceLab, lab_prefix, service_lab  # noqa: E402
 
 LEADLINE = str(Path(sys.executable).parent / "leadline")
 PORTS = ",".join(map(str, SERVICE_PORTS))
@@ -52,10 +51,7 @@ def same(ours: dict[int, tuple[str, str | None, str | None]], theirs: dict[int, 
     diffs = []
     for port, want in sorted(theirs.items()):
         got = ours.get(port)
-        if port == 1883:  # named by nmap's NSE, not its probe file
-            if got is None or got[0] != "mqtt":
-                diffs.append(f"{port}: {got} vs {want}")
-        elif got != want:
+        if got != want:
             diffs.append(f"{port}: {got} vs {want}")
     return diffs
 
@@ -72,7 +68,7 @@ def main() -> int:
     ours_t: list[float] = []
     theirs_t: list[float] = []
     mismatches: list[str] = []
-    with service_lab("lsb") as lab:
+    with service_lab(lab_prefix("b")) as lab:
         for _ in range(args.rounds):
             wall, out = timed(lab, [LEADLINE, "-sV", "--versiondb", args.db, "-Pn", "-n", "-p", PORTS, "-oX", "-",
                                     SERVICES])

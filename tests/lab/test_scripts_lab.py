@@ -1,5 +1,5 @@
 """Scripts against real daemons (nginx, OpenSSH, nginx TLS, vsftpd, dnsmasq, Redis, memcached), with nmap -sC
-as the oracle, in a service host of this test's own (tests/lab/scriptlab.py, prefix "lsx")."""
+as the oracle, in a service host of this test's own (tests/lab/scriptlab.py, prefix LEADLINE_TEST_LAB + "x")."""
 
 from __future__ import annotations
 
@@ -111,7 +111,7 @@ def test_a_hostile_web_server_leaves_the_output_clean_and_is_not_followed(lab: S
     import time
 
     other = "198.19.77.99"
-    subprocess.run(["ip", "-n", lab.server_ns, "addr", "add", f"{other}/24", "dev", "lsxtb"], check=True)
+    subprocess.run(["ip", "-n", lab.server_ns, "addr", "add", f"{other}/24", "dev", lab.server_dev], check=True)
     script, log = lab.state / "hostile.py", lab.state / "hostile.log"
     script.write_text(HOSTILE)
     with open(log, "wb") as out:
