@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from leadline.lab.hostile import HOSTILE_PORTS
-from leadline.lab.servicelab import HOSTILE, SERVICE_PORTS, SERVICES, ServiceLab, lab_prefix, service_lab
+from leadline.lab.servicelab import HOSTILE, SERVICE_PORTS, SERVICES, TRAP, ServiceLab, lab_prefix, service_lab
 
 pytestmark = [pytest.mark.lab]
 
@@ -79,20 +79,22 @@ def test_own_database_names_service_and_product(lab: ServiceLab, nmap_says: dict
         assert ours[port][:2] == theirs[:2], port
 
 
-def test_hostile_service_leaves_every_output_clean(lab: ServiceLab, tmp_path: Path) -> None:
+def test_hostile_service_leaves_every_output_clean_with_versions_and_scripts(lab: ServiceLab, tmp_path: Path) -> None:
     import jsonschema
 
     xml_path, json_path = tmp_path / "h.xml", tmp_path / "h.json"
     ports = ",".join(map(str, HOSTILE_PORTS.values()))
     before = lab.trap_packets()
     t0 = time.monotonic()
-    done = _scan(lab, [LEADLINE, "-sV", "-d", "-Pn", "-n", "-p", ports, "-oX", str(xml_path), "-oJ", str(json_path),
+    done = _scan(lab, [LEADLINE, "-sV", "-sC", "-d", "-Pn", "-n", "-p", ports, "-oX", str(xml_path), "-oJ", str(json_path),
                        HOSTILE], timeout=150)
     elapsed = time.monotonic() - t0
     assert elapsed < 90  # each port's conversation ends by its deadline (60 s), however the service behaves
     text = done.stdout + done.stderr
     assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202e]", text), "a control character reached the terminal"
     assert all(f"{p}/tcp open" in done.stdout for p in HOSTILE_PORTS.values())
+    # -sC's http-title met the redirect and named it without following it
+    assert f"|_http-title: Did not follow redirect to http://{TRAP}/" in done.stdout
     checked = subprocess.run(["xmllint", "--noout", "--dtdvalid", "/usr/share/nmap/nmap.dtd", str(xml_path)],
                              capture_output=True, text=True, check=False)
     assert checked.returncode == 0, checked.stderr

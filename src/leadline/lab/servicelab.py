@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from leadline.errors import LabError
+from leadline.lab.hostile import HOSTILE_PORTS
 from leadline.lab.daemons import processes_in_namespace, spawn_detached, start_time_of, stop_processes
 from leadline.lab.netns import add_namespaces, delete_namespaces, in_namespace, namespace_inode, run_command
 
@@ -208,7 +209,7 @@ def service_lab(prefix: str | None = None) -> Iterator[ServiceLab]:
                 _start(lab, svc, name, argv)
             _start(lab, f"{prefix}-hos", "hostile", [sys.executable, "-m", "leadline.lab.hostile", HOSTILE, TRAP])
             _wait(svc, set(SERVICE_PORTS))
-            _wait(f"{prefix}-hos", {2001, 2002, 2003, 2004})
+            _wait(f"{prefix}-hos", set(HOSTILE_PORTS.values()))
             yield lab
         finally:
             _teardown(lab)
