@@ -83,3 +83,10 @@ def test_icmp_query_stamp_is_what_scapy_reads() -> None:
     del rebuilt.chksum
     del rebuilt[ICMP].chksum
     assert bytes(IP(bytes(rebuilt))) == packet
+
+
+@given(st.binary(min_size=4, max_size=4), st.binary(min_size=16, max_size=16), u16, u16, u32, u32, u16)
+def test_a_stamp_bound_to_a_host_renders_what_the_template_does(dst4: bytes, dst6: bytes, sport: int, dport: int,
+                                                                 seq: int, ack: int, ip_id: int) -> None:
+    assert TEMPLATE4.for_destination(dst4).render(sport, dport, seq, ack, ip_id) == TEMPLATE4.render(dst4, sport, dport, seq, ack, ip_id)
+    assert TEMPLATE6.for_destination(dst6).render(sport, dport, seq, ack) == TEMPLATE6.render(dst6, sport, dport, seq, ack)
