@@ -224,9 +224,9 @@ class TcpFlagScan:
         address = self._dotted.get(src)
         if address is None:
             address = self._dotted[src] = format_ipv4(src)
-        return ProbeKey(address, sport, "tcp"), Reply(
-            ReplyKind.TCP, address, ttl, tcp_flags=flags, tcp_window=window, attempt=attempt, family=4
-        )
+        # Positional: a named tuple built from keywords costs twice as much, once per reply.
+        # (kind, src, ttl, tcp_flags, tcp_window, icmp_type, icmp_code, mac, attempt, family)
+        return ProbeKey(address, sport, "tcp"), Reply(ReplyKind.TCP, address, ttl, flags, window, None, None, None, attempt, 4)
 
     def _match(self, datagram: bytes, ctx: ProbeContext) -> tuple[ProbeKey, Reply] | None:
         parsed = parse_datagram(datagram)
