@@ -59,10 +59,13 @@ def main() -> None:
                 if reference is None:
                     reference = up
                 same = up == reference and len(up) == SWEPT_SIZE and count == SWEPT_SIZE
-                walls[name].append(run.wall)
+                if same:
+                    walls[name].append(run.wall)  # a failed run is shown, never counted
                 shown = ", ".join(f"{w}: {n}" for w, n in sorted(workers.items())) or "-"
                 print(f"run {attempt + 1} {name:12} wall {run.shown_wall:>7} s  up {len(up):6}  host elements "
                       f"{count:6}  same as first: {'yes' if same else 'NO'}  workers: {shown}", flush=True)
+    if not walls["one process"] or not walls["local:2"]:
+        raise SystemExit("no run gave the full answer: nothing to compare")
     single, cluster = statistics.median(walls["one process"]), statistics.median(walls["local:2"])
     print(f"one process: median {single:.2f} s (runs {', '.join(f'{w:.2f}' for w in walls['one process'])})")
     print(f"local:2:     median {cluster:.2f} s (runs {', '.join(f'{w:.2f}' for w in walls['local:2'])})")

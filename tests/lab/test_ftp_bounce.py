@@ -45,6 +45,8 @@ def test_privileged_ports_are_skipped_with_a_warning(practice_lab: Lab) -> None:
     assert done.returncode == 0, done.stderr
     assert "doesn't allow privileged ports, skipping them" in done.stdout + done.stderr
     assert "50007/tcp open" in done.stdout and "22/tcp" not in done.stdout
+    xml = scan_in_lab(practice_lab, [LEADLINE, "-b", FTP, "-Pn", "-n", "-p", "50008,50010", "-oX", "-", practice.COURSE])
+    assert 'portid="50008"><state state="open" reason="no-response"' in xml.stdout  # nmap's reason for bounced ports
 
 
 def test_a_server_refusing_third_party_port_is_one_line(practice_lab: Lab) -> None:

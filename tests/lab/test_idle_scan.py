@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from leadline.lab import Lab, practice
-from leadline.lab.legacy import LEGACY, set_chatter
+from leadline.lab.legacy import LEGACY, set_chatter, set_ipid_mode
 from tests.conftest import scan_in_lab
 from tests.oracle.nmapxml import read_states
 
@@ -136,3 +136,15 @@ def test_idle_scan_without_pn_says_so(lab: Lab) -> None:
     done = scan_in_lab(lab, [LEADLINE, "-sI", LEGACY, "-n", "-p", "80", practice.COURSE])
     assert done.returncode != 0
     assert done.stderr.count("\n") == 1 and "needs -Pn" in done.stderr
+
+
+def test_a_zombie_counting_per_destination_is_refused_in_one_line(lab: Lab) -> None:
+    set_ipid_mode(lab.state_dir, "per-destination")
+    try:
+        time.sleep(1.5)  # the device reads its mode once a second
+        done = scan_in_lab(lab, [LEADLINE, "-sI", LEGACY, "-Pn", "-n", "-p", "80", practice.COURSE])
+    finally:
+        set_ipid_mode(lab.state_dir, "incremental")
+        time.sleep(1.5)
+    assert done.returncode != 0
+    assert done.stderr.count("\n") == 1 and "counts packets to each destination separately" in done.stderr

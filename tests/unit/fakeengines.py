@@ -255,7 +255,8 @@ class FakeEngines:
             session = IdleSession(ports, check.kind, ipids[-1])
             found: list[PortFound] = []
             while (round_ := session.next_round()) is not None:
-                opened = sum(script.ports.get(p, script.default).answer is Answer.OPEN for p in round_.ports)
+                opened = round_.copies * sum(script.ports.get(p, script.default).answer is Answer.OPEN
+                                             for p in round_.ports)
                 self.ports_probed[target] += len(round_.ports)
                 found += session.record(round_, answer(opened))
             on_host_done(target, found)

@@ -56,8 +56,8 @@ class _Zombie:
             return ((value & 0xFF) << 8) | (value >> 8)
         return self.count % 65536
 
-    def round(self, ports: tuple[int, ...]) -> int | None:
-        self.count += sum(1 for port in ports if port in self.open)
+    def round(self, ports: tuple[int, ...], copies: int = 1) -> int | None:
+        self.count += copies * sum(1 for port in ports if port in self.open)
         if self.random.random() < self.noise:
             self.count += self.random.randint(1, 3)
         if self.answers is not None:
@@ -75,7 +75,7 @@ def _scan(ports: list[int], zombie: _Zombie, **options: int) -> tuple[dict[int, 
         round_ = session.next_round()
         if round_ is None:
             break
-        for decided in session.record(round_, zombie.round(round_.ports)):
+        for decided in session.record(round_, zombie.round(round_.ports, round_.copies)):
             assert decided.port not in found, "a port decided twice"
             found[decided.port] = decided.open
     assert session.finished
@@ -158,17 +158,25 @@ def test_groups_start_at_thirty() -> None:
     assert round_ is not None and len(round_.ports) == 30
 
 
-def test_a_single_positive_needs_confirmation() -> None:
+def test_a_single_port_gets_four_syns_and_needs_two_full_rounds() -> None:
     session = IdleSession([7], IpidClass.INCREMENTAL, 100)
     first = session.next_round()
-    assert first is not None
-    assert session.record(first, 102) == []  # one increment beyond our probe: maybe noise
+    assert first is not None and first.ports == (7,) and first.copies == 4
+    assert session.record(first, 105) == []  # four increments beyond our probe's: open, or noise
     again = session.next_round()
     assert again is not None and again.ports == (7,)
-    assert session.record(again, 103) == []  # zero this time: a tie
-    third = session.next_round()
-    assert third is not None
-    assert session.record(third, 104) == [PortFound(7, False)]
+    assert session.record(again, 109) == [PortFound(7, False)]  # three: an open port gives at least four
+    session = IdleSession([8], IpidClass.INCREMENTAL, 100)
+    for ipid, decided in ((105, []), (111, [PortFound(8, True)])):
+        round_ = session.next_round()
+        assert round_ is not None
+        assert session.record(round_, ipid) == decided
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_busy_zombie_noisy_in_four_rounds_of_ten_still_gives_the_exact_answer(seed: int) -> None:
+    found, _ = _scan(PORTS, _Zombie(OPEN, noise=0.4, seed=seed))
+    assert {p for p, is_open in found.items() if is_open} == OPEN
 
 
 def test_a_zombie_that_stops_answering_ends_the_scan() -> None:

@@ -72,3 +72,11 @@ def test_any_frame_gets_an_answer_or_none_never_a_crash(noise: bytes, cut: int) 
     stack.answer(noise)
     stack.answer(frame[:cut] + noise)
     stack.answer(frame[:14] + noise)
+
+
+def test_per_destination_counters() -> None:
+    stack = LegacyStack(ME, MY_MAC, set(), "per-destination", start=0)
+    a1 = stack.next_ipid("198.18.1.2")
+    others = [stack.next_ipid("198.18.1.10") for _ in range(5)]
+    assert stack.next_ipid("198.18.1.2") == (a1 + 1) % 65536  # packets to others did not move our counter
+    assert others == [(others[0] + i) % 65536 for i in range(5)]

@@ -9,6 +9,7 @@ naming the worker that scanned it.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 
 from leadline.config import OutputSpec, ScanConfig
@@ -39,6 +40,8 @@ class TaskResult:
     worker: str
     hosts: tuple[HostResult, ...]
     warnings: tuple[str, ...] = ()
+    started: float = 0.0  # wall clock on the worker, for the coordinator's debugging lines
+    elapsed: float = 0.0
 
 
 class _Collect(NullSink):
@@ -74,8 +77,10 @@ def scan_task(config: ScanConfig, addresses: tuple[str, ...], reply_share: tuple
     they go in as targets, not as specs to parse again."""
     warnings: list[str] = []
     sink = _Collect()
+    started = time.time()
     family = 6 if config.ipv6 else 4
     Scan(task_config(config, ()), sink, warn=warnings.append, engines=SystemEngines(reply_share=reply_share),
          given=[Target(a, family) for a in addresses]).run()
     name = worker_name()
-    return TaskResult(name, tuple(replace(h, scanned_by=name) for h in sink.hosts), tuple(warnings))
+    return TaskResult(name, tuple(replace(h, scanned_by=name) for h in sink.hosts), tuple(warnings),
+                      started, time.time() - started)

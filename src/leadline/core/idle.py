@@ -24,10 +24,12 @@ Invariants of the session:
   one answer noise cannot fake.
 * A positive count is never taken for a group: the group is split in
   halves and each is measured again, down to single ports; a single port
-  is ``open`` only once its positive rounds outnumber its zero rounds by
-  ``confirm`` (3), and ``closed|filtered`` as soon as zeros outnumber
-  positives, so a stray increment from the zombie's other traffic costs a
-  few rounds, not a wrong answer.
+  gets ``LEAF_COPIES`` (4) SYNs per round, from different source ports, so
+  an open one moves the counter by at least four: a round that counts
+  fewer decides ``closed|filtered`` at once (noise adds increments, it never
+  takes one away), and ``open`` needs ``confirm`` (2) rounds of four or
+  more, which a zombie's own traffic of a few packets a second almost
+  never gives twice.
 * A count above the group's size is noise: the round is repeated and the
   group size shrinks (×0.8, never below ``min_group``); every consistent
   round grows it (×1.1, never above ``max_group``), as nmap does.
@@ -46,6 +48,7 @@ from leadline.core.ipid import IpidClass, classify_ipids, is_zombie_class
 
 __all__ = [
     "IdleSession",
+    "LEAF_COPIES",
     "PortFound",
     "Round",
     "ZombieCheck",
@@ -57,6 +60,7 @@ __all__ = [
 
 ZOMBIE_PROBES = 6  # nmap's NUM_IPID_PROBES
 SPOOF_PROBES = 4  # SYN/ACKs forged in the target's name by the per-destination test
+LEAF_COPIES = 4  # SYNs per round to a single port, so noise cannot pass for it
 START_GROUP = 30
 MIN_GROUP = 4
 MAX_GROUP = 100
@@ -125,6 +129,7 @@ class Round:
     """One round: forge SYNs to ``ports`` (none: just re-read the counter), then probe the zombie."""
 
     ports: tuple[int, ...]
+    copies: int = 1  # SYNs forged to each port (from different source ports)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +162,7 @@ class IdleSession:
 
     def __init__(self, ports: Sequence[int], kind: IpidClass, last_ipid: int, *, start_group: int = START_GROUP,
                  min_group: int = MIN_GROUP, max_group: int = MAX_GROUP, max_tries: int = 9,
-                 max_silent: int = 4, confirm: int = 3) -> None:
+                 max_silent: int = 4, confirm: int = 2) -> None:
         self.kind = kind
         self.last_ipid: int | None = last_ipid
         self.min_group = max(1, min_group)
@@ -188,7 +193,8 @@ class IdleSession:
                 size = min(len(self._pending), int(self.group))
                 self._tasks.append(_Task(tuple(self._pending.popleft() for _ in range(size))))
             self._current = self._tasks.popleft()
-        return Round(self._current.ports)
+        ports = self._current.ports
+        return Round(ports, LEAF_COPIES if len(ports) == 1 else 1)
 
     def record(self, round_: Round, ipid: int | None) -> list[PortFound]:
         """The zombie's IP ID after ``round_`` (None: the probe went unanswered); the ports it decides."""
@@ -205,6 +211,8 @@ class IdleSession:
             return []  # a baseline re-read
         task, self._current = self._current, None
         count = ipid_distance(self.kind, before, ipid) - 1  # our probe's own RST took one
+        if len(task.ports) == 1:
+            return self._leaf(task, count)
         return self._judge(task, count)
 
     def _judge(self, task: _Task, count: int) -> list[PortFound]:
@@ -212,29 +220,26 @@ class IdleSession:
         if count < 0 or count > size:
             return self._retry(task)
         if count == 0:
-            if size == 1 and task.positives:
-                task.zeros += 1
-                return self._leaf(task)
             self._consistent(task, count)
             return [PortFound(port, False) for port in task.ports]
-        if size == 1:
-            task.positives += 1
-            return self._leaf(task)
         self._consistent(task, count)
         split = _Split(count)
         half = (size + 1) // 2
         self._tasks.extendleft([_Task(task.ports[half:], split), _Task(task.ports[:half], split)])
         return []
 
-    def _leaf(self, task: _Task) -> list[PortFound]:
-        """A single port: open once positive rounds outnumber zero ones by ``confirm``; closed|filtered
-        as soon as zeros outnumber positives (noise adds increments, it never takes one away)."""
-        lead = task.positives - task.zeros
-        if lead >= self.confirm or lead < 0 or task.tries >= self.max_tries:
-            is_open = lead >= self.confirm or (lead > 0 and task.tries >= self.max_tries)
-            self._consistent(task, int(is_open))
-            return [PortFound(task.ports[0], is_open)]
-        task.tries += 1
+    def _leaf(self, task: _Task, count: int) -> list[PortFound]:
+        """A single port sent ``LEAF_COPIES`` SYNs: fewer increments than that is closed|filtered for
+        certain; ``confirm`` rounds with at least that many make it open."""
+        if count < LEAF_COPIES:
+            self._consistent(task, 0)
+            return [PortFound(task.ports[0], False)]
+        task.positives += 1
+        if task.positives >= self.confirm:
+            self._consistent(task, 1)
+            return [PortFound(task.ports[0], True)]
+        if count > LEAF_COPIES:
+            self._adjust(False)  # noise on top: worth a note, not a verdict
         self._tasks.appendleft(task)
         return []
 

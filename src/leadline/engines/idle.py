@@ -154,14 +154,15 @@ class IdleEngine:
         """Every port of ``target`` decided through the zombie (``check`` first)."""
         session = IdleSession(ports, self.kind, self.last_ipid, min_group=min_group, max_group=max_group)
         found: list[PortFound] = []
-        sport = 1024 + random.randrange(60000)
+        sport = 1024 + random.randrange(60000)  # + copy number: each copy is a new connection attempt
         while not stop():
             round_ = session.next_round()
             if round_ is None:
                 break
-            for port in round_.ports:
-                self._send_tcp(self.zombie.address, target, sport, port, tcp.TCPFlag.SYN,
-                               int.from_bytes(os.urandom(4), "big"), 0)
+            for copy in range(round_.copies):
+                for port in round_.ports:
+                    self._send_tcp(self.zombie.address, target, sport + copy, port, tcp.TCPFlag.SYN,
+                                   int.from_bytes(os.urandom(4), "big"), 0)
             if round_.ports:
                 time.sleep(max(self.settle, 4 * self.rtt))
             ipid = self.probe(timeout=min(self.timeout, max(0.1, 10 * self.rtt)))

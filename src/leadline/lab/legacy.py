@@ -12,8 +12,10 @@ by the firewall, ARP ignored), and answers by itself:
   anything but a RST to a closed port) a RST/ACK, and an ACK nobody
   expected (an unexpected SYN/ACK included) a RST, as RFC 793 says;
 * every IP packet it sends takes the next number of one global counter
-  (``--ipid incremental``; ``by-two``, ``little-endian``, ``random`` and
-  ``zero`` let it stand in for other stacks), with TTL 128 and window 8192;
+  (``--ipid incremental``; ``by-two``, ``little-endian``, ``random``,
+  ``zero`` and ``per-destination`` let it stand in for other stacks; a
+  running device takes a new mode from its mode file, see ``set_ipid_mode``),
+  with TTL 128 and window 8192;
 * optional background traffic: broadcast UDP datagrams to the discard port
   at the rate written in its control file (packets per second; 0 or no
   file: none), read again every second, so a test can turn it on and off
@@ -57,6 +59,7 @@ __all__ = [
     "legacy_host",
     "responder_argv",
     "set_chatter",
+    "set_ipid_mode",
 ]
 
 LEGACY = "198.18.1.75"
@@ -67,6 +70,8 @@ LEGACY_WINDOW = 8192
 _ETH_P_ALL = 0x0003
 _PACKET_OUTGOING = 4
 _CHATTER_FILE = "legacy-chatter"
+_MODE_FILE = "legacy-ipid"
+IPID_MODES = ("incremental", "by-two", "little-endian", "random", "zero", "per-destination")
 _UDP = 17
 _DISCARD_PORT = 9
 
@@ -94,6 +99,13 @@ def set_chatter(state_dir: Path, per_second: float) -> None:
     path.write_text(f"{per_second:g}\n")
 
 
+def set_ipid_mode(state_dir: Path, mode: str) -> None:
+    """Make the running device number its packets another way (one of ``IPID_MODES``) within 1 s."""
+    if mode not in IPID_MODES:
+        raise ValueError(f"unknown IP ID mode {mode!r}")
+    (state_dir / _MODE_FILE).write_text(mode + "\n")
+
+
 def responder_argv(state_dir: Path) -> list[str]:
     """The command line that starts the practice lab's legacy device inside its namespace."""
     return [sys.executable, "-m", "leadline.lab.legacy", "--interface", "eth0", "--address", LEGACY,
@@ -112,8 +124,13 @@ class LegacyStack:
         self.mode = ipid_mode
         self.counter = random.randrange(1 << 16) if start is None else start
         self.sent = 0
+        self.per_destination: dict[str, int] = {}
 
-    def next_ipid(self) -> int:
+    def next_ipid(self, destination: str = "") -> int:
+        if self.mode == "per-destination":
+            value = (self.per_destination.get(destination, random.randrange(1 << 16)) + 1) & 0xFFFF
+            self.per_destination[destination] = value
+            return value
         self.counter = (self.counter + 1) & 0xFFFF
         if self.mode == "by-two":
             return (self.counter * 2) & 0xFFFF
@@ -163,7 +180,7 @@ class LegacyStack:
         """One IPv4 packet from the device, numbered from its counter."""
         if protocol == tcp.PROTOCOL:
             payload = _with_tcp_checksum(payload, self.address, address)
-        header = IPv4Header(self.address, address, protocol, payload, ttl=LEGACY_TTL, ident=self.next_ipid())
+        header = IPv4Header(self.address, address, protocol, payload, ttl=LEGACY_TTL, ident=self.next_ipid(address))
         self.sent += 1
         return build_ethernet(EthernetFrame(mac, self.mac, ETHERTYPE_IPV4, build_ipv4(header)))
 
@@ -215,6 +232,16 @@ def _read_rate(control: Path | None) -> float:
         return 0.0
 
 
+def _read_mode(control: Path | None, current: str) -> str:
+    if control is None:
+        return current
+    try:
+        mode = (control.parent / _MODE_FILE).read_text().strip()
+    except OSError:
+        return current
+    return mode if mode in IPID_MODES else current
+
+
 def serve(interface: str, stack: LegacyStack, control: Path | None) -> None:
     """Answer frames on ``interface`` until killed, with background traffic at the control file's rate."""
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(_ETH_P_ALL))
@@ -224,6 +251,7 @@ def serve(interface: str, stack: LegacyStack, control: Path | None) -> None:
         now = time.monotonic()
         if now >= next_read:
             rate, next_read = _read_rate(control), now + 1.0
+            stack.mode = _read_mode(control, stack.mode)
             next_chatter = min(next_chatter, now + 1.0 / rate) if rate else float("inf")
         if now >= next_chatter:
             sock.send(stack.chatter())
@@ -246,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mac", required=True)
     parser.add_argument("--open", default="", help="open TCP ports, comma-separated")
     parser.add_argument("--ipid", default="incremental",
-                        choices=("incremental", "by-two", "little-endian", "random", "zero"))
+                        choices=IPID_MODES)
     parser.add_argument("--control", default=None, help="file holding the background packet rate")
     args = parser.parse_args(argv)
     ports = {int(p) for p in args.open.split(",") if p}

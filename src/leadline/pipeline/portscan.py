@@ -144,7 +144,10 @@ class PortScan:
                               on_host_done=done, stop=ctx.stop)
 
     def _bounce(self, hosts: dict[str, HostRecord], ports: list[int], ctx: ScanContext, progress: TaskProgress) -> None:
-        """Through the FTP server of -b.  vsftpd ends the session on a PORT below 1024, so those are skipped."""
+        """Through the FTP server of -b.  vsftpd ends the session on a PORT below 1024, so those are skipped.
+
+        The reason is nmap's for every bounced port, "no-response": the target never answered us.
+        """
         server = ctx.plan.config.bounce_server or ""
         allowed = [p for p in ports if p >= 1024]
         if len(allowed) < len(ports):
@@ -159,7 +162,7 @@ class PortScan:
                 break
             record.through = f"FTP bounce scan through {server.rpartition('@')[2]}"
             for verdict in ctx.engines.bounce_scan(server, address, allowed, ctx.plan.config.timing, stop=ctx.stop):
-                port = PortResult(verdict.port, "tcp", states[verdict.state], Reason.UNKNOWN_RESPONSE, None,
+                port = PortResult(verdict.port, "tcp", states[verdict.state], Reason.NO_RESPONSE, None,
                                   names.get(verdict.port))
                 record.ports.append(port)
                 if port.state is PortState.OPEN:
