@@ -24,6 +24,13 @@ import pytest
 from leadline.lab import Lab, practice_topology
 
 PRACTICE_PREFIX = os.environ.get("LEADLINE_TEST_LAB", "llt")
+
+
+def lab_prefix(tag: str) -> str:
+    """The prefix of a test module's own lab: derived from the suite's, so two suites never share one."""
+    return f"{PRACTICE_PREFIX}{tag}"
+
+
 LOCK_PATH = Path("/run/leadline-lab") / f"{PRACTICE_PREFIX}.lock"
 LOCK_WAIT = 60.0
 

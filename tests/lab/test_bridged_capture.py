@@ -20,10 +20,11 @@ import pytest
 
 from leadline.lab import Lab
 from leadline.lab.bridged import bridge_the_scanner, bridged_scanner_topology
+from tests.conftest import lab_prefix
 
 pytestmark = [pytest.mark.lab]
 
-PREFIX = "pbr"
+PREFIX = lab_prefix("br")
 NETWORK = "198.18.74"
 TARGETS = [f"{NETWORK}.10", f"{NETWORK}.11"]
 PORTS = 300

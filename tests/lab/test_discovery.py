@@ -1,4 +1,4 @@
-"""The raw discovery engine against real kernels, in a lab of its own (prefix "llhd").
+"""The raw discovery engine against real kernels, in a lab of its own (prefix: the suite's + "hd").
 
     segment "near" 198.18.60.0/24: scanner .2, pi .10 (a Raspberry Pi MAC),
         quiet .20 (drops every IP packet: only ARP sees it), forger .30
@@ -19,10 +19,11 @@ from collections.abc import Iterator
 import pytest
 
 from leadline.lab import Host, Interface, Lab, Route, Rule, Topology
+from tests.conftest import lab_prefix
 
 pytestmark = [pytest.mark.lab]
 
-PREFIX = "llhd"
+PREFIX = lab_prefix("hd")
 SCANNER, ROUTER, PI, QUIET, FORGER, NOBODY = "198.18.60.2", "198.18.60.1", "198.18.60.10", "198.18.60.20", "198.18.60.30", "198.18.60.50"
 FAR = "198.18.61.10"
 PI_MAC = "b8:27:eb:60:00:10"

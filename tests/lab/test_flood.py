@@ -1,4 +1,4 @@
-"""A SYN scan under a flood of forged SYN/ACKs stays exact (a lab of its own, prefix "pfl").
+"""A SYN scan under a flood of forged SYN/ACKs stays exact (a lab of its own, prefix: the suite's + "fl").
 
 Another host on the scanner's segment (the practice network's IoT
 device) sends about 60,000 forged SYN/ACKs a second at the scanner,
@@ -28,10 +28,11 @@ import pytest
 from leadline.lab import Lab, practice
 from leadline.lab.topology import Topology
 from tests.oracle.nmapxml import diff_states, read_states
+from tests.conftest import lab_prefix
 
 pytestmark = [pytest.mark.lab]
 
-PREFIX = "pfl"
+PREFIX = lab_prefix("fl")
 RUNS = 20
 RATE = 60_000
 FLOOD_SECONDS = 240

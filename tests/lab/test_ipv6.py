@@ -1,6 +1,6 @@
 """IPv6 in the practice lab: addressing and its safety rules, a silent segment, ND discovery vs nmap.
 
-The lab is built under its own prefix ("lljn") once for this module; its
+The lab is built under its own prefix (the suite's + "jn") once for this module; its
 hosts answer IPv6 inside fd18:4c11::/48 only.
 """
 
@@ -22,8 +22,9 @@ from leadline.lab import Lab, builder, practice, practice_topology
 from leadline.lab.topology import Host, Interface, Route, Topology
 from tests.conftest import scan_in_lab
 from tests.oracle.nmapxml import read_states
+from tests.conftest import lab_prefix
 
-PREFIX = "lljn"
+PREFIX = lab_prefix("jn")
 LEADLINE = str(Path(sys.executable).parent / "leadline")
 ON_LINK = {
     practice.COURSE6: "02:4C:11:00:00:10",

@@ -1,7 +1,7 @@
 """The practice lab against real kernels.
 
 Two labs appear here: the suite's shared practice lab ("llt", from conftest)
-for checks that only look, and this file's own labs ("lld", "lldl") for
+for checks that only look, and this file's own labs (the suite's prefix + "d", + "dl") for
 checks that build, change or remove one.  Every probe starts inside a lab
 namespace and is addressed to a lab host.
 """
@@ -23,10 +23,11 @@ from leadline.lab import practice as net
 from leadline.lab.daemons import processes_in_namespace, start_time_of
 from leadline.lab.netns import namespace_inode, namespaces
 from tests.conftest import probe_in_lab, scan_in_lab
+from tests.conftest import lab_prefix
 
 pytestmark = pytest.mark.lab
 
-OWN_PREFIX = "lld"
+OWN_PREFIX = lab_prefix("d")
 CLI = [sys.executable, "-m", "leadline.cli.lab"]
 
 
@@ -158,7 +159,7 @@ def test_status_lists_hosts_addresses_and_live_daemons(own_lab: Lab) -> None:
     shown = subprocess.run([*CLI, "status", "--prefix", OWN_PREFIX], capture_output=True,
                            text=True, timeout=30)
     assert shown.returncode == 0
-    assert shown.stdout.startswith("lab lld (practice): up\n")
+    assert shown.stdout.startswith(f"lab {OWN_PREFIX} (practice): up\n")
     assert f"{net.IOT}/24" in shown.stdout
 
 
@@ -216,7 +217,7 @@ def test_other_topologies_a_target_answering_for_a_whole_slash_16() -> None:
              routes=(Route("198.19.0.0/16", kind="local", device="lo"),),
              services=(Service(ServiceKind.TCP_OPEN, 8443),)),
     ))
-    lab = Lab("lldl")
+    lab = Lab(lab_prefix("dl"))
     lab.down()
     try:
         assert lab.up(topology) is True
@@ -225,7 +226,7 @@ def test_other_topologies_a_target_answering_for_a_whole_slash_16() -> None:
         assert outcomes == ["open", "open", "ECONNREFUSED"]
     finally:
         lab.down()
-    assert "lldl-target" not in namespaces()
+    assert f"{lab_prefix('dl')}-target" not in namespaces()
 
 
 def test_topologies_outside_the_lab_range_are_refused() -> None:

@@ -19,11 +19,12 @@ import pytest
 
 from leadline.lab import Lab, practice, practice_topology
 from tests.oracle.nmapxml import HostStates, diff_states, read_states
+from tests.conftest import lab_prefix
 
 pytestmark = [pytest.mark.lab]
 
 LEADLINE = str(Path(sys.executable).parent / "leadline")
-PREFIX = "llg"
+PREFIX = lab_prefix("g")
 DTD = Path("/usr/share/nmap/nmap.dtd")
 PROXY_PORT = 9999
 # Accepts every connection and holds it, so the kernel answers each SYN with SYN/ACK.

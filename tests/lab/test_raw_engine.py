@@ -19,10 +19,11 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from tests.conftest import lab_prefix
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
-SCANNER, TARGET_NS = "llf-scan", "llf-tgt"
+SCANNER, TARGET_NS = f"{lab_prefix('f')}-scan", f"{lab_prefix('f')}-tgt"
 SCANNER_IP, TARGET_IP = "198.18.202.1", "198.18.202.2"
 OPEN_PORTS = (22, 80, 443, 8080)
 RULES = (

@@ -18,12 +18,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.conftest import lab_prefix
 
 pytestmark = [pytest.mark.lab]
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
-PREFIX = "nur"
+PREFIX = lab_prefix("ur")
 
 
 def _block(after: str, language: str) -> str:

@@ -1,4 +1,4 @@
-"""Four -P probe types over a routed range of answering hosts cost about one (a lab of its own, prefix "pbs").
+"""Four -P probe types over a routed range of answering hosts cost about one (a lab of its own, prefix: the suite's + "bs").
 
 The target answers for every address of 198.19.0.0/22 (a ``local`` route),
 one router away; iptables rules in the target count each probe type as it
@@ -18,10 +18,11 @@ import pytest
 
 from leadline.lab import Lab
 from leadline.lab.topology import routed_range_topology
+from tests.conftest import lab_prefix
 
 pytestmark = [pytest.mark.lab]
 
-PREFIX = "pbs"
+PREFIX = lab_prefix("bs")
 SWEPT = "198.19.0.0/22"
 HOSTS = 1024
 LEADLINE = str(Path(sys.executable).parent / "leadline")

@@ -23,11 +23,12 @@ import pytest
 from leadline.lab import Lab, practice, practice_topology
 from tests.conftest import scan_in_lab
 from tests.oracle.nmapxml import HostStates, diff_states, read_states
+from tests.conftest import lab_prefix
 
 pytestmark = [pytest.mark.lab, pytest.mark.oracle]
 
 LEADLINE = str(Path(sys.executable).parent / "leadline")
-PREFIX = "llj"
+PREFIX = lab_prefix("j")
 PORTS = "1-1024,50000-50010"
 PORT_COUNT = 1024 + 11
 LISTENERS = {"course": 50010, "far": 443}
