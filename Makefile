@@ -43,6 +43,10 @@ demo: deps venv
 	$(BIN)/leadline lab exec -- $(LL) -sn 198.18.1.0/24
 	@echo; echo '## A SYN scan of the Windows-like host, with the exchange behind each verdict'
 	$(BIN)/leadline lab exec -- $(LL) -sS --top-ports 20 --explain --open 198.18.1.30
+	@echo; echo '## The operating system of the far host, two routers away, and the route to it'
+	$(BIN)/leadline lab exec -- $(LL) -O --traceroute -F 198.18.3.10
+	@echo; echo '## The full report of the course server: versions, scripts, OS and route (-A)'
+	$(BIN)/leadline lab exec -- $(LL) -A -p 1-1024,50000-50010 198.18.1.10
 	@echo; echo '## Both lab subnets saved to the scan history, and the HTML report of them with its network map'
 	@mkdir -p build; rm -f build/demo.db
 	@tr=; if $(BIN)/leadline --traceroute -sL -n 198.18.1.10 >/dev/null 2>&1; then tr=--traceroute; fi; \

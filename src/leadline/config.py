@@ -106,14 +106,14 @@ class ScanConfig:
     versiondb: str | None = None  # --versiondb PATH (or "nmap"); None: leadline's own probe file
     scripts: tuple[str, ...] = ()  # --script expressions; -sC is ("default",)
     script_args: tuple[tuple[str, str], ...] = ()  # --script-args, in the order given
-    os_detection: bool = False  # -O (and -A as root)
-    aggressive: bool = False  # -A: OS detection and traceroute only where root allows them, as nmap does
+    os_detection: bool = False  # -O as typed: without root it is an error
+    aggressive: bool = False  # -A: also OS detection and traceroute, where root allows them (wants_os, wants_traceroute)
     osscan_guess: bool = False  # --osscan-guess: show guesses even when the fingerprint is fit for an exact match
     osscan_limit: bool = False  # --osscan-limit: skip hosts without one open and one closed TCP port
     max_os_tries: int = 5  # --max-os-tries: rounds of OS probes per host at most
     osdb: str | None = None  # --osdb PATH|nmap|leadline; None: nmap's nmap-os-db when installed, else ours
     script_timeout: float | None = None  # --script-timeout: each script run's deadline (None: the phase's default)
-    traceroute: bool = False  # --traceroute (and -A): the route to each host after the scan
+    traceroute: bool = False  # --traceroute as typed: the route to each host after the scan; without root an error
     udp_data: bytes | None = None  # --data / --data-string / --data-length: every UDP probe carries these bytes
     nmap_payloads: bool = True  # read nmap's UDP payloads at run time when nmap is installed (--no-nmap-payloads: ours only)
     defeat_icmp_ratelimit: bool = False  # --defeat-icmp-ratelimit: unanswered UDP ports are closed|filtered, no waiting
@@ -122,3 +122,13 @@ class ScanConfig:
     seed: int | None = None  # --seed: the key of the host permutation shards are cut from
     resume: str | None = None  # --resume FILE: continue the run whose XML or JSON output FILE is
     cluster: str | None = None  # --cluster tcp://HOST:PORT | local:N: scan on a Dask cluster
+
+    @property
+    def wants_os(self) -> bool:
+        """OS detection is asked for: -O, or -A (which drops it quietly without root, as nmap's does)."""
+        return self.os_detection or self.aggressive
+
+    @property
+    def wants_traceroute(self) -> bool:
+        """Traceroute is asked for: --traceroute, or -A (which drops it quietly without root)."""
+        return self.traceroute or self.aggressive

@@ -359,12 +359,14 @@ FLAG_OPTIONS: dict[str, Callable[[_State], None]] = {
 
 
 def _aggressive(st: _State) -> None:
-    """-A: -sV -sC -O --traceroute (-O and --traceroute need root; the plan drops them without)."""
+    """-A: -sV -sC, and -O --traceroute through ``aggressive`` (ScanConfig.wants_os and wants_traceroute).
+
+    os_detection and traceroute stay as typed, so the phases tell -A alone (quietly
+    without them when not root, as nmap) from an explicit -O or --traceroute (an error then).
+    """
     st.cfg["version_detection"] = True
-    st.cfg["os_detection"] = True
     st.cfg["aggressive"] = True
     st.cfg["scripts"] = ("default",)
-    st.cfg["traceroute"] = True
 
 
 # Dashes that are not '-' (en dash, em dash, minus sign, ...), as pasted from documents.

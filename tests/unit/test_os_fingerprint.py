@@ -5,7 +5,7 @@ from __future__ import annotations
 from leadline.core.ipid import IpidClass
 from leadline.detect.os.answers import option_string
 from leadline.detect.os.fingerprint import build_fingerprint, initial_ttl
-from leadline.detect.os.printed import ScanInfo, merged_fingerprint, wrap
+from leadline.detect.os.printed import ScanInfo, merged_fingerprint, with_distance, wrap
 from leadline.detect.os.sequence import difficulty, ts_option
 from tests.unit.osreplies import linux_round
 
@@ -74,3 +74,17 @@ def test_helpers() -> None:
     assert difficulty(261) == "Good luck!" and difficulty(2) == "Trivial joke" and difficulty(11) == "Formidable"
     assert ts_option(bytes.fromhex("0101080a0000000500000000")) == 5
     assert ts_option(bytes.fromhex("020405b4")) is None
+
+
+def test_with_distance_sets_ds_and_dc_from_the_trace() -> None:
+    """A trace that reached the host after OS detection: the SCAN line says its distance, DC=T, as nmap prints it."""
+    info = ScanInfo("7.93", "198.18.3.10", 22, 1, 40000, 2, "I", True, None, 1_800_000_000.0)
+    before = merged_fingerprint(info, [build_fingerprint(*linux_round())])
+    after = with_distance(before, 3, "T")
+    flat = "".join(line[3:] for line in after.splitlines())
+    assert "%PV=N%DS=3%DC=T%G=Y%" in flat and "DC=I" not in flat and "DS=2" not in flat
+    assert flat.replace("DS=3%DC=T", "DS=2%DC=I") == "".join(line[3:] for line in before.splitlines())
+    assert all(len(line) <= 75 and line.startswith("OS:") for line in after.splitlines())
+    unknown = merged_fingerprint(ScanInfo("7.93", "198.18.3.10", 22, 1, 40000, None, "", True), [])
+    assert "%DS=4%DC=T%G=" in "".join(line[3:] for line in with_distance(unknown, 4, "T").splitlines())
+    assert with_distance("not a fingerprint", 3, "T") == "not a fingerprint"

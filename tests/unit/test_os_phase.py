@@ -104,9 +104,21 @@ def test_root_is_needed_and_a_bad_osdb_fails_first(tmp_path) -> None:
 
 
 def test_aggressive_without_root_leaves_os_detection_out() -> None:
-    scan = Scan(_config(privileged=False, aggressive=True, scan_types=(ScanType.CONNECT,)), Recorder(),
-                warn=lambda w: None, engines=FakeEngines({}))
+    scan = Scan(_config(privileged=False, os_detection=False, aggressive=True, scan_types=(ScanType.CONNECT,)),
+                Recorder(), warn=lambda w: None, engines=FakeEngines({}))
     assert not scan.os_scan
+
+
+def test_aggressive_with_typed_os_detection_without_root_is_refused() -> None:
+    """-A -O: the -O was typed, so without root it is nmap's refusal, not a quiet drop."""
+    with pytest.raises(PrivilegeError, match="requires root privileges"):
+        Scan(_config(privileged=False, aggressive=True, scan_types=(ScanType.CONNECT,)), Recorder(),
+             warn=lambda w: None, engines=FakeEngines({}))
+
+
+def test_aggressive_as_root_runs_os_detection() -> None:
+    scan = Scan(_config(os_detection=False, aggressive=True), Recorder(), warn=lambda w: None, engines=FakeEngines({}))
+    assert scan.os_scan
 
 
 def test_grepable_fields() -> None:

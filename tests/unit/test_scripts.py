@@ -272,3 +272,22 @@ def test_options_sc_script_args_and_timeout() -> None:
     assert config.scripts == ("default", "http-* and not intrusive")
     assert config.script_args == (("a", "3"), ("b", "2")) and config.script_timeout == 60.0
     assert parse_args(["-sSC", "x"]).config.scripts == ("default",)
+
+
+def test_version_detection_brings_the_version_category_as_nmap() -> None:
+    """-A and -sV -sC run http-server-header (category "version") as nmap does; -sC alone does not."""
+    from types import SimpleNamespace
+    from typing import cast
+
+    from leadline.options import parse_args
+    from leadline.pipeline.plan import ScanPlan
+    from leadline.pipeline.scripts import ScriptScan
+
+    def chosen(*argv: str) -> set[str]:
+        phase = ScriptScan()
+        assert phase.wanted(cast(ScanPlan, SimpleNamespace(config=parse_args([*argv, ADDRESS]).config)))
+        return {s.name for s in phase.scripts}
+
+    assert "http-server-header" in chosen("-A") and "http-server-header" in chosen("-sV", "-sC")
+    assert "http-server-header" not in chosen("-sC")
+    assert "http-title" in chosen("-sC")

@@ -131,7 +131,7 @@ def test_normal_output_layout_and_escaping() -> None:
     assert lines[table + 7].startswith("443/tcp open  ssl/http Evil \\x1b")
     assert "Service Info: Host: web1; OS: Linux; CPE: cpe:/o:linux:linux_kernel" in lines
     assert lines[lines.index("Host script results:") + 1:][:2] == ["| host-thing: one", "|_two"]
-    assert "Service detection performed." in lines
+    assert "Service detection performed. Please report any incorrect results at https://nmap.org/submit/ ." in lines
     assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202e]", text)
 
 

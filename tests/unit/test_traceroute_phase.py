@@ -86,9 +86,30 @@ def test_no_trace_without_the_option_and_root_needed() -> None:
 
 def test_aggressive_without_root_leaves_traceroute_out() -> None:
     config = parse_args(["-A", "--unprivileged", "-sT", "-p22", FAR]).config
-    assert config.traceroute and config.aggressive and config.version_detection
+    assert not config.traceroute and config.wants_traceroute and config.aggressive and config.version_detection
     engines = _engines()
     Scan(config, Recorder(), warn=lambda w: None, engines=engines)  # no PrivilegeError
+
+
+def test_aggressive_with_typed_traceroute_without_root_is_refused() -> None:
+    """-A --traceroute asks for the route explicitly: without root that is nmap's error, wherever it sits."""
+    for argv in (["-A", "--traceroute"], ["--traceroute", "-A"]):
+        config = parse_args([*argv, "--unprivileged", "-sT", "-p22", FAR]).config
+        assert config.traceroute and config.aggressive
+        with pytest.raises(PrivilegeError, match="Traceroute has to be run as root"):
+            Scan(config, Recorder(), warn=lambda w: None, engines=_engines())
+
+
+def test_api_aggressive_is_the_clis() -> None:
+    """The typed API reads -A the same: aggressive=True alone drops traceroute without root, traceroute=True refuses."""
+    from leadline.api import config_from
+
+    quiet = config_from([FAR], "-sT -p22 --unprivileged", aggressive=True, version_detection=True)
+    assert quiet.wants_traceroute and not quiet.traceroute
+    Scan(quiet, Recorder(), warn=lambda w: None, engines=_engines())  # no PrivilegeError
+    typed = config_from([FAR], "-A --traceroute -sT -p22 --unprivileged")
+    with pytest.raises(PrivilegeError):
+        Scan(typed, Recorder(), warn=lambda w: None, engines=_engines())
 
 
 def test_options_parse() -> None:

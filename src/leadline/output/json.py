@@ -141,6 +141,7 @@ def _host_fields(host: HostResult) -> dict[str, Any]:
         ],
         "scripts": [_script(s) for s in host.scripts],
         "distance": host.distance,
+        "uptime": host.uptime,
         "trace": _trace(host.trace),
     }
 

@@ -13,7 +13,7 @@ from typing import Sequence, TextIO
 
 from leadline.model import HostResult, HostStatus, PortResult, PortState, RunInfo, RunStats
 from leadline.output.base import NullSink
-from leadline.output.osreport import os_normal_lines
+from leadline.output.osreport import detection_performed, os_normal_lines
 from leadline.output.services import script_lines, service_column, service_info_line, version_text
 from leadline.output.trace import trace_lines
 from leadline.output.formatting import (
@@ -138,10 +138,10 @@ class NormalOutput(NullSink):
         if stats.exit == "error":
             note = stats.error_message or "scan interrupted"
             self._write(f"# QUITTING! {note}" if self.file_header else f"QUITTING! {note}")
-        if self.run is not None and self.run.service_scan and stats.exit != "error":
-            self._write("Service detection performed.")
-        if self.run is not None and self.run.os_scan and stats.exit != "error":
-            self._write("OS detection performed. Please report any incorrect results at https://nmap.org/submit/ .")
+        if self.run is not None and stats.exit != "error" and stats.hosts_up:
+            performed = detection_performed(service=self.run.service_scan, os=self.run.os_scan)
+            if performed:
+                self._write(performed)
         if self.file_header:
             self._write(f"# {PROGRAM} done at {ctime_string(stats.end_time)} -- {done_summary(stats)}")
         else:

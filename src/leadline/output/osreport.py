@@ -17,7 +17,7 @@ from typing import Any
 
 from leadline.model import HostResult, OsClass, OsResult
 
-__all__ = ["os_json", "os_normal_lines", "os_xml_lines"]
+__all__ = ["detection_performed", "os_json", "os_normal_lines", "os_xml_lines"]
 
 _SUBMIT = "https://nmap.org/submit/"
 _MAX_MEMBERS = 8
@@ -61,6 +61,17 @@ def _class_lines(os: OsResult) -> list[str]:
     return lines
 
 
+def _fingerprint(fingerprint: str) -> list[str]:
+    """nmap's fingerprint block: the ``OS:`` lines, then an empty line (its format ends with one more newline)."""
+    return ["TCP/IP fingerprint:", fingerprint, ""]
+
+
+def detection_performed(*, service: bool, os: bool) -> str | None:
+    """nmap's closing line after -sV and/or -O: one line naming both when both ran (-A)."""
+    what = "OS and Service" if os and service else "OS" if os else "Service" if service else None
+    return None if what is None else f"{what} detection performed. Please report any incorrect results at {_SUBMIT} ."
+
+
 def _match_lines(os: OsResult, verbosity: int) -> list[str]:
     lines: list[str] = []
     if os.too_many:
@@ -68,7 +79,7 @@ def _match_lines(os: OsResult, verbosity: int) -> list[str]:
     if os.perfect:
         lines.append("OS details: " + ", ".join(m.name for m in os.matches[:os.perfect]))
         if verbosity > 1 and os.fingerprint:
-            lines += ["TCP/IP fingerprint:", os.fingerprint]
+            lines += _fingerprint(os.fingerprint)
         return lines
     if os.matches and os.show_guesses:
         lines.append("Aggressive OS guesses: " + ", ".join(f"{m.name} ({_pct(m.accuracy)})" for m in os.matches[:10]))
@@ -76,20 +87,20 @@ def _match_lines(os: OsResult, verbosity: int) -> list[str]:
         if os.not_ideal:
             lines += [f"OS fingerprint not ideal because: {os.not_ideal}", "No OS matches for host"]
             if verbosity > 1 and os.fingerprint:
-                lines += ["TCP/IP fingerprint:", os.fingerprint]
+                lines += _fingerprint(os.fingerprint)
         else:
             lines.append(f"No OS matches for host (If you know what OS is running on it, see {_SUBMIT} ).")
             if os.fingerprint:
-                lines += ["TCP/IP fingerprint:", os.fingerprint]
+                lines += _fingerprint(os.fingerprint)
         return lines
     if os.not_ideal:
         lines.append("No exact OS matches for host (test conditions non-ideal).")
         if verbosity > 1 and os.fingerprint:
-            lines += ["TCP/IP fingerprint:", os.fingerprint]
+            lines += _fingerprint(os.fingerprint)
     else:
         lines.append(f"No exact OS matches for host (If you know what OS is running on it, see {_SUBMIT} ).")
         if os.fingerprint:
-            lines += ["TCP/IP fingerprint:", os.fingerprint]
+            lines += _fingerprint(os.fingerprint)
     return lines
 
 

@@ -102,10 +102,10 @@ class OsScan:
     def wanted(self, plan: ScanPlan) -> bool:
         """Whether -O asked for it (as root); a bad --osdb fails here, before any output."""
         config = plan.config
-        if not config.os_detection or config.ping_only or config.list_only:
+        if not config.wants_os or config.ping_only or config.list_only:
             return False
         if not (plan.privileged and plan.raw_available):
-            if config.aggressive:
+            if not config.os_detection:
                 return False  # -A without root: the rest of -A still runs, as with nmap
             raise PrivilegeError(_ROOT)
         if config.osdb in (None, "nmap") and os.path.exists(NMAP_OS_DB):

@@ -103,7 +103,7 @@ class ScanPlan:
     def streams_sweep(self) -> bool:
         """-sn as root over IPv4: one stream through the discovery engine instead of host groups."""
         config = self.config
-        return (not (self.scan_types or config.list_only or config.skip_discovery or config.traceroute)
+        return (not (self.scan_types or config.list_only or config.skip_discovery or config.wants_traceroute)
                 and self.raw_discovery)
 
     def group_size(self) -> int:

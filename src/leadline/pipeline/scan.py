@@ -55,11 +55,11 @@ def post_scan_phases(config: ScanConfig) -> tuple[Phase, ...]:
         from leadline.pipeline.service import ServiceScan
 
         phases.append(ServiceScan())
-    if config.os_detection:
+    if config.wants_os:
         from leadline.pipeline.osdetect import OsScan
 
         phases.append(OsScan())
-    if config.traceroute:
+    if config.wants_traceroute:
         from leadline.pipeline.traceroute import Traceroute
 
         phases.append(Traceroute())

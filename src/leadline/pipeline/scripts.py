@@ -93,7 +93,9 @@ class ScriptScan:
         config = plan.config
         if not config.scripts:
             return False
-        self.scripts, self.named = selection(config.scripts, available_scripts())
+        # nmap's -sV brings the "version" category (http-server-header) to whatever --script/-sC chose
+        expressions = (*config.scripts, "version") if config.version_detection else config.scripts
+        self.scripts, self.named = selection(expressions, available_scripts())
         return bool(self.scripts)
 
     def jobs(self, group: HostGroup) -> list[ScriptJob]:

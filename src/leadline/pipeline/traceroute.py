@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 
 from leadline.core.traceprobe import TraceMethod, distance_from_ttl
 from leadline.core.tracesession import HopCache, TraceOptions, TraceResult, TraceSession, TraceTarget
@@ -55,10 +56,10 @@ class Traceroute:
 
     def wanted(self, plan: ScanPlan) -> bool:
         config = plan.config
-        if not config.traceroute or config.list_only:
+        if not config.wants_traceroute or config.list_only:
             return False
         if not (plan.privileged and plan.raw_available):
-            if config.aggressive and not any(a in ("--traceroute", "-traceroute") for a in config.args.split()):
+            if not config.traceroute:
                 return False  # -A without root leaves traceroute out, as nmap's does
             raise PrivilegeError("Traceroute has to be run as root")
         return True
@@ -126,3 +127,8 @@ def _apply(record: HostRecord, method: TraceMethod, result: TraceResult) -> None
     record.trace = Trace(method.protocol, method.port, result.hops, result.shared_with, result.shared_hops)
     if result.distance is not None:
         record.distance = result.distance
+        if record.os is not None and record.os.fingerprint:
+            # One distance in the report: the OS fingerprint's SCAN line says the trace's, as nmap's (DC=T)
+            from leadline.detect.os.printed import with_distance
+
+            record.os = replace(record.os, fingerprint=with_distance(record.os.fingerprint, result.distance, "T"))

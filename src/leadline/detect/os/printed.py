@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from leadline.detect.os.fingerprint import ATTRIBUTES, TEST_ORDER, Fingerprint
 
-__all__ = ["ScanInfo", "merged_fingerprint", "scan_line", "wrap"]
+__all__ = ["ScanInfo", "merged_fingerprint", "scan_line", "with_distance", "wrap"]
 
 _WRAP = 72  # characters of fingerprint after each "OS:"
 # nmap's ip_is_reserved(): the ranges for which PV=Y.
@@ -82,3 +82,20 @@ def merged_fingerprint(info: ScanInfo, rounds: Sequence[Fingerprint], wrapped: b
 def wrap(text: str) -> str:
     """nmap's wrapping: "OS:" and up to 72 characters per line."""
     return "\n".join("OS:" + text[i:i + _WRAP] for i in range(0, len(text), _WRAP))
+
+
+def with_distance(wrapped: str, distance: int, method: str) -> str:
+    """The wrapped fingerprint with its SCAN line's DS and DC set anew.
+
+    nmap writes the SCAN line when it prints the report, so a traceroute that
+    reached the host after OS detection shows there: DS is the trace's distance
+    and DC=T.  Anything that is not an ``OS:SCAN(`` fingerprint comes back as it was.
+    """
+    flat = "".join(line[3:] if line.startswith("OS:") else line for line in wrapped.splitlines())
+    end = flat.find(")")
+    if not flat.startswith("SCAN(") or end < 0:
+        return wrapped
+    fields = [f for f in flat[5:end].split("%") if not f.startswith(("DS=", "DC="))]
+    at = next((i for i, f in enumerate(fields) if f.startswith("G=")), len(fields))
+    fields[at:at] = [f"DS={distance}", f"DC={method}"]
+    return wrap("SCAN(" + "%".join(fields) + flat[end:])

@@ -67,10 +67,14 @@ def _raw_exchange(ctx: ScriptContext, wire: bytes) -> bytes | None:
 
 
 def http_server_header(ctx: ScriptContext) -> ScriptResult | None:
-    """Every distinct Server header of a plain and a Host-bearing request, sorted, as nmap lists them."""
+    """Every distinct Server header of a plain and a Host-bearing request, sorted, as nmap lists them.
+
+    The HTTP/1.1 request says ``Connection: close`` (as nmap's http library does): a kept-alive
+    connection would hold the read until the server's idle timeout.
+    """
     host = ctx.host.hostname or ctx.host.address
     found: set[str] = set()
-    for wire in (b"GET / HTTP/1.0\r\n\r\n", f"GET / HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()):
+    for wire in (b"GET / HTTP/1.0\r\n\r\n", f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()):
         data = _raw_exchange(ctx, wire)
         if not data or not re.match(rb"HTTP/1\.[01] \d\d\d", data):
             continue
