@@ -5,6 +5,22 @@ user's "ll" lab.  Two test sessions on one machine share it: each holds a
 shared lock while it runs, and only the last one out removes the lab.  Sessions
 testing different versions of the topology set different prefixes, so neither
 rebuilds the other's lab under it.
+
+Running the suite on several workers (``make test``: pytest-xdist, ``--dist
+loadgroup``).  Most lab time is waiting (timeouts, silent ports, daemons
+starting), so workers overlap the waits.  Three rules keep that safe; a new
+lab test follows them (docs/design.md, "Tests"):
+
+* a lab or oracle module runs whole on one worker, in file order, so its
+  module-scoped fixtures (a lab of its own) are built once and never twice
+  at the same time; ``@pytest.mark.lab_group("NAME")`` puts modules that build
+  namespaces of the same fixed name in one group, so they never overlap;
+* a module that only uses session fixtures shared under a lock (the practice
+  lab) may say ``pytestmark = pytest.mark.spread``: its tests are dealt to
+  any worker;
+* a test that measures time or floods (a wall-clock bound, a rate, a ratio)
+  is marked ``@pytest.mark.serial``: it runs while no other test of the
+  session runs (an exclusive lock that every other test holds shared).
 """
 
 from __future__ import annotations
@@ -12,12 +28,14 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,47 +43,139 @@ from leadline.lab import Lab, practice_topology
 
 PRACTICE_PREFIX = os.environ.get("LEADLINE_TEST_LAB", "llt")
 LOCK_PATH = Path("/run/leadline-lab") / f"{PRACTICE_PREFIX}.lock"
-LOCK_WAIT = 60.0
+BUILD_LOCK_PATH = LOCK_PATH.with_suffix(".build.lock")
+# A session waits this long for another to finish building the lab; under a
+# loaded machine a build takes minutes, and several workers wait for one.
+LOCK_WAIT = 600.0
 
 
-def _lock(handle: int, mode: int) -> None:
+def _lock(handle: int, mode: int, path: Path = LOCK_PATH, wait: float = LOCK_WAIT) -> None:
     """flock with a bounded wait, so a stuck session cannot hang another."""
-    deadline = time.monotonic() + LOCK_WAIT
+    deadline = time.monotonic() + wait
     while True:
         try:
             fcntl.flock(handle, mode | fcntl.LOCK_NB)
             return
         except BlockingIOError:
             if time.monotonic() > deadline:
-                pytest.fail(f"another test session holds {LOCK_PATH} for over {LOCK_WAIT:g} s",
-                            pytrace=False)
+                pytest.fail(f"another test session holds {path} for over {wait:g} s", pytrace=False)
             time.sleep(0.1)
+
+
+# --- Several workers: groups and the serial lock (see the module docstring) ---
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "lab_group(name): modules building namespaces of the same fixed "
+                                       "name share the group NAME and run on one worker, one after the other")
+    config.addinivalue_line("markers", "spread: a lab module using only lock-shared session fixtures "
+                                       "(practice_lab); its tests may run on any worker")
+    config.addinivalue_line("markers", "serial: measures time or floods; runs while no other test runs")
+    if _is_controller(config) and _xdist_on(config):
+        config.stash[_SERIAL_DIR] = tempfile.mkdtemp(prefix="leadline-suite-")
+
+
+def _is_controller(config: pytest.Config) -> bool:
+    return not hasattr(config, "workerinput")
+
+
+def _xdist_on(config: pytest.Config) -> bool:
+    return bool(getattr(config.option, "numprocesses", None)) and config.pluginmanager.hasplugin("xdist")
+
+
+_SERIAL_DIR = pytest.StashKey[str]()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """The controller tells each worker where the session's serial lock lives."""
+    node.workerinput["leadline_serial_dir"] = node.config.stash[_SERIAL_DIR]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _SERIAL_DIR in config.stash:
+        shutil.rmtree(config.stash[_SERIAL_DIR], ignore_errors=True)
+
+
+def suite_group(item: pytest.Item) -> str | None:
+    """The worker group of a test: None (any worker) for unit and spread tests, else its lab group or module."""
+    named = item.get_closest_marker("lab_group")
+    if named is not None:
+        return f"lab-{named.args[0]}"
+    module = item.nodeid.split("::")[0]
+    lab = module.startswith(("tests/lab/", "tests/oracle/")) or item.get_closest_marker("lab") is not None
+    if not lab or item.get_closest_marker("spread") is not None:
+        return None
+    return module
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        group = suite_group(item)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, None, None]:
+    """Under xdist, a serial test holds the session's lock exclusively, every other test shared.
+
+    A waiting serial test holds the gate, so tests arriving later wait
+    behind it instead of starving it with shared locks of their own.
+    """
+    folder = getattr(item.config, "workerinput", {}).get("leadline_serial_dir")
+    if folder is None:
+        yield
+        return
+    mode = fcntl.LOCK_EX if item.get_closest_marker("serial") else fcntl.LOCK_SH
+    gate = os.open(Path(folder) / "gate", os.O_RDWR | os.O_CREAT, 0o600)
+    handle = os.open(Path(folder) / "serial", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(handle, mode)
+        finally:
+            os.close(gate)
+        yield
+    finally:
+        os.close(handle)
 
 
 @pytest.fixture(scope="session")
 def practice_lab() -> Iterator[Lab]:
-    """The standard practice network (docs/lab.md), built once per session."""
+    """The standard practice network (docs/lab.md), built once for all sessions using it.
+
+    Two locks: the build lock, held exclusively only while the lab is built
+    or removed, and the users lock, held shared by every session for as long
+    as it runs.  A session arriving while others run waits only for a build
+    in progress, never for them to finish; the last one out (the users lock
+    free) removes the lab.
+    """
     if os.geteuid() != 0:
         pytest.fail("the lab tests need root (network namespaces): run the suite as root",
                     pytrace=False)
     LOCK_PATH.parent.mkdir(parents=True, exist_ok=True)
-    handle = os.open(LOCK_PATH, os.O_RDWR | os.O_CREAT, 0o600)
+    build = os.open(BUILD_LOCK_PATH, os.O_RDWR | os.O_CREAT, 0o600)
+    users = os.open(LOCK_PATH, os.O_RDWR | os.O_CREAT, 0o600)
     lab = Lab(PRACTICE_PREFIX)
     try:
-        _lock(handle, fcntl.LOCK_EX)
+        _lock(build, fcntl.LOCK_EX, BUILD_LOCK_PATH)
         try:
             lab.up(practice_topology())  # reuses a healthy lab, rebuilds anything else
+            _lock(users, fcntl.LOCK_SH)  # only a remover holding the build lock takes it exclusively
         finally:
-            _lock(handle, fcntl.LOCK_SH)
+            fcntl.flock(build, fcntl.LOCK_UN)
         yield lab
     finally:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _lock(build, fcntl.LOCK_EX, BUILD_LOCK_PATH)
+            fcntl.flock(users, fcntl.LOCK_EX | fcntl.LOCK_NB)
             lab.down()
         except BlockingIOError:
             pass  # another session still uses the lab; it removes it when done
         finally:
-            os.close(handle)
+            os.close(users)
+            os.close(build)
 
 
 def scan_in_lab(lab: Lab, argv: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -29,7 +29,7 @@ from leadline.lab import Lab, practice
 from leadline.lab.topology import Topology
 from tests.oracle.nmapxml import diff_states, read_states
 
-pytestmark = [pytest.mark.lab]
+pytestmark = [pytest.mark.lab, pytest.mark.serial]  # the flood takes the CPU another test would be timed on
 
 PREFIX = "pfl"
 RUNS = 20

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = [pytest.mark.lab, pytest.mark.serial]  # times leadline beside nmap, with loss and capped resets
+
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 SCANNER, TARGET_NS = "llf-scan", "llf-tgt"
