@@ -6,7 +6,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 APT    := nmap ndiff masscan tshark libxml2-utils ieee-data iptables iproute2 \
           nginx-light socat python3-venv procps \
-          openssh-server openssh-client lighttpd redis-server memcached vsftpd dnsmasq mosquitto
+          openssh-server openssh-client lighttpd redis-server memcached vsftpd dnsmasq mosquitto \
+          chrony snmpd tftpd-hpa libcoap3-bin xinetd \
+          postgresql chromium
 export DEBIAN_FRONTEND := noninteractive
 
 .PHONY: demo test deps venv lab-down clean
@@ -41,7 +43,15 @@ demo: deps venv
 	$(BIN)/leadline lab exec -- $(LL) -sn 198.18.1.0/24
 	@echo; echo '## A SYN scan of the Windows-like host, with the exchange behind each verdict'
 	$(BIN)/leadline lab exec -- $(LL) -sS --top-ports 20 --explain --open 198.18.1.30
-	@echo; echo "The lab stays up: '$(BIN)/leadline lab shell' to explore, '$(BIN)/leadline lab down' to remove it."
+	@echo; echo '## Both lab subnets saved to the scan history, and the HTML report of them with its network map'
+	@mkdir -p build; rm -f build/demo.db
+	@tr=; if $(BIN)/leadline --traceroute -sL -n 198.18.1.10 >/dev/null 2>&1; then tr=--traceroute; fi; \
+	  $(BIN)/leadline lab exec -- $(LL) -sS -sV -n -p 22,80,135,445,3389,50007,50008 $$tr --open \
+	    --db sqlite:///$(CURDIR)/build/demo.db 198.18.1.0/24 198.18.3.0/24
+	$(BIN)/leadline db list --db sqlite:///$(CURDIR)/build/demo.db
+	$(BIN)/leadline report 1 --db sqlite:///$(CURDIR)/build/demo.db -o build/lab-report.html
+	@echo; echo "The report of the lab is $(CURDIR)/build/lab-report.html: open it in any browser, no network needed."
+	@echo "The lab stays up: '$(BIN)/leadline lab shell' to explore, '$(BIN)/leadline lab down' to remove it."
 
 # Type errors fail the run before any test starts ([tool.mypy] in pyproject.toml).
 # The tests run on TEST_WORKERS processes (pytest-xdist): most lab and oracle

@@ -11,8 +11,8 @@ Scenarios (``--only`` picks some; all by default):
   syn80       ``-sS -p80 -n -Pn`` over the same range
 
 Each tool runs ``--repeat`` times, interleaved, in the scanner namespace
-of a lab built for the scenario (prefixes ``llrv``, ``llrb``, ``llrr``)
-and removed afterwards.  For every run: wall time from spawn to exit,
+of a lab built for the scenario (prefixes ``llrv``, ``llrb``, ``llrr``;
+``--prefix`` changes the ``llr`` stem) and removed afterwards.  For every run: wall time from spawn to exit,
 CPU seconds (user + system, from wait4), and whether its answer matches
 nmap's first run (port states and reasons for one host; the set of hosts
 up, or of hosts with 80 open, for a range).  Then the medians, the
@@ -237,6 +237,8 @@ def main() -> int:
     def extra(parser: object) -> None:
         parser.add_argument("--only", default=",".join(SCENARIOS),  # type: ignore[attr-defined]
                             help="comma-separated scenarios: " + ", ".join(SCENARIOS))
+        parser.add_argument("--prefix", default="llr",  # type: ignore[attr-defined]
+                            help="lab prefix stem; the labs are <stem>v, <stem>b, <stem>r (default llr)")
     options = common.arguments(__doc__.splitlines()[0], budget=120, repeat=3, extra=extra)
     chosen = [name for name in options.only.split(",") if name]
     unknown = [name for name in chosen if name not in SCENARIOS]
@@ -246,7 +248,8 @@ def main() -> int:
     results: dict[str, bool] = {}
     by_prefix: dict[str, list[Scenario]] = {}
     for name in chosen:
-        by_prefix.setdefault(SCENARIOS[name].prefix, []).append(SCENARIOS[name])
+        prefix = options.prefix + SCENARIOS[name].prefix[len("llr"):]
+        by_prefix.setdefault(prefix, []).append(SCENARIOS[name])
     for prefix, scenarios in by_prefix.items():
         topology = scenarios[0].build()
         with common.bench_lab(prefix, topology) as lab:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import shlex
+import sys
 import threading
 from contextlib import ExitStack
 from dataclasses import fields, replace
@@ -20,11 +21,12 @@ from leadline.model import HostResult, RunInfo, RunStats, ScanReport
 from leadline.options import parse_args
 from leadline.output.base import NullSink, Sink
 
-__all__ = ["Options", "config_from", "output_sinks", "scan", "scan_async"]
+__all__ = ["Options", "config_from", "history_key", "output_sinks", "scan", "scan_async"]
 
 
-def output_sinks(config: ScanConfig, open_file: Callable[[str], TextIO]) -> list[Sink]:
-    """The sinks for ``-oN``/``-oX``/``-oG``/``-oJ``, each writing to ``open_file(path)``."""
+def output_sinks(config: ScanConfig, open_file: Callable[[str], TextIO],
+                 warn: Callable[[str], None] | None = None) -> list[Sink]:
+    """The sinks for ``-oN``/``-oX``/``-oG``/``-oJ``, each writing to ``open_file(path)``, and ``--save``'s."""
     from leadline.output.grepable import GrepableOutput
     from leadline.output.json import JsonOutput
     from leadline.output.normal import NormalOutput
@@ -49,7 +51,17 @@ def output_sinks(config: ScanConfig, open_file: Callable[[str], TextIO]) -> list
         sinks.append(GrepableOutput(open_file(out.grepable), open_only=config.open_only))
     if out.json:
         sinks.append(JsonOutput(open_file(out.json)))
+    if out.save:
+        from leadline.history.sink import StoreSink
+
+        sinks.append(StoreSink(out.db, history_key(config), warn or (lambda msg: print(f"Warning: {msg}", file=sys.stderr))))
     return sinks
+
+
+def history_key(config: ScanConfig) -> str:
+    """What makes two runs "over the same targets" for ``--diff-last``: the targets as typed, and any -iL file."""
+    words = list(config.targets) + ([f"-iL {config.input_file}"] if config.input_file else [])
+    return " ".join(words)
 
 
 class _Collector(NullSink):

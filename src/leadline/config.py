@@ -49,6 +49,9 @@ class OutputSpec:
     xml: str | None = None  # -oX
     grepable: str | None = None  # -oG
     json: str | None = None  # -oJ
+    save: bool = False  # --save (or --db, or LEADLINE_DB set): record the run in the scan history
+    db: str | None = None  # --db URL; None: LEADLINE_DB, else the user's SQLite file
+    diff_last: bool = False  # --diff-last: after the run, print what changed since the last run over the same targets
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +104,15 @@ class ScanConfig:
     versiondb: str | None = None  # --versiondb PATH (or "nmap"); None: leadline's own probe file
     scripts: tuple[str, ...] = ()  # --script expressions; -sC is ("default",)
     script_args: tuple[tuple[str, str], ...] = ()  # --script-args, in the order given
+    os_detection: bool = False  # -O (and -A as root)
+    aggressive: bool = False  # -A: OS detection and traceroute only where root allows them, as nmap does
+    osscan_guess: bool = False  # --osscan-guess: show guesses even when the fingerprint is fit for an exact match
+    osscan_limit: bool = False  # --osscan-limit: skip hosts without one open and one closed TCP port
+    max_os_tries: int = 5  # --max-os-tries: rounds of OS probes per host at most
+    osdb: str | None = None  # --osdb PATH|nmap|leadline; None: nmap's nmap-os-db when installed, else ours
     script_timeout: float | None = None  # --script-timeout: each script run's deadline (None: the phase's default)
     traceroute: bool = False  # --traceroute (and -A): the route to each host after the scan
-    aggressive: bool = False  # -A: its traceroute only runs as root, as nmap's does
+    udp_data: bytes | None = None  # --data / --data-string / --data-length: every UDP probe carries these bytes
+    nmap_payloads: bool = True  # read nmap's UDP payloads at run time when nmap is installed (--no-nmap-payloads: ours only)
+    defeat_icmp_ratelimit: bool = False  # --defeat-icmp-ratelimit: unanswered UDP ports are closed|filtered, no waiting
+    source_pool: tuple[str, ...] = ()  # --source-pool: our addresses to spread UDP probes over (ICMP limits are per source)

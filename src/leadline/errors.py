@@ -13,6 +13,7 @@ __all__ = [
     "LeadlineError",
     "PortSpecError",
     "PrivilegeError",
+    "StoreError",
     "TargetSpecError",
     "UsageError",
 ]
@@ -50,3 +51,9 @@ class PrivilegeError(LeadlineError):
 
 class LabError(LeadlineError):
     """The practice lab could not be built, inspected or removed."""
+
+
+class StoreError(LeadlineError):
+    """The scan history (``--save``, ``leadline db``, ``diff``, ``report``) cannot be read or written."""
+
+    exit_code = 2

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-__all__ = ["HostResult", "HostStatus", "Hostname", "OsClass", "OsMatch", "OsResult", "PortResult", "PortState", "Reason", "RunInfo", "RunStats", "ScanInfo", "ScanReport", "ScriptElement", "ScriptResult", "ServiceDetail", "Trace", "TraceHop"]
+__all__ = ["HostResult", "HostStatus", "Hostname", "OsClass", "OsMatch", "OsResult", "OsSequences", "PortResult", "PortState", "Reason", "RunInfo", "RunStats", "ScanInfo", "ScanReport", "ScriptElement", "ScriptResult", "ServiceDetail", "Trace", "TraceHop"]
 
 
 class PortState(str, enum.Enum):
@@ -142,15 +142,45 @@ class OsMatch:
     name: str
     accuracy: int  # percent
     classes: tuple[OsClass, ...] = ()
+    line: int = 0  # where the record is in its database file
+
+
+@dataclass(frozen=True, slots=True)
+class OsSequences:
+    """What OS detection learned about the host's sequences (nmap's "TCP Sequence Prediction" and friends)."""
+
+    tcp_index: int | None = None  # difficulty index, from four SYN/ACKs
+    tcp_difficulty: str | None = None  # "Good luck!", ...
+    tcp_values: tuple[int, ...] = ()  # the ISNs
+    ipid_class: str | None = None  # "All zeros", "Incremental", ...
+    ipid_values: tuple[int, ...] = ()
+    ts_class: str | None = None  # "1000HZ", "none returned (unsupported)", ...
+    ts_values: tuple[int, ...] = ()
+    lastboot: float | None = None  # epoch seconds, from the timestamp clock
 
 
 @dataclass(frozen=True, slots=True)
 class OsResult:
-    """OS detection's guesses, best first, and the fingerprint they were made from."""
+    """OS detection's guesses, best first, and the fingerprint they were made from.
+
+    ``matches`` holds the perfect matches when there are some (``perfect``
+    counts them), else the guesses within 10 points of the best.
+    ``classes`` are the distinct classes behind them with their accuracy,
+    ``class_perfect`` how many come from perfect matches.
+    """
 
     matches: tuple[OsMatch, ...] = ()
     fingerprint: str | None = None  # nmap's OS:SCAN(...) form
     ports_used: tuple[PortResult, ...] = ()
+    perfect: int = 0
+    classes: tuple[OsClass, ...] = ()
+    class_perfect: int = 0
+    too_many: bool = False  # more perfect matches than can be told apart
+    show_guesses: bool = False  # --osscan-guess, or conditions unfit for an exact match
+    not_ideal: str | None = None  # why the fingerprint is not fit for an exact match (nmap's reasons)
+    unreliable: bool = False  # no open and closed TCP port were found
+    sequences: OsSequences | None = None
+    ttl_hint: str | None = None  # leadline's hint from the initial TTL, e.g. "64 (Linux, macOS, BSD ...)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +272,7 @@ class RunInfo:
     ping_only: bool = False  # -sn
     list_only: bool = False  # -sL
     service_scan: bool = False  # -sV ran: the VERSION column and nmap's closing note
+    os_scan: bool = False  # -O ran: nmap's closing note
 
 
 @dataclass(frozen=True, slots=True)

@@ -206,6 +206,54 @@ def _script_args(st: _State, value: str) -> None:
     st.cfg["script_args"] = tuple(args.items())
 
 
+def _data_hex(st: _State, value: str) -> None:
+    """--data: hex bytes, written 0xdeadbeef, deadbeef or \\xde\\xad (nmap's forms)."""
+    text = value.strip()
+    digits = text[2:] if text[:2].lower() == "0x" else text.replace("\\x", "").replace("\\X", "")
+    if not digits or len(digits) % 2 or not re.fullmatch(r"[0-9a-fA-F]+", digits):
+        raise UsageError(f"invalid --data '{value}': give hex bytes such as 0xdeadbeef or \\xde\\xad\\xbe\\xef")
+    _set_data(st, bytes.fromhex(digits), "--data")
+
+
+def _data_string(st: _State, value: str) -> None:
+    _set_data(st, value.encode("utf-8"), "--data-string")
+
+
+def _data_length(st: _State, value: str) -> None:
+    length = parse_int(value, "--data-length", 0, 65400)
+    import os
+
+    _set_data(st, os.urandom(length), "--data-length")
+
+
+def _set_data(st: _State, data: bytes, option: str) -> None:
+    if len(data) > 65400:
+        raise UsageError(f"{option} gives {len(data)} bytes; at most 65400 fit in a datagram")
+    if "udp_data" in st.cfg:
+        raise UsageError("only one of --data, --data-string and --data-length may be given")
+    st.cfg["udp_data"] = data
+
+
+def _source_pool(st: _State, value: str) -> None:
+    """--source-pool ADDR,ADDR... or a CIDR block: our own addresses to spread UDP probes over."""
+    import ipaddress
+
+    addresses: list[str] = []
+    for part in (p.strip() for p in value.split(",")):
+        try:
+            if "/" in part:
+                network = ipaddress.ip_network(part, strict=False)
+                if network.num_addresses > 4096:
+                    raise UsageError(f"--source-pool block '{part}' holds more than 4096 addresses")
+                hosts = list(network.hosts()) or [network.network_address]
+                addresses.extend(str(a) for a in hosts)
+            else:
+                addresses.append(str(ipaddress.ip_address(part)))
+        except ValueError:
+            raise UsageError(f"invalid --source-pool entry '{part}': give addresses or a CIDR block") from None
+    st.cfg["source_pool"] = tuple(dict.fromkeys(addresses))
+
+
 VALUE_OPTIONS: dict[str, Handler] = {
     "p": lambda st, value: _ports(st, value),
     "exclude-ports": _set("exclude_ports"),
@@ -241,6 +289,13 @@ VALUE_OPTIONS: dict[str, Handler] = {
     "script": _scripts,
     "script-args": _script_args,
     "script-timeout": _set("script_timeout", parse_time),
+    "data": _data_hex,
+    "data-string": _data_string,
+    "data-length": _data_length,
+    "source-pool": _source_pool,
+    "db": lambda st, value: st.outputs.__setitem__("db", value),
+    "max-os-tries": lambda st, value: st.cfg.__setitem__("max_os_tries", parse_int(value, "--max-os-tries", 1, 50)),
+    "osdb": _set("osdb"),
 }
 
 FLAG_OPTIONS: dict[str, Callable[[_State], None]] = {
@@ -274,15 +329,25 @@ FLAG_OPTIONS: dict[str, Callable[[_State], None]] = {
     "version-trace": lambda st: st.cfg.__setitem__("version_trace", True),
     "A": lambda st: _aggressive(st),
     "traceroute": lambda st: st.cfg.__setitem__("traceroute", True),
+    "defeat-icmp-ratelimit": lambda st: st.cfg.__setitem__("defeat_icmp_ratelimit", True),
+    "no-nmap-payloads": lambda st: st.cfg.__setitem__("nmap_payloads", False),
+    "save": lambda st: st.outputs.__setitem__("save", "1"),
+    "diff-last": lambda st: st.outputs.__setitem__("diff_last", "1"),
+    "O": lambda st: st.cfg.__setitem__("os_detection", True),
+    "osscan-guess": lambda st: st.cfg.__setitem__("osscan_guess", True),
+    "fuzzy": lambda st: st.cfg.__setitem__("osscan_guess", True),
+    "osscan-limit": lambda st: st.cfg.__setitem__("osscan_limit", True),
 }
 
 
 def _aggressive(st: _State) -> None:
-    """-A: what exists of -sV -sC -O --traceroute (OS detection is not there yet)."""
+    """-A: -sV -sC -O --traceroute (-O and --traceroute need root; the plan drops them without)."""
     st.cfg["version_detection"] = True
+    st.cfg["os_detection"] = True
+    st.cfg["aggressive"] = True
     st.cfg["scripts"] = ("default",)
     st.cfg["traceroute"] = True
-    st.cfg["aggressive"] = True
+
 
 # Dashes that are not '-' (en dash, em dash, minus sign, ...), as pasted from documents.
 UNICODE_DASHES = frozenset("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d")
@@ -300,12 +365,9 @@ DEFAULT_PROBE_PORTS = {"syn": (80,), "ack": (80,), "udp": (40125,)}
 
 # nmap features a user may well type that leadline does not have yet: a line
 # saying so beats "unrecognized option" for a flag nmap users know.
-_WHAT_LEADLINE_DOES = ("leadline runs TCP port scans (-sT -sS -sF -sX -sN -sA -sW -sM), host discovery "
-                       "version detection (-sV) and scripts (-sC, --script)")
+_WHAT_LEADLINE_DOES = ("leadline runs TCP port scans (-sT -sS -sF -sX -sN -sA -sW -sM), UDP scans (-sU), host discovery, "
+                       "version detection (-sV), OS detection (-O), traceroute (--traceroute) and scripts (-sC, --script)")
 NOT_YET_OPTIONS = {
-    "O": "OS detection (-O)",
-    "osscan-guess": "OS detection (--osscan-guess)",
-    "osscan-limit": "OS detection (--osscan-limit)",
     "b": "the FTP bounce scan (-b)",
 }
 NOT_YET_SCAN_LETTERS = {
@@ -504,9 +566,11 @@ def _finish(st: _State, argv: list[str]) -> Parsed:
         st.parsed.warnings.append("You have specified some options that require raw socket access.\n"
                                   "These options will not be honored for TCP Connect scan.")
     outputs = OutputSpec(
-        normal=st.outputs.get("N"), xml=st.outputs.get("X"), grepable=st.outputs.get("G"), json=st.outputs.get("J")
+        normal=st.outputs.get("N"), xml=st.outputs.get("X"), grepable=st.outputs.get("G"), json=st.outputs.get("J"),
+        save=any(k in st.outputs for k in ("save", "db", "diff_last")), db=st.outputs.get("db"),
+        diff_last="diff_last" in st.outputs,
     )
-    if list(st.outputs.values()).count("-") > 1:
+    if [v for k, v in st.outputs.items() if k in "NXGJ"].count("-") > 1:
         raise UsageError("only one output format may be written to standard output")
     config = ScanConfig(
         targets=tuple(st.targets),

@@ -21,6 +21,7 @@ from leadline.core.probes.fin import FinScan
 from leadline.core.probes.maimon import MaimonScan
 from leadline.core.probes.null import NullScan
 from leadline.core.probes.syn import SynScan
+from leadline.core.probes.udp import UdpScan
 from leadline.core.probes.window import WindowScan
 from leadline.core.probes.xmas import XmasScan
 from leadline.errors import UsageError
@@ -104,7 +105,7 @@ SCAN_KINDS: dict[ScanType, ScanKind] = dict((
     _row(ScanType.WINDOW, "W", "-sW", "tcp", "Window Scan", Engine.RAW, WindowScan),
     _row(ScanType.MAIMON, "M", "-sM", "tcp", "Maimon Scan", Engine.RAW, MaimonScan),
     _row(ScanType.CUSTOM, None, "--scanflags", "tcp", "Custom Scan", Engine.RAW, CustomScan),
-    _row(ScanType.UDP, "U", "-sU", "udp", "UDP Scan", Engine.RAW, None, implemented=False),
+    _row(ScanType.UDP, "U", "-sU", "udp", "UDP Scan", Engine.RAW, UdpScan),
 ))
 
 

@@ -214,7 +214,8 @@ class FakeEngines:
             on_host_done(HostPortResults(address, results, 0.001))
 
     def raw_scan(self, make_session: MakeSession, hosts: int, ports: Sequence[int], timing: Timing, *, family: int,
-                 on_event: Callable[[Event], None], stop: threading.Event, evidence: object) -> None:
+                 on_event: Callable[[Event], None], stop: threading.Event, evidence: object,
+                 split: bool = True) -> None:
         self.calls["raw_scan"] += 1
         session = make_session(ports, timing)
         network = FakeNetwork({a: h.ports for a, h in self.hosts.items()}, seed=self.seed)

@@ -91,7 +91,7 @@ def test_scanflags() -> None:
     [
         (["-sQ", "x"], "unsupported scan type '-sQ'"),
         (["-sZ", "x"], "the SCTP COOKIE ECHO scan (-sZ) is not implemented yet"),
-        (["-O", "x"], "OS detection (-O) is not implemented yet"),
+        (["-O", "--max-os-tries", "0", "x"], "value 0 for --max-os-tries is out of range (1..50)"),
         (["-sV", "--version-intensity", "10", "x"], "value 10 for --version-intensity is out of range (0..9)"),
         (["--script-args", 'a="open', "x"], "unterminated"),
         (["--frobnicate", "x"], "unrecognized option '--frobnicate'"),

@@ -151,11 +151,11 @@ def test_a_stopped_scan_ends_as_interrupted_and_closes_the_sinks() -> None:
     assert sink.hosts == []
 
 
-def test_raw_scans_need_privileges_and_unimplemented_types_say_so() -> None:
+def test_raw_scans_need_privileges() -> None:
     with pytest.raises((PrivilegeError, UsageError)):
         run(FakeEngines(HOSTS), targets=("198.18.5.1",), scan_types=(ScanType.SYN,), privileged=False)
-    with pytest.raises(UsageError, match="not implemented yet"):
-        run(FakeEngines(HOSTS), targets=("198.18.5.1",), scan_types=(ScanType.UDP,))
+    with pytest.raises((PrivilegeError, UsageError)):
+        run(FakeEngines(HOSTS), targets=("198.18.5.1",), scan_types=(ScanType.UDP,), privileged=False)
 
 
 class ListRecorder(Recorder):
@@ -198,7 +198,7 @@ def test_a_host_cut_short_by_an_interrupt_is_marked_interrupted() -> None:
                         dns="never", skip_discovery=True)
     engines = FakeEngines({"198.18.5.1": ScriptedHost(FakeHost(ports={1: OPEN}, default=OPEN))})
 
-    def stopping_scan(make_session, hosts, ports, timing, *, family, on_event, stop, evidence):  # type: ignore[no-untyped-def]
+    def stopping_scan(make_session, hosts, ports, timing, *, family, on_event, stop, evidence, split=True):  # type: ignore[no-untyped-def]
         events: list[Event] = []
         FakeEngines.raw_scan(engines, make_session, hosts, ports, timing, family=family, on_event=events.append,
                              stop=stop, evidence=evidence)

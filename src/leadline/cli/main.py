@@ -193,7 +193,7 @@ def build_sinks(config: ScanConfig, stack: ExitStack, *, status: bool = False) -
                 ping_hint=not (config.skip_discovery or config.list_only),
             )
         )
-    sinks.extend(output_sinks(config, lambda path: _open_output(stack, path)))
+    sinks.extend(output_sinks(config, lambda path: _open_output(stack, path), warn=_warn))
     return sinks, progress
 
 
@@ -293,6 +293,8 @@ def run(parsed: Parsed) -> int:
     out = config.output
     console = sys.stderr if "-" in (out.normal, out.xml, out.grepable, out.json) else sys.stdout
     config = replace(config, interactive=console.isatty() and os.environ.get("CI") != "true")
+    if not config.output.save and os.environ.get("LEADLINE_DB") and not config.list_only:
+        config = replace(config, output=replace(config.output, save=True))  # LEADLINE_DB set: every scan is kept
     extra_targets: list[str] = []
     extra_excludes: list[str] = []
     if config.input_file:
@@ -330,6 +332,10 @@ def run(parsed: Parsed) -> int:
         except KeyboardInterrupt:
             guarded.close_interrupted(started)
             raise
+    if config.output.diff_last:
+        from leadline.cli.history import print_diff_last
+
+        print_diff_last(sinks, console)
     return 130 if stats.exit == "error" and stop.is_set() else 0
 
 
@@ -348,6 +354,10 @@ def main(argv: list[str] | None = None) -> int:
             from leadline.cli.trace import trace_main
 
             return trace_main(args[1:])
+        if args[:1] in (["db"], ["diff"], ["report"]):
+            from leadline.cli.history import history_main
+
+            return history_main(args)
         parsed = parse_args(args)
         if parsed.show_help or not args:
             sys.stdout.write(HELP)

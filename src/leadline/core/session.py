@@ -31,6 +31,11 @@ Invariants kept:
 Timeouts come from a per-host RFC 6298 estimator fed only with
 unambiguous samples (ports answered on their first attempt, Karn's rule).
 
+Deadlines are kept per batch: (deadline, tie-breaker, attempt level, keys
+sent together with that deadline).  A key no longer in flight when its
+batch comes due was answered: answers are counted then, as timeouts are,
+so the two are counted over the same span of time.
+
 The text of each port's exchange (for --explain) is written only when
 the session is made with ``explain=True``: building it for 65535 ports
 nobody reads costs a tenth of a scan's time.
@@ -79,6 +84,12 @@ def _tally(timing: Timing, seed: float | None, expected: int | None) -> HostTall
     return HostTally(estimator, expected)
 
 
+def _port_major(hosts: list[str], ports: list[int]) -> Iterator[tuple[str, int]]:
+    for port in ports:
+        for host in hosts:
+            yield host, port
+
+
 class ScanSession:
     """Sends probes for a stream of (address, port) and decides each port's state."""
 
@@ -94,12 +105,8 @@ class ScanSession:
         explain: bool = True,
         rtt_seeds: Mapping[str, float] | None = None,
     ) -> None:
-        self.module = module
+        self.module, self.ctx, self.timing, self.rate, self.explain = module, ctx, timing, rate, explain
         self._rtt_seeds = dict(rtt_seeds or {})  # discovery's RTTs: see _tally
-        self.explain = explain
-        self.ctx = ctx
-        self.timing = timing
-        self.rate = rate
         self._targets: Iterator[tuple[str, int]] = iter(targets)
         self._exhausted = False
         self._expected = dict(expected_per_host or {})
@@ -108,10 +115,6 @@ class ScanSession:
         self._stream_length: int | None = None  # exact, when the stream has no repeats (for_group)
         self._hosts: dict[str, HostTally] = {}
         self._in_flight: dict[ProbeKey, InFlight] = {}
-        # (deadline, tie-breaker, attempt level, keys sent in one batch with that
-        # deadline).  A key no longer in flight when its batch comes due was
-        # answered: answers are counted then, as timeouts are, so the two are
-        # counted over the same span of time.
         self._deadlines: list[tuple[float, int, int, list[ProbeKey]]] = []
         self._retry: deque[ProbeKey] = deque()
         self._pending: list[Event] = []
@@ -122,7 +125,6 @@ class ScanSession:
         self.answered_ports = 0
         self.receive_drops = 0  # captured replies the kernel dropped, as reported by the engine
         self._dropped_at = -math.inf  # when drops were last reported
-        # Outcomes of resolved first and second attempts: what the loss estimate reads.
         self.attempts = AttemptBudget(timing.max_retries + 1, self._planned)
 
     @classmethod
@@ -139,17 +141,10 @@ class ScanSession:
         rtt_seeds: Mapping[str, float] | None = None,
     ) -> ScanSession:
         """A session over hosts x ports, port-major so consecutive probes hit different hosts."""
-        unique_hosts = list(dict.fromkeys(hosts))
-        unique_ports = list(dict.fromkeys(ports))
-
-        def stream() -> Iterator[tuple[str, int]]:
-            for port in unique_ports:
-                for host in unique_hosts:
-                    yield host, port
-
+        unique_hosts, unique_ports = list(dict.fromkeys(hosts)), list(dict.fromkeys(ports))
         expected = {host: len(unique_ports) for host in unique_hosts}
-        session = cls(module, ctx, stream(), timing, rate, expected_per_host=expected, explain=explain,
-                      rtt_seeds=rtt_seeds)
+        session = cls(module, ctx, _port_major(unique_hosts, unique_ports), timing, rate, expected_per_host=expected,
+                      explain=explain, rtt_seeds=rtt_seeds)
         session._stream_length = len(unique_hosts) * len(unique_ports)
         return session
 
@@ -201,24 +196,47 @@ class ScanSession:
 
     def receive(self, datagram: bytes, now: float) -> list[Event]:
         """Decide the port a captured datagram answers; anything else is ignored."""
-        matched = self.module.match(datagram, self.ctx)
-        if matched is None:
-            return []
-        key, reply = matched
-        entry = self._in_flight.pop(key, None)
-        if entry is None:
-            return []
-        host = self._hosts[key.address]
-        rtt = max(0.0, now - entry.last_sent)
-        if entry.attempts == 1 and not entry.excused:
-            host.rtt.update(rtt)
-            if rtt < host.fastest:
-                host.fastest = rtt
-        self.answered_ports += 1
-        self.rate.on_answer(now, rtt)
-        if self.explain:
-            entry.exchange.append(describe_reply(reply, rtt))
-        return self._decide(entry, host, self.module.classify(reply), rtt)
+        return self.receive_many((datagram,), now)
+
+    def receive_many(self, datagrams: Iterable[bytes], now: float) -> list[Event]:
+        """``receive`` for a batch read together at ``now``: the same decisions, one call.
+
+        The engine's fast path (no evidence kept): the per-reply work is
+        the bulk of a big scan's CPU, so the loop keeps its lookups local
+        and appends events to one list instead of a list per reply.
+        """
+        match, ctx, classify = self.module.match, self.ctx, self.module.classify
+        in_flight, hosts, rate, explain = self._in_flight, self._hosts, self.rate, self.explain
+        events: list[Event] = []
+        for datagram in datagrams:
+            matched = match(datagram, ctx)
+            if matched is None:
+                continue
+            key, reply = matched
+            entry = in_flight.pop(key, None)
+            if entry is None:
+                continue
+            host = hosts[key.address]
+            rtt = now - entry.last_sent
+            if rtt < 0.0:
+                rtt = 0.0
+            if entry.attempts == 1 and not entry.excused:
+                host.rtt.update(rtt)
+                if rtt < host.fastest:
+                    host.fastest = rtt
+            self.answered_ports += 1
+            rate.on_answer(now, rtt)
+            if explain:
+                entry.exchange.append(describe_reply(reply, rtt))
+            verdict = classify(reply)
+            host.in_flight -= 1
+            host.decided += 1
+            if verdict.state is PortState.OPEN:
+                host.open += 1
+            events.append(PortDecided(key.address, key.port, verdict, rtt, entry.attempts, tuple(entry.exchange)))
+            if not host.in_flight:
+                events.extend(self._maybe_finish(key.address, host))
+        return events
 
     def on_receive_drops(self, count: int, now: float) -> None:
         """The kernel dropped ``count`` captured packets since the last report (PACKET_STATISTICS):
@@ -260,7 +278,8 @@ class ScanSession:
                 address, port = next(self._targets)
             except StopIteration:
                 self._exhausted = True
-                self._finish_idle_hosts()
+                for idle, tally in list(self._hosts.items()):
+                    self._pending.extend(self._maybe_finish(idle, tally))
                 return None
             host = self._hosts.get(address)
             if host is None:
@@ -312,11 +331,6 @@ class ScanSession:
             keys.append(entry.key)
         return probe
 
-    def _attempts_needed(self) -> int:
-        """Attempts before silence is believed, from the loss measured so far (see core/attempts.py)."""
-        capped = self.rate.ceiling is not None or (self.rate.suspect and self.rate.fraction_measured)
-        return self.attempts.needed(any_answered=self.answered_ports > 0, started=self.started, capped=capped)
-
     def _sweep(self, now: float) -> None:
         """Move timed-out probes to the retry queue, or decide them if out of attempts.
 
@@ -346,7 +360,9 @@ class ScanSession:
                 expired.append(entry)
         if not expired:
             return
-        needed = self._attempts_needed()
+        # Attempts before silence is believed, from the loss measured so far (core/attempts.py).
+        capped = self.rate.ceiling is not None or (self.rate.suspect and self.rate.fraction_measured)
+        needed = self.attempts.needed(any_answered=self.answered_ports > 0, started=self.started, capped=capped)
         for entry in expired:
             if entry.attempts < needed:
                 entry.deadline = math.inf
@@ -371,7 +387,3 @@ class ScanSession:
             return []
         del self._hosts[address]
         return finish_events(address, host)
-
-    def _finish_idle_hosts(self) -> None:
-        for address, host in list(self._hosts.items()):
-            self._pending.extend(self._maybe_finish(address, host))

@@ -205,7 +205,8 @@ class FakeNetwork:
         if behaviour.answer is Answer.DROP:
             return None
         if behaviour.answer is Answer.ICMP or (protocol == 17 and behaviour.answer is Answer.CLOSED):
-            if not self._allowed(dst, "icmp", host.icmp_limit, now):
+            # Linux keeps its ICMP budget per destination of the error: one per source address of ours.
+            if not self._allowed(f"{dst}>{ipaddress.IPv4Address(src_raw)}", "icmp", host.icmp_limit, now):
                 return None
             quoted = datagram[: header_length + 8]
             return _ipv4(dst_raw, src_raw, 1, _icmp_unreachable(behaviour.icmp_code, quoted), host.ttl, ident)
@@ -268,6 +269,8 @@ def run_fake_scan(
     while True:
         for probe in session.due(now):
             network.send(probe.packet, now)
+            for packet in probe.extra:
+                network.send(packet, now)
         for _, datagram in network.receive(now):
             for event in session.receive(datagram, now):
                 on_event(event)

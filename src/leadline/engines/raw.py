@@ -138,20 +138,22 @@ class _Loop:
             if self.precise:
                 now = clock()
                 session.stamp_sent(probe.key, now)
-            try:
-                send(probe.packet, (address, 0))
-            except OSError as exc:
-                if exc.errno not in _SEND_LOSSES:
-                    raise
-                # lost on our side; the session retransmits it like any lost probe
-            if evidence is not None:
-                evidence.sent(probe.packet, now - self.start)
+            for packet in (probe.packet, *probe.extra) if probe.extra else (probe.packet,):
+                try:
+                    send(packet, (address, 0))
+                except OSError as exc:
+                    if exc.errno not in _SEND_LOSSES:
+                        raise
+                    # lost on our side; the session retransmits it like any lost probe
+                if evidence is not None:
+                    evidence.sent(packet, now - self.start)
 
     def receive(self) -> None:
         """Bytes only: the capture already dropped our own packets and nobody keeps evidence."""
-        receive, clock, on_event = self.session.receive, self.clock, self.on_event
-        for datagram in self.capture.datagrams(RECEIVE_BATCH):
-            for event in receive(datagram, clock()):
+        datagrams = self.capture.datagrams(RECEIVE_BATCH)
+        if datagrams:
+            on_event = self.on_event
+            for event in self.session.receive_many(datagrams, self.clock()):
                 on_event(event)
 
     def receive_precisely(self) -> None:

@@ -138,6 +138,11 @@ def daemon_argv(service: Service, state_dir: Path, host: str, dual_stack: bool =
             return ["socat", "-T", "1", f"{udp},fork", "PIPE"]
         case ServiceKind.UDP_LISTEN:
             return ["socat", "-u", udp_recv, "OPEN:/dev/null"]
+    from leadline.lab.udpservices import udp_daemon_argv
+
+    argv = udp_daemon_argv(service, state_dir, host, dual_stack)
+    if argv is not None:
+        return argv
     raise LabError(f"unknown service kind {service.kind!r}")
 
 

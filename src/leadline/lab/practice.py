@@ -7,6 +7,7 @@ one place that says how each host answers.
 from __future__ import annotations
 
 from leadline.lab.topology import Host, Interface, Route, Rule, Service, ServiceKind, Topology
+from leadline.lab.udpservices import udp_server
 
 __all__ = [
     "COURSE",
@@ -14,6 +15,9 @@ __all__ = [
     "COURSE_DROPPED_PORTS",
     "COURSE_ECHO_PORT",
     "COURSE_HTTP_PORT",
+    "DESKTOP",
+    "DESKTOP6",
+    "DESKTOP_OPEN_PORT",
     "FAR",
     "FAR6",
     "FAR_LAN",
@@ -26,6 +30,9 @@ __all__ = [
     "FIREWALL_ICMP_REJECTS",
     "FIREWALL_OPEN_PORT",
     "FIREWALL_RESET_PORTS",
+    "GEAR",
+    "GEAR6",
+    "GEAR_OPEN_PORT",
     "IOT",
     "IOT6",
     "IOT_MAC",
@@ -62,6 +69,8 @@ IOT = "198.18.1.20"
 WINDOWS = "198.18.1.30"
 FIREWALL = "198.18.1.40"
 NO_HOST = "198.18.1.50"
+DESKTOP = "198.18.1.60"
+GEAR = "198.18.1.70"
 ROUTER2 = "198.18.2.2"
 ROUTER2_FAR_SIDE = "198.18.3.1"
 FAR = "198.18.3.10"
@@ -85,6 +94,8 @@ IOT6 = "fd18:4c11:0:1::20"
 WINDOWS6 = "fd18:4c11:0:1::30"
 FIREWALL6 = "fd18:4c11:0:1::40"
 NO_HOST6 = "fd18:4c11:0:1::50"
+DESKTOP6 = "fd18:4c11:0:1::60"
+GEAR6 = "fd18:4c11:0:1::70"
 ROUTER2_6 = "fd18:4c11:0:2::2"
 ROUTER2_FAR_SIDE6 = "fd18:4c11:0:3::1"
 FAR6 = "fd18:4c11:0:3::10"
@@ -98,6 +109,8 @@ COURSE_DROPPED_PORTS = (50000, 50001, 50002, 50003, 50004, 50005, 50006, 50009)
 WINDOWS_OPEN_PORTS = (135, 139, 445, 3389, 5357)
 IOT_UDP_PORTS = (68, 5353)
 FIREWALL_OPEN_PORT = 22
+DESKTOP_OPEN_PORT = 3389
+GEAR_OPEN_PORT = 23
 FIREWALL_RESET_PORTS = (23, 25)
 FIREWALL_DROPPED_PORT = 8080
 # port -> the --reject-with type the firewall host answers with
@@ -246,6 +259,34 @@ def _far() -> Host:
     )
 
 
+def _fingerprint_hosts() -> tuple[Host, Host]:
+    """Two stacks OS detection must tell from the Linux hosts: a desktop and a piece of network gear.
+
+    ``desktop`` starts at TTL 128 and leaves out TCP timestamps, SACK and
+    window scaling, with a smaller receive buffer (so another SYN/ACK window);
+    ``gear`` starts at TTL 255, as routers and switches do.
+    """
+    desktop = Host(
+        "desktop",
+        _lan(DESKTOP, _mac(0x60), DESKTOP6),
+        routes=_VIA_ROUTER1,
+        services=(Service(ServiceKind.TCP_OPEN, DESKTOP_OPEN_PORT),),
+        ttl=128,
+        sysctls=(("net.ipv4.tcp_timestamps", "0"), ("net.ipv4.tcp_sack", "0"),
+                 ("net.ipv4.tcp_window_scaling", "0"), ("net.ipv4.tcp_rmem", "4096 8192 65536")),
+        role="TTL-128 desktop",
+    )
+    gear = Host(
+        "gear",
+        _lan(GEAR, _mac(0x70), GEAR6),
+        routes=_VIA_ROUTER1,
+        services=(Service(ServiceKind.TCP_OPEN, GEAR_OPEN_PORT),),
+        ttl=255,
+        role="TTL-255 network gear",
+    )
+    return desktop, gear
+
+
 def practice_topology() -> Topology:
     """The network of docs/lab.md."""
     scanner = Host(
@@ -257,6 +298,7 @@ def practice_topology() -> Topology:
     router1, router2 = _routers()
     return Topology(
         "practice",
-        (scanner, router1, _course(), _iot(), _windows(), _firewall(), router2, _far()),
+        (scanner, router1, _course(), _iot(), _windows(), _firewall(), *_fingerprint_hosts(), router2, _far(),
+         udp_server(ROUTER1, ROUTER1_6)),
         scanner="scanner",
     )

@@ -51,6 +51,15 @@ class ServiceKind(str, enum.Enum):
     TCP_BANNER = "tcp-banner"  # socat sending a greeting line, then discarding
     UDP_ECHO = "udp-echo"  # socat echoing each datagram
     UDP_LISTEN = "udp-listen"  # socat receiving and never answering
+    UDP_DNS = "udp-dns"  # dnsmasq
+    UDP_NTP = "udp-ntp"  # chronyd, serving time, never setting the clock
+    UDP_SNMP = "udp-snmp"  # snmpd, community "public"
+    UDP_MEMCACHED = "udp-memcached"  # memcached, UDP only
+    UDP_TFTP = "udp-tftp"  # tftpd-hpa
+    UDP_COAP = "udp-coap"  # libcoap's coap-server
+    UDP_INETD_ECHO = "udp-inetd-echo"  # xinetd's built-in echo (RFC 862)
+    UDP_INETD_DAYTIME = "udp-inetd-daytime"  # xinetd's built-in daytime (RFC 867)
+    UDP_INETD_CHARGEN = "udp-inetd-chargen"  # xinetd's built-in chargen (RFC 864)
 
     @property
     def protocol(self) -> str:

@@ -278,7 +278,11 @@ def _fold_ports(ports: Sequence[PortResult], *, open_only: bool, verbosity: int,
         if fold[p.state]:
             groups.setdefault((p.state, p.protocol, p.reason.value), []).append(p.port)
     folded_groups = [FoldedGroup(state, proto, reason, tuple(nums)) for (state, proto, reason), nums in groups.items()]
-    folded_groups.sort(key=lambda g: (-g.count, STATE_ORDER[g.state], PROTOCOL_ORDER.get(g.protocol, 9)))
+    # nmap lists folded states by their port counts over all protocols (PortList::nextIgnoredState),
+    # then a state's reasons by count, where its merge sort puts the later of two equal counts
+    # first: for groups met in port order (TCP before UDP), the order by (-count, -first seen).
+    first_seen = {id(g): index for index, g in enumerate(folded_groups)}
+    folded_groups.sort(key=lambda g: (-per_state[g.state], STATE_ORDER[g.state], -g.count, -first_seen[id(g)]))
     return PortFolding(shown=shown, folded=tuple(folded_groups), total=len(ordered))
 
 

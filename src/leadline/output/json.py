@@ -20,6 +20,7 @@ from typing import Any, Sequence, TextIO
 from leadline.model import HostResult, HostStatus, Reason, RunInfo, RunStats, ScriptElement, ScriptResult, ServiceDetail, Trace
 from leadline.output.base import NullSink
 from leadline.output.formatting import sort_ports
+from leadline.output.osreport import os_json
 
 __all__ = ["SCHEMA_VERSION", "JsonOutput", "host_to_json", "run_to_json", "stats_to_json"]
 
@@ -98,6 +99,14 @@ def run_to_json(run: RunInfo) -> dict[str, Any]:
 
 
 def host_to_json(host: HostResult) -> dict[str, Any]:
+    data = _host_fields(host)
+    os = os_json(host)
+    if os is not None:
+        data["os"] = os
+    return data
+
+
+def _host_fields(host: HostResult) -> dict[str, Any]:
     return {
         "address": host.address,
         "family": host.family,

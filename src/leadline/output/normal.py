@@ -13,8 +13,9 @@ from typing import Sequence, TextIO
 
 from leadline.model import HostResult, HostStatus, PortResult, PortState, RunInfo, RunStats
 from leadline.output.base import NullSink
+from leadline.output.osreport import os_normal_lines
 from leadline.output.services import script_lines, service_column, service_info_line, version_text
-from leadline.output.trace import distance_line, trace_lines
+from leadline.output.trace import trace_lines
 from leadline.output.formatting import (
     PortFolding,
     clock_time,
@@ -40,6 +41,9 @@ PROGRAM = "leadline"
 INTERRUPTED_NOTE = "Scan of this host was interrupted: the port states below are incomplete."
 
 __all__ = ["INTERRUPTED_NOTE", "NormalOutput", "evidence_lines"]
+
+_CACHED_PORTS = 16  # hosts with more port rows than this are laid out afresh (a -p- host is one of a kind)
+_CACHE_ENTRIES = 256  # distinct port tuples remembered before the cache starts over
 
 
 class NormalOutput(NullSink):
@@ -67,6 +71,9 @@ class NormalOutput(NullSink):
         self.debugging = debugging
         self.file_header = file_header
         self.run: RunInfo | None = None
+        # Hosts of a sweep share their few port rows: the folding, the table and the
+        # Service Info line are laid out once per distinct port tuple (see _layout).
+        self._layouts: dict[tuple[PortResult, ...], tuple[PortFolding, list[str], str | None]] = {}
         self.task_started: dict[str, float] = {}
 
     # -- events ----------------------------------------------------------
@@ -99,6 +106,7 @@ class NormalOutput(NullSink):
         """A key press (v/V) changed the verbosity mid-scan."""
         self.verbosity = max(0, level)
         self.reason = self.asked_reason or self.verbosity >= 2
+        self._layouts.clear()
 
     def port_found(self, address: str, port: PortResult) -> None:
         """nmap's -v line for each open port as the scan decides it (terminal only)."""
@@ -131,6 +139,8 @@ class NormalOutput(NullSink):
             self._write(f"# QUITTING! {note}" if self.file_header else f"QUITTING! {note}")
         if self.run is not None and self.run.service_scan and stats.exit != "error":
             self._write("Service detection performed.")
+        if self.run is not None and self.run.os_scan and stats.exit != "error":
+            self._write("OS detection performed. Please report any incorrect results at https://nmap.org/submit/ .")
         if self.file_header:
             self._write(f"# {PROGRAM} done at {ctime_string(stats.end_time)} -- {done_summary(stats)}")
         else:
@@ -168,21 +178,34 @@ class NormalOutput(NullSink):
             if self.verbosity >= 2 and host.start_time is not None and host.end_time is not None:
                 spent = int(host.end_time - host.start_time)
                 lines.append(f"Scanned at {long_date(host.start_time)} for {spent}s")
-            folding = fold_ports(host.ports, open_only=self.open_only, verbosity=self.verbosity, debugging=self.debugging)
-            lines.extend(self._port_section(name, folding))
+            folding, table, info = self._layout(host.ports)
+            lines.extend(self._port_section(name, folding, table))
         if host.mac:
             lines.append(f"MAC Address: {host.mac} ({host.mac_vendor or 'Unknown'})")
         if not ping_only:
-            lines.extend(self._after_ports(host))
+            lines.extend(os_normal_lines(host, self.verbosity))
+            lines.extend(self._after_ports(host, info))
             lines.append("")
         elif host.trace is not None:  # -sn --traceroute: nmap prints the route after the host lines
             lines.extend([*trace_lines(host), ""])
         return lines
 
-    def _after_ports(self, host: HostResult) -> list[str]:
+    def _layout(self, ports: tuple[PortResult, ...]) -> tuple[PortFolding, list[str], str | None]:
+        """The folding, the port table and the Service Info line of ``ports``; remembered for short tuples."""
+        cacheable = len(ports) <= _CACHED_PORTS
+        layout = self._layouts.get(ports) if cacheable else None
+        if layout is None:
+            folding = fold_ports(ports, open_only=self.open_only, verbosity=self.verbosity, debugging=self.debugging)
+            layout = (folding, self.port_table(folding.shown) if folding.shown else [], service_info_line(ports))
+            if cacheable:
+                if len(self._layouts) >= _CACHE_ENTRIES:
+                    self._layouts.clear()
+                self._layouts[ports] = layout
+        return layout
+
+    def _after_ports(self, host: HostResult, info: str | None) -> list[str]:
         """``Service Info:``, the host scripts' block and the route, after the port table as nmap places them."""
-        lines: list[str] = distance_line(host)
-        info = service_info_line(host.ports)
+        lines: list[str] = []
         if info is not None:
             lines.append(info)
         if host.scripts:
@@ -195,7 +218,7 @@ class NormalOutput(NullSink):
         latency = f" ({sig_digits(host.latency)}s latency)" if host.latency is not None else ""
         return f"Host is up{why}{latency}."
 
-    def _port_section(self, name: str, folding: PortFolding) -> list[str]:
+    def _port_section(self, name: str, folding: PortFolding, table: list[str]) -> list[str]:
         lines: list[str] = []
         if folding.total == 0:
             return lines
@@ -205,8 +228,7 @@ class NormalOutput(NullSink):
             lines.append(not_shown_line(folding))
         else:
             lines.append("")
-        if folding.shown:
-            lines.extend(self.port_table(folding.shown))
+        lines.extend(table)
         return lines
 
     def port_table(self, ports: tuple[PortResult, ...]) -> list[str]:

@@ -17,6 +17,7 @@ from typing import TextIO
 from leadline.model import HostResult, HostStatus, PortResult, RunInfo, RunStats, ScriptElement, ScriptResult, ServiceDetail
 from leadline.output.base import NullSink
 from leadline.output.formatting import compress_ports, ctime_string, done_summary, fold_ports, port_sort_key
+from leadline.output.osreport import os_xml_lines
 
 __all__ = ["XmlOutput", "element", "port_element", "script_element", "service_element", "times_element", "xml_attr", "xml_text"]
 
@@ -27,6 +28,8 @@ DEFAULT_STYLESHEET = "file:///usr/share/nmap/nmap.xsl"
 # nmap's floor for a retransmission timeout, in microseconds.
 MIN_TIMEOUT_US = 100_000
 
+_CACHED_PORTS = 16  # hosts with more port rows than this are laid out afresh (a -p- host is one of a kind)
+_CACHE_ENTRIES = 256  # distinct port tuples remembered before the cache starts over
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 _ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;", "\n": "&#xa;", "\r": "&#xd;", "\t": "&#9;"}
 _ESCAPE_TABLE = str.maketrans(_ESCAPES)
@@ -66,6 +69,9 @@ class XmlOutput(NullSink):
         self.stylesheet = stylesheet
         self.run: RunInfo | None = None
         self.closed = False
+        # Hosts of a sweep share their few port rows (80/tcp closed reset ttl 63 on 32,768
+        # hosts): their <ports> element is laid out once per distinct port tuple.
+        self._ports_cache: dict[tuple[PortResult, ...], list[str]] = {}
 
     # -- events ----------------------------------------------------------
     def begin(self, run: RunInfo) -> None:
@@ -145,22 +151,19 @@ class XmlOutput(NullSink):
             return []
         lines = [element("output", {"type": "interactive"}, empty=False) + xml_text(f"Warning: {w}") + "</output>" for w in host.warnings]
         timed = not ping_only and host.status is HostStatus.UP
-        head = element(
-            "host",
-            {
-                "starttime": int(host.start_time) if timed and host.start_time is not None else None,
-                "endtime": int(host.end_time) if timed and host.end_time is not None else None,
-                "timedout": "true" if host.timed_out else None,
-            },
-            empty=False,
-        )
-        status = element(
-            "status",
-            {"state": str(host.status), "reason": str(host.status_reason), "reason_ttl": host.status_reason_ttl or 0},
-        )
-        lines.append(head + status)
+        # The busiest lines of a sweep, written with f-strings rather than element(): the
+        # names are nmap's vocabulary (enum values, numbers) and need no escaping; the address does.
+        head = "<host"
+        if timed and host.start_time is not None:
+            head += f' starttime="{int(host.start_time)}"'
+        if timed and host.end_time is not None:
+            head += f' endtime="{int(host.end_time)}"'
+        if host.timed_out:
+            head += ' timedout="true"'
+        lines.append(f'{head}><status state="{host.status.value}" reason="{host.status_reason.value}" '
+                     f'reason_ttl="{host.status_reason_ttl or 0}"/>')
         family = "ipv6" if host.family == 6 else "ipv4"
-        lines.append(element("address", {"addr": host.address, "addrtype": family}))
+        lines.append(f'<address addr="{xml_attr(host.address)}" addrtype="{family}"/>')
         if host.mac:
             lines.append(element("address", {"addr": host.mac, "addrtype": "mac", "vendor": host.mac_vendor}))
         if host.status is not HostStatus.DOWN:
@@ -169,8 +172,8 @@ class XmlOutput(NullSink):
             lines.append("</hostnames>")
             if not ping_only and not host.timed_out and host.ports:
                 lines.extend(self.ports_lines(host))
-            if host.distance is not None and host.os is not None:
-                lines.append(element("distance", {"value": host.distance}))
+            if not ping_only:
+                lines.extend(os_xml_lines(host))
             if host.scripts and not ping_only:
                 lines.append("<hostscript>" + "".join(script_element(s) for s in host.scripts) + "</hostscript>")
             lines.extend(trace_lines(host))
@@ -180,9 +183,20 @@ class XmlOutput(NullSink):
         return lines
 
     def ports_lines(self, host: HostResult) -> list[str]:
+        ports = host.ports
+        if len(ports) > _CACHED_PORTS:
+            return self._ports_lines(ports)
+        cached = self._ports_cache.get(ports)
+        if cached is None:
+            if len(self._ports_cache) >= _CACHE_ENTRIES:
+                self._ports_cache.clear()
+            cached = self._ports_cache[ports] = self._ports_lines(ports)
+        return cached
+
+    def _ports_lines(self, ports: tuple[PortResult, ...]) -> list[str]:
         verbosity = self.run.verbosity if self.run else 0
         debugging = self.run.debugging if self.run else 0
-        folding = fold_ports(host.ports, open_only=self.open_only, verbosity=verbosity, debugging=debugging)
+        folding = fold_ports(ports, open_only=self.open_only, verbosity=verbosity, debugging=debugging)
         lines: list[str] = []
         for state, count, groups in folding.folded_states():
             lines.append(element("extraports", {"state": str(state), "count": count}, empty=False))
@@ -264,7 +278,7 @@ def times_element(latency: float) -> str:
     srtt = int(round(latency * 1_000_000))
     rttvar = srtt // 2
     timeout = max(srtt + 4 * rttvar, MIN_TIMEOUT_US)
-    return element("times", {"srtt": srtt, "rttvar": rttvar, "to": timeout})
+    return f'<times srtt="{srtt}" rttvar="{rttvar}" to="{timeout}"/>'
 
 
 def trace_lines(host: HostResult) -> list[str]:

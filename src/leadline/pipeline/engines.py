@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from leadline.detect.scripts.base import ScriptIO
     from leadline.engines.connect import HostPortResults, PingResult
     from leadline.engines.discovery import DiscoveryResult
+    from leadline.core.osprobes import OsPlan, OsProbe
+    from leadline.engines.osprobe import RoundTraffic
     from leadline.engines.routes import RouteTable
 
 __all__ = ["Engines", "MakeSession", "SystemEngines"]
@@ -63,8 +65,11 @@ class Engines(Protocol):
                      stop: threading.Event) -> None: ...
 
     def raw_scan(self, make_session: MakeSession, hosts: int, ports: Sequence[int], timing: Timing, *, family: int,
-                 on_event: Callable[[Event], None], stop: threading.Event, evidence: PacketEvidence | None) -> None:
-        """Run the session ``make_session(ports, timing)`` builds, in one process or split over cores."""
+                 on_event: Callable[[Event], None], stop: threading.Event, evidence: PacketEvidence | None,
+                 split: bool = True) -> None:
+        """Run the session ``make_session(ports, timing)`` builds, in one process or split over cores.
+
+        ``split=False`` keeps it in one process: a UDP scan's per-host ICMP budgets are one process's to track."""
 
     def reverse_names(self, addresses: Sequence[str]) -> dict[str, str | None]: ...
 
@@ -74,6 +79,10 @@ class Engines(Protocol):
                         on_result: OnResult, stop: threading.Event, log: Callable[[str], None] | None,
                         trace: Callable[[str], None] | None) -> None:
         """Version detection's conversations with ``targets``; ``on_result`` hears each port's answer."""
+
+    def os_round(self, rounds: Sequence[tuple[OsPlan, Sequence[OsProbe]]], *, wait: float,
+                 stop: threading.Event, evidence: PacketEvidence | None) -> list[RoundTraffic]:
+        """One round of OS detection probes to every host at once, and what each host sent back."""
 
     def script_io(self, address: str, deadline: float) -> ScriptIO:
         """Connections for one script run against ``address``, each call bounded by ``deadline`` (monotonic)."""
@@ -154,13 +163,14 @@ class SystemEngines:
         connect_scan(addresses, ports, timing, on_host_done=on_host_done, on_progress=on_progress, stop=stop)
 
     def raw_scan(self, make_session: MakeSession, hosts: int, ports: Sequence[int], timing: Timing, *, family: int,
-                 on_event: Callable[[Event], None], stop: threading.Event, evidence: PacketEvidence | None) -> None:
+                 on_event: Callable[[Event], None], stop: threading.Event, evidence: PacketEvidence | None,
+                 split: bool = True) -> None:
         from leadline.engines.procpool import usable_cores, worker_count
         from leadline.engines.raw import run_raw_scan
         from leadline.engines.rawsplit import split_raw_scan
 
         workers = 1
-        if evidence is None:  # a pcap or a packet trace records one ordered conversation
+        if evidence is None and split:  # a pcap or a packet trace records one ordered conversation
             workers = worker_count(hosts, len(ports), timing, usable_cores())
         if workers > 1:
             split_raw_scan(make_session, ports, timing, workers, family=family, on_event=on_event, stop=stop)
@@ -194,3 +204,9 @@ class SystemEngines:
         from leadline.engines.trace import run_trace
 
         run_trace(session, family, stop=stop, evidence=evidence)
+
+    def os_round(self, rounds: Sequence[tuple[OsPlan, Sequence[OsProbe]]], *, wait: float,
+                 stop: threading.Event, evidence: PacketEvidence | None) -> list[RoundTraffic]:
+        from leadline.engines.osprobe import run_os_round
+
+        return run_os_round(rounds, wait=wait, stop=stop, evidence=evidence)

@@ -9,13 +9,15 @@ at once (open ports are also told to the sinks as found, for nmap's -v
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import time
 from collections.abc import Sequence
 
-from leadline.config import Timing
-from leadline.core.probes.base import ProbeContext
+from leadline.config import ScanConfig, Timing
+from leadline.core.probes.udp import UdpScan
+from leadline.core.probes.base import ProbeContext, ProbeModule
 from leadline.core.session import Event, HostDone, PortDecided, ScanSession
 from leadline.model import PortResult, PortState
 from leadline.pipeline.context import ScanContext, TaskProgress, scanning_hosts
@@ -115,24 +117,72 @@ class PortScan:
             by_source.setdefault(key, []).append(address)
         on_event = _RawEvents(hosts, self.kind.protocol, ctx, progress)
         config = ctx.plan.config
+        udp = self.scan_type is ScanType.UDP
+        if udp and config.source_pool:
+            by_source = _pool_lanes(by_source, config.source_pool)
         for (source, family), addresses in by_source.items():
             if ctx.stopped:
                 break
             module = probe_module(self.scan_type, config.scanflags)
-            probe_ctx = ProbeContext(source_address=source, secret=os.urandom(16), family=family,
-                                     tcp_flags=config.scanflags)
+            if isinstance(module, UdpScan):
+                _configure_udp(module, config)
+            secret = os.urandom(16)
+            contexts = [ProbeContext(source_address=a, secret=secret, family=family, tcp_flags=config.scanflags)
+                        for a in source.split(",")]
             seeds = {a: latency for a in addresses if (latency := hosts[a].latency) is not None}
 
-            def make_session(share: Sequence[int], timing: Timing, probe_ctx: ProbeContext = probe_ctx,
-                             addresses: list[str] = addresses) -> ScanSession:
-                from leadline.core.ratecontrol import RateController
-
-                return ScanSession.for_group(module, probe_ctx, addresses, share, timing,
-                                             RateController.from_timing(timing), explain=config.explain,
-                                             rtt_seeds=seeds)
+            def make_session(share: Sequence[int], timing: Timing, contexts: list[ProbeContext] = contexts,
+                             addresses: list[str] = addresses, module: ProbeModule = module,
+                             seeds: dict[str, float] = seeds) -> ScanSession:
+                return _session(module, contexts, addresses, share, timing, config, udp, seeds)
 
             ctx.engines.raw_scan(make_session, len(addresses), ports, config.timing, family=family,
-                                 on_event=on_event, stop=ctx.stop, evidence=ctx.evidence)
+                                 on_event=on_event, stop=ctx.stop, evidence=ctx.evidence, split=not udp)
+
+
+def _pool_lanes(by_source: dict[tuple[str, int], list[str]], pool: Sequence[str]) -> dict[tuple[str, int], list[str]]:
+    """--source-pool: one session per family whose lanes are the pool's addresses of that family."""
+    lanes: dict[tuple[str, int], list[str]] = {}
+    for (source, family), addresses in by_source.items():
+        mine = [a for a in pool if (":" in a) == (family == 6)]
+        key = (",".join(mine), family) if mine else (source, family)
+        lanes.setdefault(key, []).extend(addresses)
+    return lanes
+
+
+def _session(module: ProbeModule, contexts: list[ProbeContext], addresses: list[str], ports: Sequence[int],
+             timing: Timing, config: ScanConfig, udp: bool, seeds: dict[str, float]) -> ScanSession:
+    """The UDP session with its ICMP-budget rounds, or the plain raw session (TCP; UDP under --defeat-icmp-ratelimit)."""
+    from leadline.core.ratecontrol import RateController
+
+    if udp and not config.defeat_icmp_ratelimit:
+        from leadline.core.udpsession import DEFAULT_UDP_RATE, UdpSession
+
+        rate = RateController(min_rate=timing.min_rate, max_rate=_max_rate(timing),
+                              initial_rate=timing.min_rate or min(DEFAULT_UDP_RATE, _max_rate(timing) or math.inf),
+                              adaptive=False)
+        return UdpSession(module, contexts, addresses, ports, timing, rate, explain=config.explain)
+    if udp:  # nmap's --defeat-icmp-ratelimit: no slowing down for missing errors
+        rate = RateController(min_rate=timing.min_rate, max_rate=_max_rate(timing), adaptive=False,
+                              initial_rate=timing.min_rate or None)
+    else:
+        rate = RateController.from_timing(timing)
+    return ScanSession.for_group(module, contexts[0], addresses, ports, timing, rate, explain=config.explain,
+                                 rtt_seeds=seeds)
+
+
+def _max_rate(timing: Timing) -> float | None:
+    caps = [c for c in (timing.max_rate, 1.0 / timing.scan_delay if timing.scan_delay > 0 else None) if c]
+    return min(caps) if caps else None
+
+
+def _configure_udp(module: UdpScan, config: ScanConfig) -> None:
+    """The payloads each port gets, and what silence means (--defeat-icmp-ratelimit: closed|filtered)."""
+    from leadline.pipeline.udpsetup import udp_payload_table
+
+    module.payloads = udp_payload_table(config)
+    if config.defeat_icmp_ratelimit:
+        module.silent = PortState.CLOSED_FILTERED
 
 
 class _RawEvents:

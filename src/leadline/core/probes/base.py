@@ -60,6 +60,7 @@ class Reply(NamedTuple):
     mac: str | None = None  # for ARP / ND replies
     attempt: int | None = None  # which retransmission it answers, when the reply reveals it (mod 256)
     family: int = 4  # 4 or 6: ICMP codes mean different things in ICMPv6
+    third_party: bool = False  # an ICMP error sent by someone other than the probed host (a router, a firewall)
 
 
 class Verdict(NamedTuple):
@@ -93,6 +94,7 @@ class Probe(NamedTuple):
     key: ProbeKey
     packet: bytes  # the whole IP datagram (IPv4 or IPv6 header included)
     attempt: int = 0
+    extra: tuple[bytes, ...] = ()  # more datagrams sent with it (UDP: a port's other payloads)
 
 
 class ProbeModule(Protocol):

@@ -21,13 +21,21 @@ __all__ = ["SynScan", "classify_like_syn"]
 _SYN, _RST, _ACK = int(TCPFlag.SYN), int(TCPFlag.RST), int(TCPFlag.ACK)
 
 
+# The verdict of an RST, per TTL: a scan's closed ports share a handful of them, so one object each.
+_RESET_VERDICTS: dict[int, Verdict] = {}
+
+
 def classify_like_syn(reply: Reply | None) -> Verdict:
     if reply is None:
         return Verdict(PortState.FILTERED, Reason.NO_RESPONSE)
     if reply.kind is ReplyKind.TCP:
         flags = reply.tcp_flags or 0
         if flags & _RST:
-            return Verdict(PortState.CLOSED, Reason.RESET, reply.ttl)
+            ttl = reply.ttl
+            verdict = _RESET_VERDICTS.get(ttl)
+            if verdict is None:
+                verdict = _RESET_VERDICTS[ttl] = Verdict(PortState.CLOSED, Reason.RESET, ttl)
+            return verdict
         if flags & _SYN:
             reason = Reason.SYN_ACK if flags & _ACK else Reason.SPLIT_HANDSHAKE_SYN
             return Verdict(PortState.OPEN, reason, reply.ttl)
