@@ -18,9 +18,11 @@ lab test follows them (docs/design.md, "Tests"):
 * a module that only uses session fixtures shared under a lock (the practice
   lab) may say ``pytestmark = pytest.mark.spread``: its tests are dealt to
   any worker;
-* a test that measures time or floods (a wall-clock bound, a rate, a ratio)
-  is marked ``@pytest.mark.serial``: it runs while no other test of the
-  session runs (an exclusive lock that every other test holds shared).
+* a test that measures time or floods (a wall-clock bound, a rate, a
+  ratio), or changes the shared practice lab (firewall rules, sysctls, a
+  listener on one of its hosts), is marked ``@pytest.mark.serial``: it runs
+  while no other test of the session runs (an exclusive lock that every
+  other test holds shared).
 """
 
 from __future__ import annotations
