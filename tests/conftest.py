@@ -6,18 +6,17 @@ shared lock while it runs, and only the last one out removes the lab.  Sessions
 testing different versions of the topology set different prefixes, so neither
 rebuilds the other's lab under it.
 
-Running the suite on several workers (``make test``: pytest-xdist, ``--dist
-loadgroup``).  Most lab time is waiting (timeouts, silent ports, daemons
-starting), so workers overlap the waits.  Three rules keep that safe; a new
-lab test follows them (docs/design.md, "Tests"):
+Running the suite on several workers (``make test``: pytest-xdist, ``-n``;
+the scheduler is ours, ``pytest_xdist_make_scheduler`` below).  Most lab time
+is waiting (timeouts, silent ports, daemons starting), so workers overlap the
+waits.  Two rules keep that safe; a new lab test follows them
+(docs/design.md, "Tests"):
 
-* a lab or oracle module runs whole on one worker, in file order, so its
-  module-scoped fixtures (a lab of its own) are built once and never twice
-  at the same time; ``@pytest.mark.lab_group("NAME")`` puts modules that build
-  namespaces of the same fixed name in one group, so they never overlap;
-* a module that only uses session fixtures shared under a lock (the practice
-  lab) may say ``pytestmark = pytest.mark.spread``: its tests are dealt to
-  any worker;
+* a lab or oracle module (anything under tests/lab/ or tests/oracle/) runs
+  whole on one worker, in file order, so its module-scoped fixtures (a lab of
+  its own, fixed namespace names) are built once and never twice at the same
+  time; modules sharing one lab are listed in ``SHARED_LABS`` and run as one
+  group; unit tests are dealt out one by one;
 * a test that measures time or floods (a wall-clock bound, a rate, a
   ratio), or changes the shared practice lab (firewall rules, sysctls, a
   listener on one of its hosts), is marked ``@pytest.mark.serial``: it runs
@@ -67,11 +66,7 @@ def _lock(handle: int, mode: int, path: Path = LOCK_PATH, wait: float = LOCK_WAI
 # --- Several workers: groups and the serial lock (see the module docstring) ---
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "lab_group(name): modules building namespaces of the same fixed "
-                                       "name share the group NAME and run on one worker, one after the other")
-    config.addinivalue_line("markers", "spread: a lab module using only lock-shared session fixtures "
-                                       "(practice_lab); its tests may run on any worker")
-    config.addinivalue_line("markers", "serial: measures time or floods; runs while no other test runs")
+    config.addinivalue_line("markers", "serial: measures time, floods or changes the practice lab; runs while no other test runs")
     if _is_controller(config) and _xdist_on(config):
         config.stash[_SERIAL_DIR] = tempfile.mkdtemp(prefix="leadline-suite-")
 
@@ -98,24 +93,39 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         shutil.rmtree(config.stash[_SERIAL_DIR], ignore_errors=True)
 
 
-def suite_group(item: pytest.Item) -> str | None:
-    """The worker group of a test: None (any worker) for unit and spread tests, else its lab group or module."""
-    named = item.get_closest_marker("lab_group")
-    if named is not None:
-        return f"lab-{named.args[0]}"
-    module = item.nodeid.split("::")[0]
-    lab = module.startswith(("tests/lab/", "tests/oracle/")) or item.get_closest_marker("lab") is not None
-    if not lab or item.get_closest_marker("spread") is not None:
-        return None
-    return module
+# Modules that share one lab of fixed names (or one session-scoped lab) run in
+# one group, on one worker, one after the other.
+SHARED_LABS = {
+    "tests/lab/test_traceroute_chain.py": "chain",  # tests/lab/chainlab.py's session-scoped chain
+    "tests/oracle/test_traceroute_vs_nmap.py": "chain",
+}
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        group = suite_group(item)
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
+def suite_group(nodeid: str) -> str:
+    """The unit of work a worker takes whole: a shared lab's group, a lab or oracle module, or one test."""
+    path = nodeid.split("::")[0]
+    if path in SHARED_LABS:
+        return f"lab:{SHARED_LABS[path]}"
+    if path.startswith(("tests/lab/", "tests/oracle/")):
+        return path
+    return nodeid
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Deal work out by suite_group.
+
+    Decided from node ids in the controller, which sees no marks: xdist's own
+    loadgroup tags node ids with xdist_group marks, which pytest 9.2 no
+    longer lets it do, so it would silently put nothing together.
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SuiteScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return suite_group(nodeid)
+
+    return SuiteScheduling(config, log)
 
 
 @pytest.hookimpl(hookwrapper=True)

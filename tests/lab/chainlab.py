@@ -27,7 +27,7 @@ def chain_lab() -> Iterator[Lab]:
 
     Every module importing this fixture gets a fixture of its own, but the
     second finds the chain up and healthy and reuses it (``Lab.up``); the
-    modules share the lab group "chain", so they run on one worker.
+    modules are one group in conftest.SHARED_LABS, so they run on one worker.
     """
     if os.geteuid() != 0:
         pytest.fail("the traceroute lab tests need root (network namespaces)", pytrace=False)
