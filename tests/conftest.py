@@ -128,6 +128,35 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     return SuiteScheduling(config, log)
 
 
+_FILE_SECONDS = pytest.StashKey[dict[str, float]]()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Add up each file's setup, call and teardown time (in the controller under xdist)."""
+    config = _CONFIG[0] if _CONFIG else None
+    if config is not None:
+        totals = config.stash.setdefault(_FILE_SECONDS, {})
+        path = report.nodeid.split("::")[0]
+        totals[path] = totals.get(path, 0.0) + report.duration
+
+
+_CONFIG: list[pytest.Config] = []
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _CONFIG[:] = [session.config]
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """The ten files that cost the most test time: where a slower suite comes from."""
+    totals = config.stash.get(_FILE_SECONDS, {})
+    if not totals or hasattr(config, "workerinput"):
+        return
+    terminalreporter.write_sep("=", "test time per file (setup + call + teardown, summed over workers)")
+    for path, seconds in sorted(totals.items(), key=lambda kv: -kv[1])[:10]:
+        terminalreporter.write_line(f"{seconds:8.1f}s  {path}")
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, None, None]:
     """Under xdist, a serial test holds the session's lock exclusively, every other test shared.
