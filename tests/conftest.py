@@ -157,7 +157,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(f"{seconds:8.1f}s  {path}")
 
 
-@pytest.hookimpl(hookwrapper=True)
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)  # outside pytest-timeout: the wait is not the test's time
 def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, None, None]:
     """Under xdist, a serial test holds the session's lock exclusively, every other test shared.
 
