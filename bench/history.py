@@ -84,7 +84,7 @@ def main() -> int:
         xml = work / "big.xml"
         t0 = time.perf_counter()
         write_xml(xml, args.hosts)
-        print(f"wrote {xml.stat().st_size / 1e6:.1f} MB of nmap XML, {args.hosts} hosts, "
+        print(flush=True); print(f"wrote {xml.stat().st_size / 1e6:.1f} MB of nmap XML, {args.hosts} hosts, "
               f"in {time.perf_counter() - t0:.1f} s; load {os.getloadavg()[0]:.2f}")
         rows: dict[str, list[tuple[float, float, float]]] = {"db import": [], "report RUN": [], "report FILE": []}
         for n in range(args.repeat):

@@ -77,9 +77,14 @@ def main() -> None:
             note = ""
             if args.db == "nmap":
                 nmap, ours = read_os(nmap_xml), read_os(our_xml)
-                diffs = [h for h in HOSTS if nmap[h].best_class != ours[h].best_class
-                         or stable(nmap[h].fingerprint) != stable(ours[h].fingerprint)]
-                note = "same results" if not diffs else f"DIFFERENT for {', '.join(diffs)}"
+                diffs = []
+                for h in HOSTS:
+                    if nmap[h].best_class != ours[h].best_class:
+                        diffs.append(f"{h} best {ours[h].matches[:2]} vs nmap {nmap[h].matches[:2]}")
+                    lines = stable(nmap[h].fingerprint) ^ stable(ours[h].fingerprint)
+                    if lines:
+                        diffs.append(f"{h} lines {sorted(lines)}")
+                note = "same results" if not diffs else "DIFFERENT: " + "; ".join(diffs)
             print(f"run {run}: leadline {our_wall:.2f} s, nmap {nmap_wall:.2f} s, ratio {our_wall / nmap_wall:.2f}"
                   f"  {note}", flush=True)
     finally:

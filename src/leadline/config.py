@@ -77,6 +77,8 @@ class ScanConfig:
     randomize_hosts: bool = False  # --randomize-hosts: shuffled in blocks of RANDOMIZE_BLOCK
     scan_types: tuple[ScanType, ...] = ()  # empty: the default for our privileges
     scanflags: int | None = None  # --scanflags, as TCP flag bits
+    idle_zombie: str | None = None  # -sI ZOMBIE[:PROBEPORT]
+    bounce_server: str | None = None  # -b [USER[:PASS]@]SERVER[:PORT]
     ping_only: bool = False  # -sn
     list_only: bool = False  # -sL
     skip_discovery: bool = False  # -Pn
@@ -116,3 +118,7 @@ class ScanConfig:
     nmap_payloads: bool = True  # read nmap's UDP payloads at run time when nmap is installed (--no-nmap-payloads: ours only)
     defeat_icmp_ratelimit: bool = False  # --defeat-icmp-ratelimit: unanswered UDP ports are closed|filtered, no waiting
     source_pool: tuple[str, ...] = ()  # --source-pool: our addresses to spread UDP probes over (ICMP limits are per source)
+    shard: tuple[int, int, int] | None = None  # --shards I/N --seed S as (I, N, S): scan the I-th of N parts
+    seed: int | None = None  # --seed: the key of the host permutation shards are cut from
+    resume: str | None = None  # --resume FILE: continue the run whose XML or JSON output FILE is
+    cluster: str | None = None  # --cluster tcp://HOST:PORT | local:N: scan on a Dask cluster

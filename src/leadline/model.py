@@ -58,6 +58,8 @@ class Reason(str, enum.Enum):
     USER_SET = "user-set"
     LOCALHOST = "localhost-response"
     UNKNOWN_RESPONSE = "unknown-response"
+    IPID_CHANGE = "ipid-change"  # idle scan: the zombie's counter moved for this port
+    NO_IPID_CHANGE = "no-ipid-change"  # idle scan: it did not
 
     def __str__(self) -> str:
         return self.value
@@ -243,6 +245,8 @@ class HostResult:
     scripts: tuple[ScriptResult, ...] = ()  # host scripts' results
     warnings: tuple[str, ...] = ()
     interrupted: bool = False  # the run was interrupted before every port of this host was decided
+    through: str | None = None  # the third party the ports were scanned through: nmap's line naming it
+    scanned_by: str | None = None  # the cluster worker that scanned it (--cluster), e.g. "tcp://198.18.90.2:40211"
 
     @property
     def is_up(self) -> bool:

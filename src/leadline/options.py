@@ -191,6 +191,18 @@ def _scanflags(st: _State, value: str) -> None:
     st.cfg["scanflags"] = parse_scanflags(value)
 
 
+def _idle_zombie(st: _State, value: str) -> None:
+    """-sI ZOMBIE[:PROBEPORT]: the one scan letter that takes a value."""
+    st.cfg["idle_zombie"] = value
+    st.scan_types.append(ScanType.IDLE)
+
+
+def _bounce_server(st: _State, value: str) -> None:
+    """-b [USER[:PASS]@]SERVER[:PORT]: the FTP bounce scan through that server."""
+    st.cfg["bounce_server"] = value
+    st.scan_types.append(ScanType.BOUNCE)
+
+
 def _scripts(st: _State, value: str) -> None:
     """--script (and -sC, as "default"): expressions add up; they are checked when the scan is planned."""
     before = st.cfg.get("scripts", ())
@@ -255,6 +267,8 @@ def _source_pool(st: _State, value: str) -> None:
 
 
 VALUE_OPTIONS: dict[str, Handler] = {
+    "sI": _idle_zombie,
+    "b": _bounce_server,
     "p": lambda st, value: _ports(st, value),
     "exclude-ports": _set("exclude_ports"),
     "top-ports": _top_ports,
@@ -296,6 +310,10 @@ VALUE_OPTIONS: dict[str, Handler] = {
     "db": lambda st, value: st.outputs.__setitem__("db", value),
     "max-os-tries": lambda st, value: st.cfg.__setitem__("max_os_tries", parse_int(value, "--max-os-tries", 1, 50)),
     "osdb": _set("osdb"),
+    "shards": _set("shards_text"),
+    "seed": lambda st, value: st.cfg.__setitem__("seed", parse_int(value, "--seed", 0, (1 << 63) - 1)),
+    "resume": _set("resume"),
+    "cluster": _set("cluster"),
 }
 
 FLAG_OPTIONS: dict[str, Callable[[_State], None]] = {
@@ -367,14 +385,12 @@ DEFAULT_PROBE_PORTS = {"syn": (80,), "ack": (80,), "udp": (40125,)}
 # saying so beats "unrecognized option" for a flag nmap users know.
 _WHAT_LEADLINE_DOES = ("leadline runs TCP port scans (-sT -sS -sF -sX -sN -sA -sW -sM), UDP scans (-sU), host discovery, "
                        "version detection (-sV), OS detection (-O), traceroute (--traceroute) and scripts (-sC, --script)")
-NOT_YET_OPTIONS = {
-    "b": "the FTP bounce scan (-b)",
+NOT_YET_OPTIONS: dict[str, str] = {
 }
 NOT_YET_SCAN_LETTERS = {
     "O": "the IP protocol scan (-sO)",
     "Y": "the SCTP INIT scan (-sY)",
     "Z": "the SCTP COOKIE ECHO scan (-sZ)",
-    "I": "the idle scan (-sI)",
 }
 
 
@@ -388,6 +404,8 @@ def _scan_types(st: _State, letters: str, token: str) -> None:
         if kind is not None:
             if not kind.implemented:
                 raise _not_yet(f"the {kind.task.replace(' Scan', ' scan')} ({kind.flag})")
+            if kind.scan_type is ScanType.IDLE:
+                raise UsageError(f"'{token}': give the idle scan on its own, as -sI ZOMBIE[:PROBEPORT]")
             st.scan_types.append(kind.scan_type)
         elif ch == "V":
             st.cfg["version_detection"] = True
@@ -516,6 +534,34 @@ def _check_scan_combination(st: _State) -> None:
         raise UsageError(NO_PORTS_WITHOUT_SCAN)
 
 
+def _check_shards(cfg: dict[str, object]) -> None:
+    """--shards I/N needs --seed (as in ZMap): without it the shards of two machines would not agree."""
+    text = cfg.pop("shards_text", None)
+    if text is None:
+        return
+    from leadline.core.shards import parse_shard
+
+    seed = cfg.get("seed")
+    try:
+        shard = parse_shard(str(text), seed if isinstance(seed, int) else None)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    cfg["shard"] = (shard.index, shard.count, shard.seed)
+
+
+def _check_cluster(spec: object) -> None:
+    """--cluster tcp://HOST:PORT (a running Dask scheduler) or local:N (N worker processes here)."""
+    if spec is None:
+        return
+    text = str(spec)
+    if text.startswith("local:"):
+        count = text[len("local:"):]
+        if not count.isdigit() or not 1 <= int(count) <= 256:
+            raise UsageError(f"--cluster local:N needs N from 1 to 256, not '{count}'")
+    elif not re.fullmatch(r"(tcp|tls)://[^\s/]+:\d+", text):
+        raise UsageError(f"--cluster takes tcp://HOST:PORT or local:N, not '{text}'")
+
+
 def _check_port_spec(spec: str) -> None:
     """A -p value that is plainly no port list (an address typed where the ports go): nmap's refusal.
 
@@ -554,7 +600,12 @@ def _finish(st: _State, argv: list[str]) -> Parsed:
         timing = replace(timing, initial_rtt_timeout=timing.max_rtt_timeout)
     _check_hostgroups(timing)
     cfg = st.cfg
+    _check_shards(cfg)
+    _check_cluster(cfg.get("cluster"))
     _check_scan_combination(st)
+    if ScanType.IDLE in st.scan_types and not cfg.get("skip_discovery"):
+        raise UsageError("the idle scan (-sI) needs -Pn, as in nmap: without it host discovery would probe "
+                         "the target from your own address, which the idle scan exists to avoid")
     tcp_raw = [t for t in st.scan_types if t.protocol == "tcp" and t.needs_root]
     if ScanType.CONNECT in st.scan_types and tcp_raw:
         raise UsageError("only one TCP scan type may be given (-sT cannot be combined with raw TCP scans)")

@@ -42,6 +42,8 @@ class ScanType(str, enum.Enum):
     MAIMON = "maimon"
     CUSTOM = "custom"  # --scanflags with -sS's classification
     UDP = "udp"
+    IDLE = "idle"  # -sI: SYNs forged in a zombie's name, read from its IP ID counter
+    BOUNCE = "bounce"  # -b: an FTP server connects to each port for us
 
     @property
     def kind(self) -> ScanKind:
@@ -66,6 +68,8 @@ class Engine(str, enum.Enum):
 
     CONNECT = "connect"
     RAW = "raw"
+    IDLE = "idle"  # forged SYNs and zombie probes (engines/idle.py)
+    BOUNCE = "bounce"  # an FTP control connection (engines/ftpbounce.py)
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,7 @@ class ScanKind:
 
     @property
     def needs_root(self) -> bool:
-        return self.engine is Engine.RAW
+        return self.engine in (Engine.RAW, Engine.IDLE)
 
     @property
     def xml_name(self) -> str:
@@ -106,6 +110,8 @@ SCAN_KINDS: dict[ScanType, ScanKind] = dict((
     _row(ScanType.MAIMON, "M", "-sM", "tcp", "Maimon Scan", Engine.RAW, MaimonScan),
     _row(ScanType.CUSTOM, None, "--scanflags", "tcp", "Custom Scan", Engine.RAW, CustomScan),
     _row(ScanType.UDP, "U", "-sU", "udp", "UDP Scan", Engine.RAW, UdpScan),
+    _row(ScanType.IDLE, "I", "-sI", "tcp", "IdleScan", Engine.IDLE, None),
+    _row(ScanType.BOUNCE, None, "-b", "tcp", "FTP bounce scan", Engine.BOUNCE, None),
 ))
 
 

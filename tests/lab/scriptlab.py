@@ -1,4 +1,5 @@
-"""A service host of its own for script tests and the script benchmark (namespace prefix "lsx").
+"""A service host of its own for script tests and the script benchmark (namespace prefix: the suite's
+LEADLINE_TEST_LAB, else "ls", plus "x" and the caller's tag, so checkouts run their own beside each other).
 
 Two namespaces joined by a veth pair: a scanner (198.19.77.1) and a service
 host (198.19.77.10) running real daemons from Debian packages: nginx (HTTP
@@ -25,7 +26,7 @@ from typing import BinaryIO
 
 __all__ = ["SCANNER", "SERVER", "ServiceLab", "leadline_scripts", "nmap_scripts", "service_lab"]
 
-PREFIX = "lsx"
+PREFIX = os.environ.get("LEADLINE_TEST_LAB", "ls") + "x"
 SCANNER, SERVER = "198.19.77.1", "198.19.77.10"
 TCP_PORTS = {"http": 80, "https": 443, "ssh": 22, "ftp": 21, "redis": 6379, "memcached": 11211, "dns": 53}
 PAGE = "<html><head><title>Jupyter Notebook</title></head><body>lab</body></html>\n"
@@ -37,6 +38,7 @@ class ServiceLab:
     scanner_ns: str
     server_ns: str
     state: Path
+    server_dev: str = ""  # the server's interface (a test adds addresses to it)
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     logs: list[BinaryIO] = field(default_factory=list)
 
@@ -171,7 +173,7 @@ def service_lab(tag: str = "t") -> Iterator[ServiceLab]:
     scanner, server = f"{PREFIX}{tag}-scan", f"{PREFIX}{tag}-srv"
     state = Path(tempfile.mkdtemp(prefix="leadline-scriptlab-"))
     os.chmod(state, 0o755)
-    lab = ServiceLab(scanner, server, state)
+    lab = ServiceLab(scanner, server, state, f"{PREFIX}{tag}b")
     try:
         for ns in (scanner, server):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)  # a leftover of ours

@@ -52,17 +52,18 @@ while True:
     try: witness.recv(65535)
     except BlockingIOError: break
 sent, handed = Counter(), Counter()
-due, receive = session.due, session.receive
+due, receive_many = session.due, session.receive_many
 def counting_due(now):
     probes = due(now)
     for probe in probes:
         sent[f"{probe.key.address}:{probe.key.port}"] += 1
     return probes
-def counting_receive(datagram, now):
-    if len(datagram) >= 24 and datagram[9] == 6:
-        handed[f"{socket.inet_ntoa(datagram[12:16])}:{int.from_bytes(datagram[20:22], 'big')}"] += 1
-    return receive(datagram, now)
-session.due, session.receive = counting_due, counting_receive
+def counting_receive_many(datagrams, now):  # every reply reaches the session here (receive is a batch of one)
+    for datagram in datagrams:
+        if len(datagram) >= 24 and datagram[9] == 6:
+            handed[f"{socket.inet_ntoa(datagram[12:16])}:{int.from_bytes(datagram[20:22], 'big')}"] += 1
+    return receive_many(datagrams, now)
+session.due, session.receive_many = counting_due, counting_receive_many
 stop = threading.Event()
 watchdog = threading.Timer(50, stop.set); watchdog.daemon = True; watchdog.start()
 states = Counter()

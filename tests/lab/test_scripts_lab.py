@@ -1,15 +1,16 @@
 """Scripts against real daemons (nginx, OpenSSH, nginx TLS, vsftpd, dnsmasq, Redis, memcached), with nmap -sC
-as the oracle, in a service host of this test's own (tests/lab/scriptlab.py, prefix "lsx")."""
+as the oracle, in a service host of this test's own (tests/lab/scriptlab.py, prefix LEADLINE_TEST_LAB + "x")."""
 
 from __future__ import annotations
 
 import re
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from tests.lab.scriptlab import ServiceLab, leadline_scripts, nmap_scripts, service_lab
+from tests.lab.scriptlab import SERVER, ServiceLab, leadline_scripts, nmap_scripts, service_lab
 
 pytestmark = [pytest.mark.lab, pytest.mark.oracle]
 
@@ -111,7 +112,7 @@ def test_a_hostile_web_server_leaves_the_output_clean_and_is_not_followed(lab: S
     import time
 
     other = "198.19.77.99"
-    subprocess.run(["ip", "-n", lab.server_ns, "addr", "add", f"{other}/24", "dev", "lsxtb"], check=True)
+    subprocess.run(["ip", "-n", lab.server_ns, "addr", "add", f"{other}/24", "dev", lab.server_dev], check=True)
     script, log = lab.state / "hostile.py", lab.state / "hostile.log"
     script.write_text(HOSTILE)
     with open(log, "wb") as out:
@@ -132,3 +133,45 @@ def test_a_hostile_web_server_leaves_the_output_clean_and_is_not_followed(lab: S
     finally:
         server.kill()
         server.wait(timeout=10)
+
+
+PLUGIN = Path(__file__).resolve().parent.parent / "plugins" / "leadline-demo-check"
+GREETER = r'''
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind((sys.argv[1], 7777)); s.listen(4)
+print("ready", flush=True)
+while True:
+    c, _ = s.accept(); c.sendall(b"hello from the lab\n"); c.close()
+'''
+
+
+def test_a_pip_installed_script_package_runs_from_the_command_line(lab: ServiceLab, tmp_path: Path) -> None:
+    """A separate package of checks, installed with pip, found through its entry point by the real command."""
+    import sys
+    import xml.etree.ElementTree as ET
+
+    target = lab.state / "plugins"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--no-index", "--target", str(target), str(PLUGIN)], check=True, capture_output=True, timeout=120)
+    assert list(target.glob("leadline_demo_check-*.dist-info/entry_points.txt"))
+    greeter = lab.state / "greeter.py"
+    greeter.write_text(GREETER)
+    server = subprocess.Popen(["ip", "netns", "exec", lab.server_ns, sys.executable, str(greeter), SERVER],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        assert server.stdout is not None and server.stdout.readline().strip() == b"ready"
+        xml_path = lab.state / "plugin.xml"
+        done = lab.run(["env", f"PYTHONPATH={target}", str(Path(sys.executable).parent / "leadline"), "-n", "-Pn",
+                        "-p", "22,7777", "--script", "demo", "--script-args", "greeting=lab", "-oX", str(xml_path),
+                        SERVER], timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert "7777/tcp open" in done.stdout and "|_demo-greeting: said: hello from the lab" in done.stdout
+        root = ET.parse(xml_path).getroot()
+        port_scripts = {(p.get("portid"), s.get("id")): s.get("output") for p in root.iter("port")
+                        for s in p.iter("script")}
+        assert port_scripts == {("7777", "demo-greeting"): "said: hello from the lab"}
+        host_scripts = {s.get("id"): s.get("output") for s in root.iter("hostscript") for s in s.iter("script")}
+        assert host_scripts == {"demo-host": f"checked {SERVER} (greeting=lab)"}
+    finally:
+        server.kill()
+        server.communicate(timeout=10)  # reaps it and closes its pipe

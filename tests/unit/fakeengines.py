@@ -16,8 +16,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from leadline.config import DiscoveryProbe, Timing
+from leadline.core.ftpbounce import PortVerdict
+from leadline.core.idle import IdleSession, PortFound, judge_zombie
 from leadline.core.session import Event
 from leadline.core.tracesession import TraceSession
+from leadline.errors import LeadlineError
 from leadline.detect.service.policy import PortProbing
 from leadline.detect.service.probes import ProbeDatabase
 from leadline.detect.scripts.base import MAX_READ, ScriptError, ScriptTimeout
@@ -135,6 +138,8 @@ class ScriptedHost:
     services: dict[tuple[int, str], Callable[[bytes], bytes | None]] = field(default_factory=dict)
     script_services: dict[int, Service] = field(default_factory=dict)  # what scripts meet on each TCP port
     udp: dict[int, Callable[[bytes], bytes]] = field(default_factory=dict)  # datagram in, answer out
+    ipid_step: int = 0  # as an idle scan zombie: 0 numbers every packet 0 (Linux), 1 one global counter
+    ftp_bounce: bool | None = None  # as an FTP server: None no server, False refuses third-party PORT
 
 
 CLOSED = b"<closed>"
@@ -228,6 +233,46 @@ class FakeEngines:
         run_session(session, net, start=time.monotonic())
         self.trace_sent.extend(net.sent)
 
+    def idle_scan(self, zombie: str, targets: Sequence[str], ports: Sequence[int], timing: Timing, *,
+                  on_zombie: Callable[[str], None], on_host_done: Callable[[str, list[PortFound]], None],
+                  stop: threading.Event) -> None:
+        """The real zombie check and IdleSession over a scripted global counter."""
+        self.calls["idle_scan"] += 1
+        host = self.hosts.get(zombie)
+        counter = [1000]
+
+        def answer(opened: int) -> int:
+            counter[0] += (opened + 1) * (host.ipid_step if host else 0)
+            return counter[0] % 65536 if host and host.ipid_step else 0
+
+        ipids = [answer(0) for _ in range(6)] if host is not None and host.up else []
+        check = judge_zombie(zombie, zombie, 80, ipids)
+        if not check.usable:
+            raise LeadlineError(check.message)
+        on_zombie(check.message)
+        for target in targets:
+            script = self.hosts[target].ports
+            session = IdleSession(ports, check.kind, ipids[-1])
+            found: list[PortFound] = []
+            while (round_ := session.next_round()) is not None:
+                opened = round_.copies * sum(script.ports.get(p, script.default).answer is Answer.OPEN
+                                             for p in round_.ports)
+                self.ports_probed[target] += len(round_.ports)
+                found += session.record(round_, answer(opened))
+            on_host_done(target, found)
+
+    def bounce_scan(self, server: str, target: str, ports: Sequence[int], timing: Timing, *,
+                    stop: threading.Event) -> list[PortVerdict]:
+        self.calls["bounce_scan"] += 1
+        relay = self.hosts.get(server.rpartition("@")[2].partition(":")[0])
+        if relay is None or relay.ftp_bounce is None:
+            raise LeadlineError(f"cannot reach the FTP bounce server {server}")
+        if not relay.ftp_bounce:
+            raise LeadlineError("the FTP server does not allow a PORT to another host (it said: 500 Illegal PORT command.)")
+        script = self.hosts[target].ports
+        names = {Answer.OPEN: "open", Answer.CLOSED: "closed"}
+        return [PortVerdict(p, names.get(script.ports.get(p, script.default).answer, "filtered"), "") for p in ports]
+
     def reverse_names(self, addresses: Sequence[str]) -> dict[str, str | None]:
         self.calls["reverse_names"] += 1
         return {a: self.hosts[a].ptr if a in self.hosts else None for a in addresses}
@@ -251,6 +296,19 @@ class FakeEngines:
                 policy.feed(probe, data)
                 policy.end_probe(probe, data, closed)
             on_result(t, policy.result())
+
+    def os_round(self, rounds, *, wait, stop, evidence):  # type: ignore[no-untyped-def]
+        """Every scripted host answers OS probes as a Linux host does (tests/unit/osreplies.py)."""
+        from leadline.engines.osprobe import RoundTraffic
+        from tests.unit.osreplies import linux_answers
+
+        self.calls["os_round"] += 1
+        out = []
+        for plan, probes in rounds:
+            sent = {p.name: 1_800_000_000.0 + p.at for p in probes}
+            got = linux_answers(plan, list(probes), sent, host=plan.target) if plan.target in self.hosts else []
+            out.append(RoundTraffic(plan, sent, got))
+        return out
 
     def script_io(self, address: str, deadline: float) -> FakeScriptIO:
         self.calls["script_io"] += 1

@@ -63,3 +63,18 @@ def test_the_capture_passes_the_protocols_of_the_probes_and_icmp() -> None:
     assert probe_protocols({"syn", "ack", "timestamp"}, 4) == (1, 6)
     assert probe_protocols({"echo", "syn", "udp"}, 6) == (6, 17, 58)
     assert probe_protocols({"nd"}, 6) == (58,)
+
+
+def test_the_last_route_shortcut_answers_as_a_full_walk_with_nested_routes() -> None:
+    """198.19.0.0/17 holds a more specific 198.19.5.0/24 on eth3: the /17 must never answer for it,
+    whatever was asked before; the default route is never taken as a shortcut."""
+    nested = ROUTES4 + "eth3\t000513C6\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"
+    table = RouteTable(nested, set())
+    walk = RouteTable(nested, set())
+    asked = ["198.19.4.1", "198.19.5.7", "198.19.6.1", "198.19.5.8", "198.18.1.9", "198.18.9.3", "8.8.8.8",
+             "198.18.9.4", "198.19.5.9", "198.19.127.1", "10.0.0.1", "198.18.1.10"]
+    for address in asked:
+        walk._last = None  # a fresh walk every time
+        assert table.interface_for(address) == walk.interface_for(address), address
+    assert [table.interface_for(a) for a in ("198.19.4.1", "198.19.5.7", "198.19.4.2", "198.19.5.1")] == \
+        ["br0", "eth3", "br0", "eth3"]

@@ -62,7 +62,7 @@ def test_port_warnings() -> None:
     assert port_warnings(parse_args(["-sn", "x"]).config, 0, udp_scan=False) == []
 
 
-@pytest.mark.parametrize("flag", ["-b", "-sO", "-sI"])
+@pytest.mark.parametrize("flag", ["-sO", "-sY"])
 def test_not_implemented_lines_share_one_wording(flag: str) -> None:
     with pytest.raises(UsageError) as caught:
         parse_args([flag, "x"])

@@ -30,7 +30,7 @@ PARSERS: list[Callable[[bytes], object]] = [
     parse_datagram, parse_ipv4, parse_ipv6, parse_tcp, parse_udp, parse_icmp, parse_icmpv6, parse_ethernet, parse_arp,
     lambda b: parse_ipv4(b, quoted=True), lambda b: parse_quoted(parse_ipv4(b, quoted=True)),
 ]
-RAW_SCANS = [probe_module(t, None) for t in ScanType if t not in (ScanType.CONNECT, ScanType.UDP)]
+RAW_SCANS = [probe_module(t, None) for t in ScanType if t.kind.probe is not None]
 DISCOVERY = [IcmpEchoPing(), IcmpTimestampPing(), IcmpMaskPing(), TcpSynPing(), TcpAckPing(), UdpPing(), ArpPing(), NeighborPing()]
 CTX_MAC = ProbeContext(CTX.source_address, CTX.secret, source_mac="02:00:00:00:00:01")
 CTX6_MAC = ProbeContext("2001:db8::2", CTX.secret, family=6, source_mac="02:00:00:00:00:01")

@@ -42,8 +42,10 @@ def test_map_nodes_are_the_scanner_the_routers_and_each_host() -> None:
 
 def test_a_silent_hop_is_an_unknown_router_and_far_hosts_without_a_route_are_dashed() -> None:
     far = replace(simple_host("198.18.3.10"), distance=3)
-    svg = render_svg(build_map([_traced("198.18.3.1", ("198.18.1.1", None)), far]))
-    assert 'class="node router unscanned silent"' in svg and svg.count('class="edge dashed"') == 3
+    by_ttl = replace(simple_host("198.18.3.11"), status_reason_ttl=62)  # 64 - 62 + 1 = 3 hops
+    near = replace(simple_host("198.18.1.30"), status_reason_ttl=128)
+    svg = render_svg(build_map([_traced("198.18.3.1", ("198.18.1.1", None)), far, by_ttl, near]))
+    assert 'class="node router unscanned silent"' in svg and svg.count('class="edge dashed"') == 4
 
 
 def test_many_hosts_are_drawn_one_node_per_subnet() -> None:

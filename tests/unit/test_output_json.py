@@ -17,7 +17,7 @@ TOP_KEYS = {"scanner", "schema", "version", "args", "start", "scaninfo", "verbos
             "hosts", "runstats"}
 HOST_KEYS = {"address", "family", "status", "reason", "reason_ttl", "hostnames", "latency", "mac", "mac_vendor",
              "start_time", "end_time", "other_addresses", "timed_out", "interrupted", "warnings", "ports", "scripts",
-             "distance", "trace"}
+             "distance", "trace", "through"}
 PORT_KEYS = {"port", "protocol", "state", "reason", "reason_ttl", "service", "evidence", "version", "scripts"}
 STATS_KEYS = {"end", "elapsed", "hosts_up", "hosts_down", "hosts_total", "exit", "summary", "error_message"}
 

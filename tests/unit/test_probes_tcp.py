@@ -119,7 +119,7 @@ ICMP4_CODES = [
 ]
 
 
-@pytest.mark.parametrize("scan_type", [t for t in ScanType if t not in (ScanType.CONNECT, ScanType.UDP)])
+@pytest.mark.parametrize("scan_type", [t for t in ScanType if t.kind.probe is not None and t is not ScanType.UDP])
 @pytest.mark.parametrize(("code", "reason"), ICMP4_CODES)
 def test_icmp_unreachable_means_filtered_for_every_scan(scan_type: ScanType, code: int, reason: Reason) -> None:
     module = scan(scan_type)
@@ -265,7 +265,7 @@ def test_registry_refuses_out_of_range_scanflags() -> None:
 
 
 def test_registry_names_are_nmaps_scaninfo_types() -> None:
-    names = {t: probe_module(t, None).name for t in ScanType if t not in (ScanType.CONNECT, ScanType.UDP)}
+    names = {t: probe_module(t, None).name for t in ScanType if t.kind.probe is not None and t is not ScanType.UDP}
     assert names == {
         ScanType.SYN: "syn", ScanType.FIN: "fin", ScanType.NULL: "null", ScanType.XMAS: "xmas",
         ScanType.ACK: "ack", ScanType.WINDOW: "window", ScanType.MAIMON: "maimon", ScanType.CUSTOM: "syn",

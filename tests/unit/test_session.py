@@ -198,27 +198,6 @@ def test_a_clean_host_with_few_silent_ports_costs_two_attempts_each() -> None:
     assert silent == [2]
 
 
-class _BatchReceiving(ScanSession):
-    """Every reply goes through ``receive_many``, the raw engine's fast path, as a batch of one."""
-
-    def receive(self, datagram: bytes, now: float) -> list[Event]:
-        return self.receive_many([datagram], now)
-
-
-@pytest.mark.parametrize("loss", [0.0, 0.3])
-def test_receive_many_decides_exactly_as_receive(loss: float) -> None:
-    hosts = {TARGET: FakeHost(ports=MIXED, loss=loss), "198.18.1.11": FakeHost(ports={25: OPEN})}
-    runs = []
-    for kind in (ScanSession, _BatchReceiving):
-        net = FakeNetwork(hosts, seed=7)
-        session = kind.for_group(FixtureSynScan(), CTX, list(hosts), list(range(1, 600)), T3, RateController.from_timing(T3))
-        events: list[Event] = []
-        end = run_fake_scan(session, net, on_event=events.append)
-        runs.append((end, events, session.answered_ports))
-    assert runs[0] == runs[1]
-    assert any(isinstance(e, HostDone) for e in runs[1][1])
-
-
 def test_receive_many_takes_a_batch_and_ignores_what_is_not_ours() -> None:
     session = ScanSession.for_group(FixtureSynScan(), CTX, [TARGET], [21, 22], T3, RateController.from_timing(T3))
     probes = session.due(0.0) + session.due(0.01)  # the pacer lets one out at the start

@@ -104,4 +104,4 @@ def test_the_limit_estimate_reads_a_recorded_timeline() -> None:
     assert limit.round_period(0.1) == pytest.approx(0.125, abs=0.002)
     assert "then one per 10" in limit.describe()
     fresh = IcmpLimit()
-    assert fresh.interval is None and fresh.round_period(0.2) == 0.2
+    assert fresh.interval is None and fresh.round_period(0.2) == 0.05

@@ -8,6 +8,7 @@ HELP = f"""leadline {__version__} - a network mapper with nmap's flags
 Usage: leadline [Scan Type(s)] [Options] {{target specification}}
        leadline lab up|down|status|exec CMD|shell
        leadline trace HOST   (the route to HOST, laid out as traceroute(8) does; root)
+       leadline db import|list|hosts|history|export ...;  leadline diff A B;  leadline report RUN|FILE
 TARGET SPECIFICATION:
   Can pass hostnames, IP addresses, networks, etc.
   Ex: scanme.example, 198.18.1.0/24, 198.18.0-255.1-254, 2001:db8::/120 (with -6)
@@ -27,6 +28,8 @@ SCAN TECHNIQUES:
   -sS/sT/sA/sW/sM: TCP SYN/Connect()/ACK/Window/Maimon scans
   -sN/sF/sX: TCP Null, FIN, and Xmas scans
   --scanflags <flags>: Customize TCP scan flags
+  -sI <zombie host[:probeport]>: Idle scan
+  -b <FTP relay host>: FTP bounce scan
 PORT SPECIFICATION AND SCAN ORDER:
   -p <port ranges>: Only scan specified ports
     Ex: -p22; -p1-65535; -p U:53,111,137,T:21-25,80,139,8080; -p http
@@ -60,6 +63,16 @@ OUTPUT:
   --explain: Show the exchange that decided each port's state (leadline)
   --pcap <file>: Write every packet sent and received to a pcap file (leadline)
   --stats-every <time>: Print progress at this interval
+LARGE AND LONG SCANS (leadline):
+  --shards I/N --seed S: Scan the I-th of N disjoint parts of the hosts (same S on every part)
+  --resume <file>: Continue an interrupted run from its XML (-oX) or JSON (-oJ) output
+  --cluster tcp://HOST:PORT | local:N: Scan on a Dask scheduler's workers, or N local workers
+
+SCAN HISTORY (leadline):
+  --save: Record the run in the scan history (~/.local/share/leadline/scans.db, or LEADLINE_DB)
+  --db <url>: Record it there instead: sqlite:///PATH or postgresql://USER@HOST/DB
+  --diff-last: After the run, show what changed since the last run over the same targets
+  leadline db hosts|list|history, leadline diff A B, leadline report RUN -o report.html
 MISC:
   -6: Enable IPv6 scanning
   -A: Enable version detection, script scanning, and traceroute

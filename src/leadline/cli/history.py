@@ -93,10 +93,11 @@ def _db_import(args: list[str]) -> int:
         try:
             run = loaded.run
             run_id = store.begin_run(run, source=path, scanner=loaded.scanner, targets=_targets_of(run.args))
-            count = store.add_hosts(run_id, loaded.hosts())
+            from leadline.history.importer import import_hosts
             from leadline.model import RunStats
 
-            stats = loaded.stats or RunStats(end_time=run.start_time, elapsed=0.0, hosts_up=0, hosts_down=0,
+            count, footer = import_hosts(store, run_id, loaded)
+            stats = footer or RunStats(end_time=run.start_time, elapsed=0.0, hosts_up=0, hosts_down=0,
                                              hosts_total=count, exit="error", error_message="no runstats in file")
             store.end_run(run_id, stats)
         except BaseException:

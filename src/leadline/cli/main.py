@@ -282,12 +282,11 @@ def _port_warnings(config: ScanConfig) -> list[str]:
     return port_warnings(config, len(ports.tcp), udp)
 
 
-def run(parsed: Parsed) -> int:
+def run(parsed: Parsed, resumed: Sequence[HostResult] = ()) -> int:
     from dataclasses import replace
 
     from leadline.cli.keys import Console, StatusKeys, keyboard_for
     from leadline.output.normal import NormalOutput
-    from leadline.pipeline import Scan
 
     config = parsed.config
     out = config.output
@@ -313,7 +312,7 @@ def run(parsed: Parsed) -> int:
         _terminal.progress = progress
         guarded = GuardedSinks(sinks, _terminal.lock, on_begin=lambda: _at_start(config, warnings))
         _install_interrupt(stop, guarded)
-        scan = Scan(
+        scan = _scan_class(config)(
             config,
             guarded,
             warn=_warn,
@@ -321,6 +320,7 @@ def run(parsed: Parsed) -> int:
             extra_targets=extra_targets,
             extra_excludes=extra_excludes,
             trace=_trace,
+            resumed=resumed,
         )
         say = Console(_terminal.stream, _terminal.lock, _terminal.clear)
         tunables = [s for s in sinks if isinstance(s, NormalOutput) and not s.file_header]
@@ -337,6 +337,28 @@ def run(parsed: Parsed) -> int:
 
         print_diff_last(sinks, console)
     return 130 if stats.exit == "error" and stop.is_set() else 0
+
+
+def _scan_class(config: ScanConfig) -> type:
+    """The pipeline, or its cluster form for --cluster (which says in one line when Dask is missing)."""
+    from leadline.pipeline import Scan
+
+    if config.cluster is None:
+        return Scan
+    from leadline.cluster.coordinator import ClusterScan, require_dask
+
+    require_dask()
+    return ClusterScan
+
+
+def _resume(args: list[str], parsed: Parsed) -> int:
+    from leadline.cli.resume import resume
+
+    original, checkpoint = resume(args, parsed)
+    if checkpoint.finished:
+        print(f"leadline: '{checkpoint.path}' holds a finished run; nothing to resume", file=sys.stderr)
+        return 0
+    return run(original, resumed=checkpoint.done)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -365,6 +387,8 @@ def main(argv: list[str] | None = None) -> int:
         if parsed.show_version:
             print(f"leadline version {__version__}")
             return 0
+        if parsed.config.resume is not None:
+            return _resume(args, parsed)
         return run(parsed)
     except LeadlineError as e:
         _err(str(e))

@@ -199,12 +199,7 @@ class ScanSession:
         return self.receive_many((datagram,), now)
 
     def receive_many(self, datagrams: Iterable[bytes], now: float) -> list[Event]:
-        """``receive`` for a batch read together at ``now``: the same decisions, one call.
-
-        The engine's fast path (no evidence kept): the per-reply work is
-        the bulk of a big scan's CPU, so the loop keeps its lookups local
-        and appends events to one list instead of a list per reply.
-        """
+        """``receive`` for a batch read at ``now``: locals and one event list (replies are a scan's bulk)."""
         match, ctx, classify = self.module.match, self.ctx, self.module.classify
         in_flight, hosts, rate, explain = self._in_flight, self._hosts, self.rate, self.explain
         events: list[Event] = []
@@ -216,10 +211,7 @@ class ScanSession:
             entry = in_flight.pop(key, None)
             if entry is None:
                 continue
-            host = hosts[key.address]
-            rtt = now - entry.last_sent
-            if rtt < 0.0:
-                rtt = 0.0
+            host, rtt = hosts[key.address], max(0.0, now - entry.last_sent)
             if entry.attempts == 1 and not entry.excused:
                 host.rtt.update(rtt)
                 if rtt < host.fastest:
@@ -228,14 +220,7 @@ class ScanSession:
             rate.on_answer(now, rtt)
             if explain:
                 entry.exchange.append(describe_reply(reply, rtt))
-            verdict = classify(reply)
-            host.in_flight -= 1
-            host.decided += 1
-            if verdict.state is PortState.OPEN:
-                host.open += 1
-            events.append(PortDecided(key.address, key.port, verdict, rtt, entry.attempts, tuple(entry.exchange)))
-            if not host.in_flight:
-                events.extend(self._maybe_finish(key.address, host))
+            self._decide(entry, host, classify(reply), rtt, events)
         return events
 
     def on_receive_drops(self, count: int, now: float) -> None:
@@ -370,17 +355,17 @@ class ScanSession:
                 continue
             del self._in_flight[entry.key]
             host = self._hosts[entry.key.address]
-            self._pending.extend(self._decide(entry, host, self.module.classify(None), None))
+            self._decide(entry, host, self.module.classify(None), None, self._pending)
 
-    def _decide(self, entry: InFlight, host: HostTally, verdict: Verdict, rtt: float | None) -> list[Event]:
+    def _decide(self, entry: InFlight, host: HostTally, verdict: Verdict, rtt: float | None, events: list[Event]) -> None:
+        """Append the port's ``PortDecided`` to ``events``, and its host's closing events when it was the last."""
         host.in_flight -= 1
         host.decided += 1
         if verdict.state is PortState.OPEN:
             host.open += 1
-        decided = PortDecided(entry.key.address, entry.key.port, verdict, rtt, entry.attempts, tuple(entry.exchange))
-        if host.in_flight:
-            return [decided]
-        return [decided, *self._maybe_finish(entry.key.address, host)]
+        events.append(PortDecided(entry.key.address, entry.key.port, verdict, rtt, entry.attempts, tuple(entry.exchange)))
+        if not host.in_flight:
+            events.extend(self._maybe_finish(entry.key.address, host))
 
     def _maybe_finish(self, address: str, host: HostTally) -> list[Event]:
         if host.in_flight or (not self._exhausted and (host.expected is None or host.decided < host.expected)):

@@ -51,6 +51,7 @@ class Payload:
     echoed: Callable[[bytes], int | None] | None = None  # the token a reply carries back, if it parses
     mask: int = 0xFFFFFFFF  # the token's bits the ID field holds
     other_port: bool = False  # the service answers from a port of its own (TFTP)
+    ranges: tuple[tuple[int, int], ...] = ()  # wide port ranges (nmap's RPC guesses), kept unexpanded
 
 
 # --- DNS (RFC 1035 s4.1), mDNS (RFC 6762), NetBIOS NS (RFC 1002 s4.2) -----------------------
@@ -335,18 +336,26 @@ PAYLOADS: tuple[Payload, ...] = (
 
 
 class PayloadTable:
-    """The payloads per port, and the reply checks that go with them."""
+    """The payloads per port, and the reply checks that go with them.
+
+    Ports are indexed once; wide ranges (nmap's 32768-65535 RPC entry)
+    stay ranges and are looked up per port, so making a table costs
+    microseconds, not the half second expanding them took.
+    """
 
     def __init__(self, payloads: Iterable[Payload], *, every_port: Payload | None = None) -> None:
         self._by_port: dict[int, tuple[Payload, ...]] = {}
+        self._wide: list[tuple[int, int, Payload]] = []
+        fixed: set[int] = set()
         for payload in payloads:
             for port in payload.ports:
                 self._by_port[port] = (*self._by_port.get(port, ()), payload)
+            self._wide.extend((low, high, payload) for low, high in payload.ranges)
+            if payload.echoed is None and _fixed(payload):
+                fixed.add(id(payload))
+        self._fixed = fixed  # payloads without our token: on their ports the ID check cannot apply
         self._every_port = every_port
-        # Ports where a payload without our token goes out: the ID check cannot apply there.
-        self._unchecked = frozenset(
-            port for port, found in self._by_port.items() if any(p.echoed is None and _fixed(p) for p in found)
-        )
+        self._found: dict[int, tuple[Payload, ...]] = {}
         # Services that answer from a port of their own do so whatever the request (TFTP): kept with --data too.
         self.other_port_services = tuple(sorted({
             *(port for port, found in self._by_port.items() if any(p.other_port for p in found)),
@@ -356,14 +365,21 @@ class PayloadTable:
     def for_port(self, port: int) -> tuple[Payload, ...]:
         if self._every_port is not None:
             return (self._every_port,)
-        return self._by_port.get(port, ())
+        if not self._wide:
+            return self._by_port.get(port, ())
+        found = self._found.get(port)
+        if found is None:
+            found = self._by_port.get(port, ()) + tuple(p for low, high, p in self._wide if low <= port <= high)
+            self._found[port] = found
+        return found
 
     def echo_matches(self, port: int, reply: bytes, token: int) -> bool:
         """False when a payload sent to ``port`` reads an ID from ``reply`` and none is ours."""
-        if port in self._unchecked:
+        sent = self.for_port(port)
+        if any(id(p) in self._fixed for p in sent):
             return True
         seen = False
-        for payload in self.for_port(port):
+        for payload in sent:
             if payload.echoed is None:
                 continue
             value = payload.echoed(reply)
@@ -425,15 +441,23 @@ def _unquote(text: str, at: int) -> tuple[bytes, int]:
     raise ValueError("unterminated string")
 
 
-def _port_list(text: str) -> tuple[int, ...]:
+_WIDE = 256  # ranges longer than this stay ranges
+
+
+def _port_list(text: str) -> tuple[tuple[int, ...], tuple[tuple[int, int], ...]]:
+    """nmap's port list: single ports and short ranges expanded, long ranges kept as (low, high)."""
     ports: list[int] = []
+    ranges: list[tuple[int, int]] = []
     for part in text.split(","):
         low, _, high = part.partition("-")
         first, last = int(low), int(high or low)
         if not 0 < first <= last <= 65535:
             raise ValueError(f"bad port range {part}")
-        ports.extend(range(first, last + 1))
-    return tuple(ports)
+        if last - first >= _WIDE:
+            ranges.append((first, last))
+        else:
+            ports.extend(range(first, last + 1))
+    return tuple(ports), tuple(ranges)
 
 
 def parse_nmap_payloads(text: str) -> tuple[Payload, ...]:
@@ -443,10 +467,10 @@ def parse_nmap_payloads(text: str) -> tuple[Payload, ...]:
     for index, (ports_text, body) in enumerate(entries):
         try:
             data = _strings(body)
-            ports = _port_list(ports_text)
+            ports, ranges = _port_list(ports_text)
         except (ValueError, IndexError):
             continue
-        payloads.append(Payload(f"nmap-payloads#{index + 1}", ports, _constant(data)))
+        payloads.append(Payload(f"nmap-payloads#{index + 1}", ports, _constant(data), ranges=ranges))
     return tuple(payloads)
 
 

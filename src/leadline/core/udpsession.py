@@ -21,8 +21,10 @@ every silence prove itself instead:
   --max-retries 0).  A host that has sent no error for ``MUTE_AFTER``
   seconds while rounds went out has stopped answering altogether (its
   budget never refills): its silences count again, so the scan ends.
-* While no canary has gone unanswered, rounds follow each other as fast
-  as the pacer allows.  Once one has (the lane is *limited*), a lane keeps
+* A round is judged as soon as its canary answers (plus ``CANARY_GRACE``
+  for reordering), not at its timeout: everything sent before the canary
+  has answered by then.  While no canary has gone unanswered, rounds
+  follow each other as fast as the pacer allows.  Once one has (the lane is *limited*), a lane keeps
   one round in flight and starts the next a round's timeout later, or an
   eighth of the measured refill interval if that is longer: every refill
   meets a probe to an undecided port within a fraction of the interval,
@@ -63,6 +65,7 @@ __all__ = ["UdpSession", "ROUND_PORTS", "MAX_SENDS", "DEFAULT_UDP_RATE"]
 ROUND_PORTS = 64
 MAX_SENDS = 5000  # sends per port, counted or not, before its silence is believed anyway
 MUTE_AFTER = 10.0  # seconds without an error from a host after which its silences count again
+CANARY_GRACE = 0.002  # after a round's canary answers: time for answers the network reordered behind it
 LIMITED_ROUND_PORTS = 16  # a limited lane's rounds: one refill's worth of candidates, not the whole queue
 DEFAULT_UDP_RATE = 1000.0  # probes/s when the user set no rate
 _ATTEMPT_CYCLE = 32  # attempt numbers carried in the source port (the module accepts < 51)
@@ -195,8 +198,8 @@ class UdpSession(ScanSession):
             if host.canary is None:
                 host.canary = key.port
             answered = lane.canary_rounds.get(reply.attempt if reply.attempt is not None else -1)
-            if answered is not None and answered.canary == key.port:
-                answered.canary_answered = True
+            if answered is not None and answered.canary == key.port and not answered.canary_answered:
+                self._canary_answered(answered, lane, now)
         port = host.ports.get(key.port)
         if port is None or port.decided:
             return []
@@ -286,6 +289,17 @@ class UdpSession(ScanSession):
         self._sequence += 1
         heapq.heappush(self._rounds, (round_.deadline, self._sequence, round_))
         return len(ports) + (host.canary is not None)
+
+    def _canary_answered(self, round_: _Round, lane: _Lane, now: float) -> None:
+        """The canary went last, so the round's other answers are in: judge it a moment later, not at its timeout,
+        and let the lane go on at once (the target had an error to spare)."""
+        round_.canary_answered = True
+        deadline = now + CANARY_GRACE
+        if deadline < round_.deadline:
+            round_.deadline = deadline
+            self._sequence += 1
+            heapq.heappush(self._rounds, (deadline, self._sequence, round_))
+        lane.next_round = min(lane.next_round, deadline)
 
     def _shorten(self, host: _Host, now: float) -> None:
         """A first RTT sample shrinks the timeout: rounds sent under the initial one are judged sooner."""

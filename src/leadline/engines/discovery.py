@@ -108,6 +108,7 @@ def raw_discover(
     attempts: int | None = None,
     max_in_flight: int | None = None,
     clock: Callable[[], float] = time.monotonic,
+    source_share: tuple[int, int] | None = None,
 ) -> Iterator[DiscoveryResult]:
     """Decide which IPv4 ``targets`` (canonical dotted quads) are up; one result per address, in target order.
 
@@ -122,7 +123,8 @@ def raw_discover(
     session = DiscoverySession(plans, timing, rate=RateController.from_timing(timing), attempts=attempts, max_in_flight=window)
     kinds = {kind for kind, _ in ip_plan}
     return run_discovery(session, 4, probe_protocols(kinds, 4), stop=stop, evidence=evidence, clock=clock,
-                         needs="raw host discovery needs root (or CAP_NET_RAW); use --unprivileged")
+                         needs="raw host discovery needs root (or CAP_NET_RAW); use --unprivileged",
+                         source_share=source_share)
 
 
 def run_discovery(
@@ -134,9 +136,14 @@ def run_discovery(
     evidence: PacketEvidence | None,
     clock: Callable[[], float],
     needs: str,
+    source_share: tuple[int, int] | None = None,
 ) -> Iterator[DiscoveryResult]:
-    """Drive ``session`` over real sockets until every host is decided (or ``stop`` is set)."""
-    loop = _Loop(session, family, protocols, evidence, clock, needs)
+    """Drive ``session`` over real sockets until every host is decided (or ``stop`` is set).
+
+    ``source_share=(r, K)``: every target is r modulo K as an integer, so the
+    kernel may drop replies from other addresses before we read them.
+    """
+    loop = _Loop(session, family, protocols, evidence, clock, needs, source_share)
     try:
         while not (stop is not None and stop.is_set()):
             loop.send()
@@ -156,14 +163,15 @@ class _Loop:
     """The sockets of one discovery run and the moves between them and the session."""
 
     def __init__(self, session: DiscoverySession, family: int, protocols: tuple[int, ...],
-                 evidence: PacketEvidence | None, clock: Callable[[], float], needs: str) -> None:
+                 evidence: PacketEvidence | None, clock: Callable[[], float], needs: str,
+                 source_share: tuple[int, int] | None = None) -> None:
         self.session = session
         self.family = family
         self.evidence = evidence
         self.clock = clock
         self.needs = needs
         # Sent probes reach the pcap from the send side: the capture drops our own copies.
-        self.capture = Capture(family, protocols, needs=needs)
+        self.capture = Capture(family, protocols, needs=needs, source_share=source_share)
         self.links = LinkSenders(needs)
         self.sender: socket.socket | None = None
         self.start = clock()

@@ -84,7 +84,8 @@ _LOOPBACK = "lo"
 
 
 def protocol_filter(
-    family: int, protocols: tuple[int, ...], *, outgoing: bool = True, share: tuple[int, int] | None = None
+    family: int, protocols: tuple[int, ...], *, outgoing: bool = True, share: tuple[int, int] | None = None,
+    source_share: tuple[int, int] | None = None,
 ) -> bytes:
     """Classic BPF: accept an IPv4 (or IPv6) datagram whose protocol byte is one of ``protocols``.
 
@@ -94,7 +95,13 @@ def protocol_filter(
     worker of a split scan, so no worker reads another's.  Other protocols
     (ICMP errors) pass to every worker; their quoted probe is checked by
     the session that owns it.
+    ``source_share=(index, count)`` (IPv4) keeps only the TCP segments and
+    ICMP replies (not errors) whose source address is ``index`` modulo
+    ``count``: a cluster task that probes only such addresses never reads
+    the replies of the task beside it on the same machine.
     """
+    if source_share is not None and family == 4:
+        return _source_share_filter(protocols, outgoing, source_share)
     ethertype = ETH_P_IPV6 if family == 6 else ETH_P_IP
     offset = 6 if family == 6 else 9  # next-header / protocol field; no link header on SOCK_DGRAM
     # (opcode, jump-if-true label, jump-if-false label, k); labels resolve to relative jumps.
@@ -132,6 +139,35 @@ def protocol_filter(
     return b"".join(
         struct.pack("HBBI", opcode, jump(at, true), jump(at, false), k) for at, (opcode, true, false, k) in enumerate(code)
     )
+
+
+def _source_share_filter(protocols: tuple[int, ...], outgoing: bool, share: tuple[int, int]) -> bytes:
+    """IPv4 only: TCP, and ICMP other than errors (3, 4, 5, 11, 12), pass when src mod count == index."""
+    index, count = share
+    code: list[tuple[int, int, int, int]] = []  # (opcode, jt, jf, k) with jumps filled in below
+    prologue: list[tuple[int, str | None, str | None, int]] = []
+    if not outgoing:
+        prologue += [(0x20, None, None, _SKF_AD_PKTTYPE), (0x15, "drop", None, PACKET_OUTGOING)]
+    prologue += [(0x28, None, None, _SKF_AD_PROTOCOL), (0x15, None, "drop", ETH_P_IP), (0x30, None, None, 9)]
+    prologue += [(0x15, "icmp", None, 1)] if 1 in protocols else []
+    prologue += [(0x15, "check", None, _TCP)] if _TCP in protocols else []
+    others = [p for p in protocols if p not in (1, _TCP)]
+    prologue += [(0x15, "accept", None, p) for p in others]
+    prologue.append((0x06, None, None, 0))  # drop
+    labels = {"drop": len(prologue) - 1, "icmp": len(prologue)}
+    prologue += [(0xB1, None, None, 0), (0x50, None, None, 0)]  # ldx 4*([0]&0xf); ldb [x+0]: the ICMP type
+    prologue += [(0x15, "accept", None, t) for t in (3, 4, 5, 11, 12)]  # errors pass: their quote is checked
+    labels["check"] = len(prologue)
+    prologue += [(0x20, None, None, 12), (0x94, None, None, count), (0x15, "accept", "drop2", index)]
+    labels["drop2"] = len(prologue)
+    prologue.append((0x06, None, None, 0))
+    labels["accept"] = len(prologue)
+    prologue.append((0x06, None, None, 0x40000))
+    for at, (opcode, true, false, k) in enumerate(prologue):
+        jt = 0 if true is None else labels[true] - at - 1
+        jf = 0 if false is None else labels[false] - at - 1
+        code.append((opcode, jt, jf, k))
+    return b"".join(struct.pack("HBBI", *ins) for ins in code)
 
 
 def attach_filter(sock: socket.socket, program: bytes) -> None:
@@ -298,12 +334,13 @@ class Capture:
         needs: str,
         outgoing: bool = False,
         share: tuple[int, int] | None = None,
+        source_share: tuple[int, int] | None = None,
         timestamps: bool = False,
         interfaces: Callable[[str], str | None] | None = None,
     ) -> None:
         self.outgoing = outgoing
         self.timestamps = timestamps
-        self._program = protocol_filter(family, protocols, outgoing=outgoing, share=share)
+        self._program = protocol_filter(family, protocols, outgoing=outgoing, share=share, source_share=source_share)
         self._needs = needs
         self._interfaces = interfaces or InterfaceFinder()
         self._sockets: dict[str | None, socket.socket] = {}

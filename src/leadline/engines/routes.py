@@ -73,6 +73,9 @@ class _Route:
     interface: str
     gateway: int
     path: LinkPath | None = None  # filled on first use (needs a source-address lookup)
+    # No route before this one in the table overlaps it, so an address inside it matches it first:
+    # a lookup may answer from the last route found without walking the table.
+    exclusive: bool = False
 
 
 def _read_text(path: str) -> str | None:
@@ -109,6 +112,9 @@ class RouteTable:
             netmask = struct.unpack("!I", struct.pack("<I", mask))[0]
             self._routes.append(_Route(network, netmask, bin(netmask).count("1"), metric, fields[0], gateway))
         self._routes.sort(key=lambda r: (-r.prefix, r.metric))
+        for index, route in enumerate(self._routes):
+            route.exclusive = not any(r.network & route.mask == route.network for r in self._routes[:index])
+        self._last: _Route | None = None
         self.local = frozenset(local_addresses)
 
     @classmethod
@@ -136,8 +142,13 @@ class RouteTable:
 
     def _route_for(self, address: str) -> _Route | None:
         value = int.from_bytes(socket.inet_aton(address), "big")
+        last = self._last  # a sweep asks for neighbouring addresses, one after another
+        if last is not None and value & last.mask == last.network:
+            return last
         for route in self._routes:
             if value & route.mask == route.network:
+                if route.exclusive:
+                    self._last = route
                 return route
         return None
 

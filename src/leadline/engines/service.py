@@ -14,6 +14,10 @@ capped (``MAX_READ``), so a 10 MB banner costs 64 KB.  Only the target's
 own address and port are ever contacted: a redirect or referral in an
 answer is data to match, never followed.
 
+After the probes, a port nmap's -sV would hand to a version script gets
+that script's exchange here: an MQTT broker is asked for its version
+(``detect/service/mqtt.py``), which becomes the service name as in nmap.
+
 A deliberate difference from nmap: the NULL probe (waiting for a banner)
 waits ``null_wait`` rather than six seconds.  A service that speaks first
 speaks at once; a late banner is still read, since every probe's answer is
@@ -23,12 +27,15 @@ also matched against the NULL probe's lines, as in nmap.
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
-from collections import deque
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from leadline.detect.service.mqtt import MqttVersionReader, connect_packet, subscribe_packet, wants_mqtt_version
 
 from leadline.detect.service.policy import PortProbing
 from leadline.detect.service.probes import Probe, ProbeDatabase
@@ -59,6 +66,7 @@ class ServiceOptions:
     window: int = 4  # probes in flight at once to one port (after the NULL probe, which goes alone)
     patience: float = 0.5  # the oldest probe's silence that lets one more probe start
     max_read: int = MAX_READ
+    version_step_wait: float = 3.0  # the whole of a version step's exchange (MQTT), at most
 
 
 OnResult = Callable[[ServiceTarget, "ServiceDetail | None"], None]
@@ -139,7 +147,10 @@ class _Conversations:
             _cancel(inflight)
         found = policy.result()
         if found is None and policy.tls:
-            return before_tls
+            found = before_tls
+        if not self.stop.is_set() and wants_mqtt_version(t.port, t.protocol, found.name if found else None,
+                                                          self.options.intensity):
+            found = await self.mqtt_version(t, found, tls=policy.tls)
         if found is not None and self.trace is not None:
             self.trace(f"Service scan match: {t.address}:{t.port} is {found.name}.  "
                        f"Version: |{found.product or ''}|{found.version or ''}|{found.extrainfo or ''}|")
@@ -202,6 +213,39 @@ class _Conversations:
         finally:
             writer.transport.abort()
         return bytes(data), closed
+
+    async def mqtt_version(self, t: ServiceTarget, found: ServiceDetail | None, *, tls: bool) -> ServiceDetail | None:
+        """nmap's mqtt-subscribe as -sV runs it: the broker's ``$SYS/broker/version`` becomes the service name."""
+        reader_state = MqttVersionReader()
+        opts = self.options
+
+        async def talk() -> None:
+            reader, writer = await asyncio.open_connection(t.address, t.port, ssl=self.tls if tls else None,
+                                                           server_hostname="" if tls else None, limit=opts.max_read)
+            try:
+                writer.write(connect_packet("leadline-" + os.urandom(4).hex()) + subscribe_packet())
+                await writer.drain()
+                total = 0
+                while not reader_state.done and total < opts.max_read:
+                    chunk = await reader.read(opts.max_read - total)
+                    if not chunk:
+                        return
+                    total += len(chunk)
+                    reader_state.feed(chunk)
+            finally:
+                writer.transport.abort()
+
+        try:
+            await asyncio.wait_for(talk(), opts.version_step_wait)
+        except (OSError, asyncio.TimeoutError, TimeoutError, ssl.SSLError, asyncio.IncompleteReadError):
+            pass
+        if not reader_state.version:
+            return found
+        if self.trace is not None:
+            self.trace(f"Service scan: {t.address}:{t.port} published its version: {reader_state.version!r}")
+        if found is None:
+            return ServiceDetail(reader_state.version, method="probed", confidence=10)
+        return replace(found, name=reader_state.version)
 
     async def udp_exchange(self, t: ServiceTarget, probe: Probe, policy: PortProbing) -> tuple[bytes, float | None]:
         """One datagram out, the first datagram back (or nothing within the wait)."""

@@ -7,8 +7,8 @@ hops; a hop that did not answer is drawn as an unknown router, and a
 router that was not itself scanned is drawn dashed.  Hosts are coloured
 by how many ports are open (none, 1-2, 3-6, more) and grouped by subnet
 (/24, /64) behind their last hop, with an arc naming each group.  A host
-whose route is unknown hangs off the scanner, dashed when it is known
-to be more than one hop away.
+whose route is unknown hangs off the scanner, dashed when it is more
+than one hop away (by its distance, or else by the TTL of its answers).
 
 The graph is laid out here rather than in the browser: the report then
 needs no JavaScript library (nothing to pin, fetch or inline) and the
@@ -99,6 +99,16 @@ def _sort_key(address: str) -> tuple[int, int]:
         return 9, 0
 
 
+def _hops_from_ttl(h: HostResult) -> int | None:
+    """Hops away, from the TTL of an answer and the nearest common initial TTL at or above it (64, 128, 255)."""
+    ttls = [h.status_reason_ttl, *(p.reason_ttl for p in h.ports if p.state is PortState.OPEN)]
+    ttl = next((t for t in ttls if t), None)
+    if ttl is None:
+        return None
+    initial = next(i for i in (64, 128, 255) if ttl <= i)
+    return initial - ttl + 1
+
+
 def _attach(nodes: dict[str, MapNode], node: MapNode, parent: str) -> None:
     if node.parent is None and node.id != SCANNER:
         node.parent = parent
@@ -141,7 +151,7 @@ def build_map(hosts: Iterable[HostResult]) -> NetworkMap:
         os_result = getattr(h, "os", None)
         os_name = os_result.matches[0].name if os_result is not None and os_result.matches else ""
         node.title = "; ".join(x for x in (names, os_name, f"{node.open_ports} open ports") if x)
-        distance = getattr(h, "distance", None)
+        distance = getattr(h, "distance", None) or _hops_from_ttl(h)
         node.far = parent == SCANNER and distance is not None and distance > 1
         node.subnet = _subnet(h.address)
         _attach(nodes, node, parent)

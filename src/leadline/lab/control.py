@@ -94,7 +94,7 @@ class Lab:
         topology.validate()
         previous = state.load(self.state_dir)
         if previous is not None:
-            if previous.topology == topology.name and self.status().is_up:
+            if _same_build(previous, topology) and self.status().is_up:
                 return False
             self.down()
         wanted = builder.all_namespaces(topology, self.prefix)
@@ -223,3 +223,15 @@ class Lab:
         for words in rules:
             netns.iptables(namespace, ["-D", *words[1:]])
         return len(rules)
+
+
+def _same_build(previous: LabRecord, topology: Topology) -> bool:
+    """Whether a lab built earlier is this topology: same name, hosts, addresses and daemons.
+
+    A topology that gained a host or a service since (a newer checkout) is rebuilt, not reused.
+    """
+    hosts = [(h.name, tuple(i.address for i in h.interfaces)) for h in topology.hosts]
+    built = [(h.name, tuple(h.addresses)) for h in previous.hosts]
+    services = {(h.name, s.kind.value, s.port) for h in topology.hosts for s in h.services}
+    running = {(d.host, d.kind, d.port) for d in previous.daemons}
+    return previous.topology == topology.name and hosts == built and services == running

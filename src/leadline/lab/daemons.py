@@ -138,6 +138,14 @@ def daemon_argv(service: Service, state_dir: Path, host: str, dual_stack: bool =
             return ["socat", "-T", "1", f"{udp},fork", "PIPE"]
         case ServiceKind.UDP_LISTEN:
             return ["socat", "-u", udp_recv, "OPEN:/dev/null"]
+        case ServiceKind.FTP_BOUNCE | ServiceKind.FTP_STRICT:
+            from leadline.lab.ftpd import vsftpd_argv
+
+            return vsftpd_argv(state_dir, host, port, service.kind is ServiceKind.FTP_BOUNCE)
+        case ServiceKind.LEGACY_STACK:
+            from leadline.lab.legacy import responder_argv
+
+            return responder_argv(state_dir)
     from leadline.lab.udpservices import udp_daemon_argv
 
     argv = udp_daemon_argv(service, state_dir, host, dual_stack)
@@ -156,7 +164,7 @@ def start_daemon(
     start = start_time_of(pid)
     if start is None:
         raise LabError(f"{argv[0]} for {host}:{service.port} exited at once")
-    return RunningDaemon(host, service.kind.value, service.port, pid, start, argv[0])
+    return RunningDaemon(host, service.kind.value, service.port, pid, start, Path(argv[0]).name)
 
 
 def spawn_detached(argv: list[str], log_path: Path) -> int:
@@ -177,7 +185,15 @@ def spawn_detached(argv: list[str], log_path: Path) -> int:
 
 
 def is_listening(daemon: RunningDaemon, protocol: str) -> bool:
-    """Whether the daemon's namespace has a socket bound to the daemon's port."""
+    """Whether the daemon's namespace has a socket bound to the daemon's port.
+
+    The legacy responder binds no port: it is ready once its packet socket exists.
+    """
+    if daemon.kind == ServiceKind.LEGACY_STACK.value:
+        try:
+            return len(Path(f"/proc/{daemon.pid}/net/packet").read_text().splitlines()) > 1
+        except (FileNotFoundError, ProcessLookupError):
+            return False
     table = "tcp" if protocol == "tcp" else "udp"
     wanted_state = _TCP_LISTEN_STATE if protocol == "tcp" else _UDP_UNCONNECTED_STATE
     lines: list[str] = []

@@ -6,9 +6,11 @@
   screen, a C1 CSI byte, a right-to-left override) and invalid UTF-8;
 * 2002: a 10 MB banner, sent as fast as the reader takes it;
 * 2003: a banner crafted for backtracking patterns (long runs that almost match);
-* 2004: an HTTP server whose every answer is a redirect to REDIRECT_TO
+* 8000: an HTTP server whose every answer is a redirect to REDIRECT_TO
   (another address; a scanner must never follow it), with an escape-laden
-  Server header and title.
+  Server header and title.  It sits on a port both tools' HTTP scripts take
+  as HTTP by number (http-alt), so -sC's http-title meets the redirect
+  whether or not version detection names the service.
 
 Every port answers every connection the same way, so any probe order sees it.
 """
@@ -25,7 +27,7 @@ ESCAPE_BANNER = (b"220 \x1b[31mred\x1b[0m \x1b]0;owned\x07 \x1b[2J\x9b6n \xe2\x8
 HUGE_BANNER_SIZE = 10 * 1024 * 1024
 # Long runs of the characters broad patterns repeat, each ending just short of a match.
 BOMB_BANNER = b"SSH-2.0-" + b"a" * 20000 + b"\t" + b"HTTP/1.1 200 " + b"x" * 20000 + b"\r\n" * 2 + b"220 " + b"." * 30000
-HOSTILE_PORTS = {"escapes": 2001, "huge": 2002, "bomb": 2003, "redirect": 2004}
+HOSTILE_PORTS = {"escapes": 2001, "huge": 2002, "bomb": 2003, "redirect": 8000}
 
 
 def redirect_answer(target: str) -> bytes:

@@ -6,6 +6,8 @@ one place that says how each host answers.
 
 from __future__ import annotations
 
+from leadline.lab.ftpd import ftp_host
+from leadline.lab.legacy import legacy_host
 from leadline.lab.topology import Host, Interface, Route, Rule, Service, ServiceKind, Topology
 from leadline.lab.udpservices import udp_server
 
@@ -299,6 +301,6 @@ def practice_topology() -> Topology:
     return Topology(
         "practice",
         (scanner, router1, _course(), _iot(), _windows(), _firewall(), *_fingerprint_hosts(), router2, _far(),
-         udp_server(ROUTER1, ROUTER1_6)),
+         udp_server(ROUTER1, ROUTER1_6), legacy_host(_VIA_ROUTER1[:1]), ftp_host(_VIA_ROUTER1[:1])),
         scanner="scanner",
     )

@@ -1,10 +1,15 @@
 """A lab of real daemons for version detection: OpenSSH, nginx (plain and TLS), lighttpd, vsftpd, Redis,
-memcached, dnsmasq, Mosquitto, a hostile service, and a trap address that must never hear from us.
+memcached, dnsmasq, Mosquitto, PostgreSQL, a hostile service, and a trap address that must never hear from us.
 
 Four namespaces (``<prefix>-scan``, ``-svc``, ``-hos``, ``-trap``) on one bridge inside the scanner's
 namespace, addresses in 198.19.90.0/24 (benchmarking space, no route out).  ``service_lab()`` builds it,
 starts every daemon from the Debian packages with configuration files written into a temporary
 directory (nothing under /etc is read or changed), waits until each listens, and removes it all again.
+PostgreSQL refuses to run as root: its cluster is made in that directory and run as the ``postgres``
+account the Debian package creates.
+
+The prefix is the caller's; ``lab_prefix()`` derives one from ``LEADLINE_SERVICE_LAB`` or the test
+suite's ``LEADLINE_TEST_LAB``, so two checkouts can each run a service lab at once.
 
 To join the practice lab, each daemon here becomes a ``ServiceKind`` in ``lab/topology.py`` with its
 command line in ``daemons.daemon_argv`` (the config writers below are written to be called from there),
@@ -13,6 +18,9 @@ on a new practice host (e.g. 198.18.1.40 "services"), and the hostile service an
 
 from __future__ import annotations
 
+import glob
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,10 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from leadline.errors import LabError
+from leadline.lab.hostile import HOSTILE_PORTS
 from leadline.lab.daemons import processes_in_namespace, spawn_detached, start_time_of, stop_processes
 from leadline.lab.netns import add_namespaces, delete_namespaces, in_namespace, namespace_inode, run_command
 
-__all__ = ["HOSTILE", "SCANNER", "SERVICES", "SERVICE_PORTS", "TRAP", "ServiceLab", "service_lab"]
+__all__ = ["HOSTILE", "SCANNER", "SERVICES", "SERVICE_PORTS", "TRAP", "ServiceLab", "lab_prefix", "service_lab"]
 
 SCANNER = "198.19.90.1"
 SERVICES = "198.19.90.10"
@@ -36,8 +45,16 @@ TRAP = "198.19.90.20"
 SERVICE_PORTS: dict[int, tuple[str, str]] = {
     21: ("tcp", "vsftpd"), 22: ("tcp", "sshd"), 53: ("tcp", "dnsmasq"), 80: ("tcp", "nginx"),
     443: ("tcp", "nginx"), 1883: ("tcp", "mosquitto"), 6379: ("tcp", "redis-server"),
-    8080: ("tcp", "lighttpd"), 11211: ("tcp", "memcached"),
+    5432: ("tcp", "postgres"), 8080: ("tcp", "lighttpd"), 11211: ("tcp", "memcached"),
 }
+
+
+def lab_prefix(role: str = "v") -> str:
+    """The namespace prefix for a service lab: ``LEADLINE_SERVICE_LAB``, else the test lab's prefix plus ``role``."""
+    explicit = os.environ.get("LEADLINE_SERVICE_LAB")
+    if explicit:
+        return explicit + (role if role != "v" else "")
+    return os.environ.get("LEADLINE_TEST_LAB", "ls") + role
 
 
 @dataclass
@@ -116,6 +133,7 @@ def _configs(d: Path) -> dict[str, list[str]]:
     (d / "mosquitto.conf").write_text(f"listener 1883 {SERVICES}\nallow_anonymous true\npid_file {d}/mosquitto.pid\n"
                                       "user root\n")
     return {
+        "postgres": _postgres(d),
         "sshd": ["/usr/sbin/sshd", "-D", "-e", "-f", str(d / "sshd_config")],
         "nginx": ["nginx", "-p", str(d), "-e", str(d / "nginx-error.log"), "-c", str(d / "nginx.conf"),
                   "-g", "daemon off;"],
@@ -128,6 +146,23 @@ def _configs(d: Path) -> dict[str, list[str]]:
                     "--bind-interfaces", "--port", "53", f"--pid-file={d}/dnsmasq.pid", "--user=root"],
         "mosquitto": ["mosquitto", "-c", str(d / "mosquitto.conf")],
     }
+
+
+def _postgres(d: Path) -> list[str]:
+    """A fresh cluster under ``d``, owned by the unprivileged ``postgres`` account; the server's command line."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"), key=lambda p: int(p.split("/")[4]))
+    if not found or shutil.which("runuser") is None:
+        raise LabError("PostgreSQL is not installed (Debian package postgresql)")
+    server = found[-1]
+    data, sock = d / "pgdata", d / "pgsock"
+    d.chmod(0o755)  # the postgres account walks through to its own directories
+    for path in (data, sock):
+        path.mkdir(mode=0o700)
+        shutil.chown(path, "postgres", "postgres")
+    run_command(["runuser", "-u", "postgres", "--", str(Path(server).with_name("initdb")), "-D", str(data),
+                 "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8", "--locale=C.UTF-8"])
+    return ["runuser", "-u", "postgres", "--", server, "-D", str(data), "-c", f"listen_addresses={SERVICES}",
+            "-c", "port=5432", "-c", f"unix_socket_directories={sock}", "-c", "fsync=off"]
 
 
 def _start(lab: ServiceLab, ns: str, name: str, argv: list[str]) -> None:
@@ -161,8 +196,9 @@ def _teardown(lab: ServiceLab) -> None:
 
 
 @contextmanager
-def service_lab(prefix: str = "lsv") -> Iterator[ServiceLab]:
+def service_lab(prefix: str | None = None) -> Iterator[ServiceLab]:
     """Build the lab, yield it, and remove it (daemons, namespaces, files) whatever happens."""
+    prefix = prefix or lab_prefix()
     with tempfile.TemporaryDirectory(prefix=f"leadline-{prefix}-") as tmp:
         lab = ServiceLab(prefix, Path(tmp))
         delete_namespaces(lab.namespaces())  # a lab left behind by a killed run
@@ -173,7 +209,7 @@ def service_lab(prefix: str = "lsv") -> Iterator[ServiceLab]:
                 _start(lab, svc, name, argv)
             _start(lab, f"{prefix}-hos", "hostile", [sys.executable, "-m", "leadline.lab.hostile", HOSTILE, TRAP])
             _wait(svc, set(SERVICE_PORTS))
-            _wait(f"{prefix}-hos", {2001, 2002, 2003, 2004})
+            _wait(f"{prefix}-hos", set(HOSTILE_PORTS.values()))
             yield lab
         finally:
             _teardown(lab)

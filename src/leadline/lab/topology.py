@@ -28,6 +28,7 @@ __all__ = [
     "Service",
     "ServiceKind",
     "Topology",
+    "cluster_topology",
 ]
 
 LAB_RANGE = ipaddress.IPv4Network("198.18.0.0/15")
@@ -60,6 +61,9 @@ class ServiceKind(str, enum.Enum):
     UDP_INETD_ECHO = "udp-inetd-echo"  # xinetd's built-in echo (RFC 862)
     UDP_INETD_DAYTIME = "udp-inetd-daytime"  # xinetd's built-in daytime (RFC 867)
     UDP_INETD_CHARGEN = "udp-inetd-chargen"  # xinetd's built-in chargen (RFC 864)
+    FTP_BOUNCE = "ftp-bounce"  # vsftpd with port_promiscuous=YES (lab/ftpd.py)
+    FTP_STRICT = "ftp-strict"  # vsftpd refusing PORT to a third party
+    LEGACY_STACK = "legacy-stack"  # our user-space TCP/IP responder (lab/legacy.py), one global IP ID
 
     @property
     def protocol(self) -> str:
@@ -266,5 +270,32 @@ def routed_range_topology(swept: str = "198.19.0.0/17", network: str = "198.18.7
             Host("target", (Interface("far", f"{far}.2/24"),),
                  routes=(Route(swept, kind="local", device="lo"), Route(f"{network}.0/24", via=f"{far}.1")),
                  role="answers for the whole swept range"),
+        ),
+    )
+
+
+def cluster_topology(swept: str = "198.19.64.0/23") -> Topology:
+    """Three "machines" on one LAN — the scanner (the scheduler and the coordinator run there) and two
+    cluster workers ``wa`` and ``wb``, each with its own address and routes — and a router before a
+    target that answers for every address of ``swept`` (a ``local`` route on its loopback).
+
+    Addresses of the /22 around ``swept`` outside it are routed to the target too, which drops them:
+    hosts that are down.  LAN 198.18.82.0/24 (router .1, scanner .10, wa .11, wb .12); far side
+    198.18.83.0/24 (router .1, target .2).
+    """
+    around = str(ipaddress.ip_network(swept).supernet(new_prefix=22))
+    lan_routes = (Route(around, via="198.18.82.1"), Route("198.18.83.0/24", via="198.18.82.1"))
+    return Topology(
+        "cluster",
+        (
+            Host("scanner", (Interface("lan", "198.18.82.10/24"),), routes=lan_routes,
+                 role="the Dask scheduler and the leadline coordinator"),
+            Host("wa", (Interface("lan", "198.18.82.11/24"),), routes=lan_routes, role="a cluster worker"),
+            Host("wb", (Interface("lan", "198.18.82.12/24"),), routes=lan_routes, role="a cluster worker"),
+            Host("router", (Interface("lan", "198.18.82.1/24"), Interface("far", "198.18.83.1/24")),
+                 routes=(Route(around, via="198.18.83.2"),), forwarding=True),
+            Host("target", (Interface("far", "198.18.83.2/24"),),
+                 routes=(Route(swept, kind="local", device="lo"), Route("198.18.82.0/24", via="198.18.83.1")),
+                 role="answers for the swept range"),
         ),
     )

@@ -77,7 +77,7 @@ class GrepableOutput(NullSink):
         if len(states) == 1:
             state, count, _ = states[0]
             ports_field += f"\tIgnored State: {state} ({count})"
-        lines.append(ports_field)
+        lines.append(ports_field + _os_fields(host))
         if host.interrupted:
             lines.append(f"# {host.address}: scan interrupted, the ports above are incomplete")
         return lines
@@ -103,3 +103,19 @@ def port_entry(port: PortResult) -> str:
 
 
 __all__ = ["GrepableOutput", "port_entry"]
+
+
+def _os_fields(host: HostResult) -> str:
+    """nmap's OS fields on the Ports line: exact matches only, then the sequence classes."""
+    os = host.os
+    if os is None:
+        return ""
+    out = ""
+    if os.perfect and not os.too_many:
+        out += "\tOS: " + "|".join(m.name for m in os.matches[:os.perfect])
+    seq = os.sequences
+    if seq is not None and seq.tcp_index is not None and len(seq.tcp_values) > 3:
+        out += f"\tSeq Index: {seq.tcp_index}"
+    if seq is not None and seq.ipid_class is not None and len(seq.ipid_values) > 2:
+        out += f"\tIP ID Seq: {seq.ipid_class}"
+    return out

@@ -122,6 +122,8 @@ def _host_fields(host: HostResult) -> dict[str, Any]:
         "other_addresses": list(host.other_addresses),
         "timed_out": host.timed_out,
         "interrupted": host.interrupted,
+        "through": host.through,
+        **({"scanned_by": host.scanned_by} if host.scanned_by else {}),
         "warnings": list(host.warnings),
         "ports": [
             {

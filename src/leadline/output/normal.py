@@ -67,6 +67,7 @@ class NormalOutput(NullSink):
         # Host discovery ran (no -Pn, no -sL): a lone host found down earns nmap's -Pn hint.
         self.ping_hint = ping_hint
         self.open_only = open_only
+        self._through_shown: str | None = None  # nmap names the zombie once, before the first report
         self.verbosity = verbosity
         self.debugging = debugging
         self.file_header = file_header
@@ -164,6 +165,9 @@ class NormalOutput(NullSink):
         ping_only = self.run is not None and (self.run.ping_only or self.run.list_only)
         if self.open_only and not ping_only and not has_possibly_open(host):
             return []
+        if host.through and host.through != self._through_shown:
+            self._through_shown = host.through
+            lines.append(host.through)
         lines.append(f"{PROGRAM} scan report for {name}")
         lines.append(self._up_line(host))
         if host.interrupted:

@@ -160,6 +160,9 @@ class XmlOutput(NullSink):
             head += f' endtime="{int(host.end_time)}"'
         if host.timed_out:
             head += ' timedout="true"'
+        comment = host_comment(host)  # nmap's DTD has a free comment here; --resume reads it
+        if comment is not None:
+            head += f' comment="{xml_attr(comment)}"'
         lines.append(f'{head}><status state="{host.status.value}" reason="{host.status_reason.value}" '
                      f'reason_ttl="{host.status_reason_ttl or 0}"/>')
         family = "ipv6" if host.family == 6 else "ipv4"
@@ -218,6 +221,12 @@ class XmlOutput(NullSink):
             return
         self.stream.write("".join(line + "\n" for line in lines))
         self.stream.flush()
+
+
+def host_comment(host: HostResult) -> str | None:
+    """``interrupted`` (not every port was decided) and ``scanned by WORKER`` (--cluster), joined by "; "."""
+    notes = (["interrupted"] if host.interrupted else []) + ([f"scanned by {host.scanned_by}"] if host.scanned_by else [])
+    return "; ".join(notes) or None
 
 
 def xml_text(value: str) -> str:

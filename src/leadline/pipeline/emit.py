@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from leadline.detect.oui import vendor_for
-from leadline.model import HostStatus, PortResult
+from leadline.model import HostResult, HostStatus, PortResult
 from leadline.output.formatting import sort_ports
 from leadline.pipeline.context import ScanContext
 from leadline.pipeline.record import HostRecord
@@ -48,6 +48,17 @@ class Emitter:
             if record.status is HostStatus.UP:
                 self.counts.up += 1
             elif record.status is HostStatus.DOWN:
+                self.counts.down += 1
+
+    def replay(self, result: HostResult) -> None:
+        """A host frozen elsewhere (--resume's checkpoint, a cluster worker): written and counted as if found here."""
+        try:
+            self.ctx.sink.host(result)
+        finally:
+            self.counts.total += 1
+            if result.status is HostStatus.UP:
+                self.counts.up += 1
+            elif result.status is HostStatus.DOWN:
                 self.counts.down += 1
 
     def listed(self, addresses: list[str]) -> None:

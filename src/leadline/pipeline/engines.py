@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from leadline.core.osprobes import OsPlan, OsProbe
     from leadline.engines.osprobe import RoundTraffic
     from leadline.engines.routes import RouteTable
+    from leadline.core.idle import PortFound
+    from leadline.core.ftpbounce import PortVerdict
+    from leadline.core.idle import PortFound
 
 __all__ = ["Engines", "MakeSession", "SystemEngines"]
 
@@ -71,6 +74,15 @@ class Engines(Protocol):
 
         ``split=False`` keeps it in one process: a UDP scan's per-host ICMP budgets are one process's to track."""
 
+    def idle_scan(self, zombie: str, targets: Sequence[str], ports: Sequence[int], timing: Timing, *,
+                  on_zombie: Callable[[str], None], on_host_done: Callable[[str, list[PortFound]], None],
+                  stop: threading.Event) -> None:
+        """Check the zombie (LeadlineError in one line when it cannot serve), then scan each target through it."""
+
+    def bounce_scan(self, server: str, target: str, ports: Sequence[int], timing: Timing, *,
+                    stop: threading.Event) -> list[PortVerdict]:
+        """Each port of ``target`` through the FTP server of -b; LeadlineError in one line when it refuses."""
+
     def reverse_names(self, addresses: Sequence[str]) -> dict[str, str | None]: ...
 
     def resolve_name(self, name: str, family: int) -> list[str]: ...
@@ -95,7 +107,8 @@ class Engines(Protocol):
 class SystemEngines:
     """The real kernel: sockets, packet capture, routing tables and the resolver."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, reply_share: tuple[int, int] | None = None) -> None:
+        self.reply_share = reply_share  # (r, K): every target is r mod K, so captures drop other sources
         self._routes4: object | None = None
         self._routes6: object | None = None
 
@@ -142,7 +155,8 @@ class SystemEngines:
                      arp: bool, stop: threading.Event, evidence: PacketEvidence | None) -> Iterator[DiscoveryResult]:
         from leadline.engines.discovery import raw_discover
 
-        return raw_discover(addresses, probes, timing, arp=arp, stop=stop, evidence=evidence)
+        return raw_discover(addresses, probes, timing, arp=arp, stop=stop, evidence=evidence,
+                            source_share=self.reply_share)
 
     def nd_discover(self, addresses: Sequence[str], probes: Sequence[DiscoveryProbe], timing: Timing, *,
                     stop: threading.Event, evidence: PacketEvidence | None) -> Iterator[DiscoveryResult]:
@@ -176,6 +190,41 @@ class SystemEngines:
             split_raw_scan(make_session, ports, timing, workers, family=family, on_event=on_event, stop=stop)
         else:
             run_raw_scan(make_session(ports, timing), family=family, on_event=on_event, stop=stop, evidence=evidence)
+
+    def idle_scan(self, zombie: str, targets: Sequence[str], ports: Sequence[int], timing: Timing, *,
+                  on_zombie: Callable[[str], None], on_host_done: Callable[[str, list[PortFound]], None],
+                  stop: threading.Event) -> None:
+        from leadline.engines.idle import IdleEngine, parse_zombie
+
+        where = parse_zombie(zombie)
+        engine = IdleEngine(where, self.source_address_for(where.address),
+                            timeout=max(timing.initial_rtt_timeout, 0.5))
+        try:
+            on_zombie(engine.check(targets[0] if targets else None).message)
+            for target in targets:
+                if stop.is_set():
+                    break
+                on_host_done(target, engine.scan(target, ports, max_group=timing.max_parallelism or 100,
+                                                 min_group=max(4, timing.min_parallelism), stop=stop.is_set))
+        finally:
+            engine.close()
+
+    def bounce_scan(self, server: str, target: str, ports: Sequence[int], timing: Timing, *,
+                    stop: threading.Event) -> list[PortVerdict]:
+        from leadline.core.ftpbounce import BounceRefused, parse_server
+        from leadline.engines.ftpbounce import bounce_ports
+        from leadline.errors import LeadlineError
+
+        try:
+            user, password, host, port = parse_server(server)
+        except BounceRefused as refused:
+            raise LeadlineError(str(refused)) from None
+        address = self.resolve_name(host, 4)
+        if not address:
+            raise LeadlineError(f"Failed to resolve FTP bounce proxy hostname/IP: {host}")
+        deadline = max(1.0, min(timing.max_rtt_timeout, 2.0))
+        return bounce_ports((address[0], port), user, password, target, ports, parallel=8, deadline=deadline,
+                            stop=stop.is_set)
 
     def reverse_names(self, addresses: Sequence[str]) -> dict[str, str | None]:
         from leadline.engines.resolve import reverse_lookup_many

@@ -14,13 +14,15 @@ detection over IPv6 is not there yet.
 
 from __future__ import annotations
 
+import os
 import random
+import threading
 import time
 
 from leadline.core.osprobes import SEQ_DELAY, SEQ_PROBES, OsPlan, make_plan, round_probes
-from leadline.detect.os.database import OsDatabase, load_os_db
+from leadline.detect.os.database import NMAP_OS_DB, OsDatabase, load_os_db
 from leadline.detect.os.fingerprint import Fingerprint, build_fingerprint
-from leadline.detect.os.match import MatchResult, match_fingerprint
+from leadline.detect.os.match import MatchResult, match_fingerprint, prepare
 from leadline.detect.os.printed import ScanInfo, merged_fingerprint
 from leadline.detect.os.report import Conditions, best_round, not_ideal_reason, os_result, repeats, ttl_hint
 from leadline.errors import PrivilegeError, UsageError
@@ -41,6 +43,26 @@ def _database(path: str | None) -> OsDatabase:
         return load_os_db(path)
     except ValueError as e:
         raise UsageError(str(e)) from None
+
+
+class _Preload:
+    """nmap's database parsed in the background: round one needs no database, so the parse overlaps it."""
+
+    def __init__(self, path: str | None) -> None:
+        self.error: UsageError | None = None
+        self.thread = threading.Thread(target=self._load, args=(path,), name="os-db", daemon=True)
+        self.thread.start()
+
+    def _load(self, path: str | None) -> None:
+        try:
+            prepare(_database(path))
+        except UsageError as e:
+            self.error = e
+
+    def wait(self) -> None:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
 
 
 class _Host:
@@ -86,7 +108,11 @@ class OsScan:
             if config.aggressive:
                 return False  # -A without root: the rest of -A still runs, as with nmap
             raise PrivilegeError(_ROOT)
-        _database(config.osdb)
+        if config.osdb in (None, "nmap") and os.path.exists(NMAP_OS_DB):
+            self.preload: _Preload | None = _Preload(config.osdb)  # nmap's own file: parse it meanwhile
+        else:
+            _database(config.osdb)  # a file of the user's: a bad one fails before any output
+            self.preload = None
         return True
 
     def run(self, group: HostGroup, ctx: ScanContext) -> None:
@@ -106,25 +132,28 @@ class OsScan:
             hosts.append(host)
         if not hosts or ctx.stopped:
             return
-        db = _database(config.osdb)
         ctx.sink.task_begin(TASK, time.time(), f"{len(hosts)} host{'s' if len(hosts) != 1 else ''}")
         for attempt in range(config.max_os_tries):
             active = [h for h in hosts if not h.done]
             if not active or ctx.stopped:
                 break
-            self._round(active, ctx, db, rng, attempt)
+            self._round(active, ctx, rng, attempt)
         for host in hosts:
             if host.rounds:
                 self._report(host, ctx)
         ctx.sink.task_end(TASK, time.time())
 
-    def _round(self, active: list[_Host], ctx: ScanContext, db: OsDatabase, rng: random.Random, attempt: int) -> None:
+    def _round(self, active: list[_Host], ctx: ScanContext, rng: random.Random, attempt: int) -> None:
         plans = {h.record.address: h.plan(ctx.engines.source_address_for(h.record.address), rng) for h in active}
         rounds = [(plans[h.record.address], round_probes(plans[h.record.address], rng)) for h in active]
         latency = max((h.record.latency or 0.0) for h in active)
         wait = min(2.0, max(0.3, 8 * latency))
         traffic = {t.plan.target: t for t in ctx.engines.os_round(rounds, wait=wait, stop=ctx.stop,
                                                                  evidence=ctx.evidence)}
+        preload = getattr(self, "preload", None)
+        if preload is not None:
+            preload.wait()
+        db = _database(ctx.plan.config.osdb)
         for host in active:
             got = traffic.get(host.record.address)
             if got is None:
@@ -137,13 +166,15 @@ class OsScan:
                 host.timing_ratio = max(host.timing_ratio, (seq_times[-1] - seq_times[0]) / ideal)
             if fp.closed_udp_answered and host.closed_udp is None:
                 host.udp_answered = got.plan.closed_udp
-            result = match_fingerprint(fp.tests, db)
-            previous = host.rounds[-1] if host.rounds else None
+            repeated = bool(host.rounds) and repeats(host.rounds[-1], fp)
+            result = match_fingerprint(fp.tests, db)  # even a repeat: its SEQ values may score higher (best round wins)
             host.rounds.append(fp)
             host.results.append(result)
+            if repeated:
+                host.done = True
             reason = not_ideal_reason(host.conditions(ctx), fp.distance)
             tries = min(ctx.plan.config.max_os_tries, STANDARD_TRIES) if reason else ctx.plan.config.max_os_tries
-            if result.perfect or len(host.rounds) >= tries or (previous is not None and repeats(previous, fp)):
+            if result.perfect or len(host.rounds) >= tries:
                 host.done = True
 
     def _report(self, host: _Host, ctx: ScanContext) -> None:
@@ -161,6 +192,8 @@ class OsScan:
         used = tuple(p for p in (host.open, host.closed) if p is not None)
         if udp is not None:
             used += (host.closed_udp or PortResult(udp, "udp", PortState.CLOSED, Reason.PORT_UNREACH),)
+        if fp.seq.lastboot is not None:
+            record.uptime = max(0.0, time.time() - fp.seq.lastboot)
         received = host.open.reason_ttl if host.open and host.open.reason_ttl else record.reason_ttl
         record.os = os_result(result, fp, fingerprint_text=merged_fingerprint(info, host.rounds), ports_used=used,
                               reason=reason, guess=ctx.plan.config.osscan_guess,

@@ -19,10 +19,12 @@ from leadline.config import ScanConfig, Timing
 from leadline.core.probes.udp import UdpScan
 from leadline.core.probes.base import ProbeContext, ProbeModule
 from leadline.core.session import Event, HostDone, PortDecided, ScanSession
-from leadline.model import PortResult, PortState
+from leadline.core.idle import PortFound
+from leadline.model import PortResult, PortState, Reason
 from leadline.pipeline.context import ScanContext, TaskProgress, scanning_hosts
 from leadline.pipeline.plan import ScanPlan
 from leadline.pipeline.record import HostGroup, HostRecord
+from leadline.errors import UsageError
 from leadline.scantypes import Engine, ScanType, probe_module
 
 __all__ = ["PortScan", "exchange_line", "port_order"]
@@ -89,6 +91,10 @@ class PortScan:
         progress = TaskProgress(ctx.sink, self.kind.task, total)
         if self.kind.engine is Engine.CONNECT:
             self._connect(hosts, ports, ctx, progress)
+        elif self.kind.engine is Engine.IDLE:
+            self._idle(hosts, ports, ctx, progress)
+        elif self.kind.engine is Engine.BOUNCE:
+            self._bounce(hosts, ports, ctx, progress)
         else:
             self._raw(hosts, ports, ctx, progress)
         ctx.sink.task_end(self.kind.task, time.time(), f"{total} total ports")
@@ -108,6 +114,61 @@ class PortScan:
 
         ctx.engines.connect_scan(list(hosts), ports, ctx.plan.config.timing, on_host_done=done,
                                  on_progress=lambda finished, _total: progress.update(finished), stop=ctx.stop)
+
+    def _idle(self, hosts: dict[str, HostRecord], ports: list[int], ctx: ScanContext, progress: TaskProgress) -> None:
+        """Through the zombie of -sI: open where its counter moved, closed|filtered elsewhere (nmap's reasons)."""
+        zombie = ctx.plan.config.idle_zombie or ""
+        names = ctx.services.names("tcp")
+        line: list[str] = []
+        decided = 0
+
+        def on_zombie(message: str) -> None:
+            line.append(message)
+            for record in hosts.values():
+                record.through = message
+
+        def done(address: str, found: list[PortFound]) -> None:
+            nonlocal decided
+            record = hosts[address]
+            for item in found:
+                state, reason = ((PortState.OPEN, Reason.IPID_CHANGE) if item.open
+                                 else (PortState.CLOSED_FILTERED, Reason.NO_IPID_CHANGE))
+                port = PortResult(item.port, "tcp", state, reason, None, names.get(item.port))
+                record.ports.append(port)
+                if item.open:
+                    ctx.sink.port_found(address, port)
+            decided += len(found)
+            progress.update(decided)
+
+        ctx.engines.idle_scan(zombie, list(hosts), ports, ctx.plan.config.timing, on_zombie=on_zombie,
+                              on_host_done=done, stop=ctx.stop)
+
+    def _bounce(self, hosts: dict[str, HostRecord], ports: list[int], ctx: ScanContext, progress: TaskProgress) -> None:
+        """Through the FTP server of -b.  vsftpd ends the session on a PORT below 1024, so those are skipped.
+
+        The reason is nmap's for every bounced port, "no-response": the target never answered us.
+        """
+        server = ctx.plan.config.bounce_server or ""
+        allowed = [p for p in ports if p >= 1024]
+        if len(allowed) < len(ports):
+            ctx.warn("Your FTP bounce server doesn't allow privileged ports, skipping them.")
+        if not allowed:
+            raise UsageError("And you didn't want to scan any unprivileged ports.  Giving up.")
+        names = ctx.services.names("tcp")
+        states = {"open": PortState.OPEN, "closed": PortState.CLOSED, "filtered": PortState.FILTERED}
+        decided = 0
+        for address, record in hosts.items():
+            if ctx.stopped:
+                break
+            record.through = f"FTP bounce scan through {server.rpartition('@')[2]}"
+            for verdict in ctx.engines.bounce_scan(server, address, allowed, ctx.plan.config.timing, stop=ctx.stop):
+                port = PortResult(verdict.port, "tcp", states[verdict.state], Reason.NO_RESPONSE, None,
+                                  names.get(verdict.port))
+                record.ports.append(port)
+                if port.state is PortState.OPEN:
+                    ctx.sink.port_found(address, port)
+            decided += len(allowed)
+            progress.update(decided)
 
     def _raw(self, hosts: dict[str, HostRecord], ports: list[int], ctx: ScanContext, progress: TaskProgress) -> None:
         """A session per source address and family, each driven by the raw engine."""

@@ -46,6 +46,7 @@ class HostRecord:
     trace: Trace | None = None
     scripts: list[ScriptResult] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    through: str | None = None  # the zombie or FTP server the ports were scanned through
 
     @property
     def address(self) -> str:
@@ -93,6 +94,7 @@ class HostRecord:
             os=self.os,
             trace=self.trace,
             scripts=tuple(self.scripts),
+            through=self.through,
             warnings=tuple(self.warnings),
         )
 

@@ -21,7 +21,7 @@ from leadline._version import __version__
 from leadline.config import ScanConfig
 from leadline.core.ports import compact
 from leadline.core.targets import Target, iter_targets, parse_target_spec, shuffled_in_blocks
-from leadline.model import RunInfo, RunStats, ScanInfo
+from leadline.model import HostResult, RunInfo, RunStats, ScanInfo
 from leadline.output.base import Sink
 from leadline.pipeline.context import ScanContext
 from leadline.pipeline.discovery import Discovery
@@ -111,8 +111,13 @@ class Scan:
         services: ServiceTable | None = None,
         trace: Callable[[str], None] | None = None,
         engines: Engines | None = None,
+        resumed: Sequence[HostResult] = (),
+        given: Sequence[Target] | None = None,
     ) -> None:
         self.config = config
+        self.resumed = resumed  # hosts an interrupted run already finished (--resume): replayed, not scanned
+        self.done = frozenset(h.address for h in resumed)
+        self.given = given  # targets already expanded elsewhere (a cluster task): used as they are
         self.warn = warn
         self.extra_targets = list(extra_targets)
         self.extra_excludes = tuple(extra_excludes)
@@ -155,12 +160,27 @@ class Scan:
                        service_scan=self.service_scan, os_scan=self.os_scan)
 
     def targets(self) -> Iterator[Target]:
+        if self.given is not None:
+            return iter(self.given)
         specs = itertools.chain(self.config.targets, self.extra_targets)
         stream = iter_targets(specs, exclude=self.config.exclude + self.extra_excludes,
                               resolve=self.ctx.engines.resolve_name, ipv6=self.config.ipv6, warn=self.warn)
+        if self.config.shard is not None:
+            stream = self._sharded(stream)
+        if self.done:
+            stream = (t for t in stream if t.address not in self.done)
         if self.config.randomize_hosts:
             return shuffled_in_blocks(stream, random.Random())
         return stream
+
+    def _sharded(self, stream: Iterator[Target]) -> Iterator[Target]:
+        """Only this run's shard; the permutation's range is the targets' count before exclusions."""
+        from leadline.core.shards import Shard, shard_stream
+
+        assert self.config.shard is not None
+        size = sum(parse_target_spec(s, ipv6=self.config.ipv6).count()
+                   for s in itertools.chain(self.config.targets, self.extra_targets))
+        return shard_stream(stream, Shard(*self.config.shard), size)
 
     def run(self) -> RunStats:
         """Run to the end, or until ``stop`` is set; the sinks are always closed."""
@@ -169,6 +189,8 @@ class Scan:
         sink.begin(self.run_info(time.time()))
         exit_status, error = "error", "interrupted"
         try:
+            for host in self.resumed:
+                self.emitter.replay(host)
             with quiet_collector():
                 self.scan_all()
             if not self.ctx.stopped:

@@ -28,12 +28,13 @@ from leadline.core.packet import icmp, icmpv6
 from leadline.core.packet.arp import REPLY as ARP_REPLY
 from leadline.core.packet.arp import REQUEST as ARP_REQUEST
 from leadline.core.packet.arp import ARPPacket, build_arp, parse_arp
-from leadline.core.packet.checksum import PacketError, internet_checksum
+from leadline.core.packet.checksum import PacketError
 from leadline.core.packet.ethernet import BROADCAST, ETHERTYPE_ARP, EthernetFrame, build_ethernet, parse_ethernet
 from leadline.core.packet.ipv4 import IPv4Header, build_ipv4
 from leadline.core.packet.ipv6 import IPv6Header, build_ipv6, pack_ipv6
 from leadline.core.packet.parse import pack_address, parse_datagram, parse_quoted
 from leadline.core.packet.tcp import TCPFlag
+from leadline.core.packet.template import IcmpQueryTemplate
 from leadline.core.packet.udp import UDPDatagram, build_udp
 from leadline.core.probes.ack import AckScan
 from leadline.core.probes.base import Probe, ProbeContext, ProbeKey, Reply, ReplyKind
@@ -63,7 +64,6 @@ __all__ = [
 
 DEFAULT_UDP_PING_PORT = 40125  # nmap's -PU default
 _ZERO_MAC = "00:00:00:00:00:00"
-_IPV4_FIXED = struct.Struct("!BBHHHBBH4s4s")
 _IPV4_ICMP_QUERY = struct.Struct("!BxHxxHBB2x4s4sBBxxHH")  # vihl, total, frag, ttl, proto, src, dst, type, code, ident, seq
 
 
@@ -124,6 +124,8 @@ class _IcmpQueryPing:
     checks_body: ClassVar[bool] = False  # the reply's body must echo the cookie too (``_echo_ok``)
 
     _scan: tuple[ProbeContext, bytes, ReplyCookie] | None = None
+    _stamp: tuple[ProbeContext, IcmpQueryTemplate] | None = None
+    carries_originate: ClassVar[bool] = False  # the originate timestamp holds the cookie (timestamp requests)
 
     def _per_scan(self, ctx: ProbeContext) -> tuple[bytes, ReplyCookie]:
         """Our packed address and the cookie, worked out once per context rather than per packet."""
@@ -150,13 +152,13 @@ class _IcmpQueryPing:
             payload = icmpv6.build_icmpv6(message6, pack_address(ctx.source_address), pack_address(address))
             packet = _ip_datagram(ctx, address, 58, payload, 0)
         else:
-            message = self._message(values.icmp_ident, sequence, cookie.sequence(values, attempt))
-            payload = icmp.build_icmp(message)
-            # build_ipv4's bytes without its dataclass and two address parses: a sweep builds one per host
-            header = bytearray(_IPV4_FIXED.pack(0x45, 0, 20 + len(payload), values.ip_id, 0, ctx.ttl, 1, 0,
-                                                self._per_scan(ctx)[0], pack_address(address)))
-            header[10:12] = internet_checksum(header).to_bytes(2, "big")
-            packet = bytes(header) + payload
+            stamp = self._stamp
+            if stamp is None or stamp[0] is not ctx:
+                zero = icmp.build_icmp(self._message(0, 0, 0))
+                stamp = self._stamp = (ctx, IcmpQueryTemplate(ctx.source_address, zero, ttl=ctx.ttl,
+                                                              originate=self.carries_originate))
+            originate = cookie.sequence(values, attempt) if self.carries_originate else 0
+            packet = stamp[1].render(pack_address(address), values.ip_id, values.icmp_ident, sequence, originate)
             return Probe(ProbeKey(address, 0, "icmp"), packet, attempt)  # a dotted quad is its own canonical form
         return Probe(ProbeKey(canonical_address(address), 0, "icmp"), packet, attempt)
 
@@ -250,6 +252,7 @@ class IcmpTimestampPing(_IcmpQueryPing):
     reply_kind = ReplyKind.ICMP_TIMESTAMP_REPLY
     reply_reason = Reason.TIMESTAMP_REPLY
     checks_body = True
+    carries_originate = True
 
     def _message(self, ident: int, sequence: int, originate: int) -> icmp.ICMPMessage:
         return icmp.timestamp_request(ident, sequence, originate)

@@ -43,7 +43,7 @@ from leadline.core.packet.parse import QuotedHeader, pack_address, parse_datagra
 from leadline.core.packet.ipv4 import format_ipv4
 from leadline.core.packet.ipv6 import format_ipv6
 from leadline.core.packet.tcp import TCPFlag, TCPSegment, mss
-from leadline.core.packet.template import TcpProbeTemplate
+from leadline.core.packet.template import TcpProbeStamp, TcpProbeTemplate
 from leadline.core.probes.base import Probe, ProbeContext, ProbeKey, Reply, ReplyKind, Verdict
 from leadline.model import PortState, Reason
 
@@ -149,9 +149,10 @@ class TcpFlagScan:
         self._answer_flags = int(self.answer_flags)
         self._templates: dict[tuple[str, int, int], TcpProbeTemplate] = {}
         self._scan: tuple[ProbeContext, bytes, ReplyCookie, int] | None = None
-        # Address spellings met on every probe and reply; a scan group holds at
-        # most a few thousand hosts, and entries are 4 or 16 bytes and a string.
-        self._packed: _BoundedCache[str, bytes] = _BoundedCache()
+        # Per destination, for the scan's context: packed address, canonical spelling and a
+        # stamp with the address in place, so a host's probes only patch ports and numbers.
+        self._stamps: _BoundedCache[str, tuple[bytes, str, TcpProbeStamp]] = _BoundedCache()
+        # Address spellings met on every reply; entries are 4 or 16 bytes and a string.
         self._dotted: _BoundedCache[bytes, str] = _BoundedCache()
 
     def _per_scan(self, ctx: ProbeContext) -> tuple[bytes, ReplyCookie, int]:
@@ -160,6 +161,7 @@ class TcpFlagScan:
         if scan is None or scan[0] is not ctx:
             scan = (ctx, pack_address(ctx.source_address), ReplyCookie.for_scan(ctx.secret, ctx.source_port), self.flags_for(ctx))
             self._scan = scan
+            self._stamps.clear()
         return scan[1], scan[2], scan[3]
 
     def flags_for(self, ctx: ProbeContext) -> int:
@@ -179,14 +181,16 @@ class TcpFlagScan:
 
     def build(self, address: str, port: int, attempt: int, ctx: ProbeContext) -> Probe:
         src, cookie, flags = self._per_scan(ctx)
-        dst = self._packed.get(address)
-        if dst is None:
-            dst = self._packed[address] = pack_address(address)
+        stamped = self._stamps.get(address)
+        if stamped is None:
+            dst = pack_address(address)
+            stamped = self._stamps[address] = (dst, canonical_address(address), self._template(ctx, flags).for_destination(dst))
+        dst, canonical, stamp = stamped
         values = cookie.tcp_values(src, dst, port)
         seq = cookie.sequence(values, attempt)
         ack = seq if flags & _ACK else 0
-        packet = self._template(ctx, flags).render(dst, cookie.source_port(values, attempt), port, seq, ack, values.ip_id)
-        return Probe(ProbeKey(canonical_address(address), port, "tcp"), packet, attempt)
+        packet = stamp.render(cookie.source_port(values, attempt), port, seq, ack, values.ip_id)
+        return Probe(ProbeKey(canonical, port, "tcp"), packet, attempt)
 
     # --- receive path -------------------------------------------------------
     def match(self, datagram: bytes, ctx: ProbeContext) -> tuple[ProbeKey, Reply] | None:
@@ -220,9 +224,9 @@ class TcpFlagScan:
         address = self._dotted.get(src)
         if address is None:
             address = self._dotted[src] = format_ipv4(src)
-        return ProbeKey(address, sport, "tcp"), Reply(
-            ReplyKind.TCP, address, ttl, tcp_flags=flags, tcp_window=window, attempt=attempt, family=4
-        )
+        # Positional: a named tuple built from keywords costs twice as much, once per reply.
+        # (kind, src, ttl, tcp_flags, tcp_window, icmp_type, icmp_code, mac, attempt, family)
+        return ProbeKey(address, sport, "tcp"), Reply(ReplyKind.TCP, address, ttl, flags, window, None, None, None, attempt, 4)
 
     def _match(self, datagram: bytes, ctx: ProbeContext) -> tuple[ProbeKey, Reply] | None:
         parsed = parse_datagram(datagram)

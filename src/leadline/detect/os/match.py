@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from leadline.detect.os.database import OsDatabase, Reference, ReferenceClass
 from leadline.detect.os.expr import expr_match
 
-__all__ = ["GUESS_THRESHOLD", "MAX_RESULTS", "MatchResult", "accuracy", "match_fingerprint"]
+__all__ = ["GUESS_THRESHOLD", "MAX_RESULTS", "MatchResult", "accuracy", "match_fingerprint", "prepare"]
 
 GUESS_THRESHOLD = 0.85
 MAX_RESULTS = 36
@@ -82,6 +82,11 @@ def _flat(db: OsDatabase) -> list[tuple[Reference, tuple[tuple[str, str, str, in
         flat.append((reference, rows, sum(row[3] for row in rows)))
     _FLAT[id(db)] = (db, flat)
     return flat
+
+
+def prepare(db: OsDatabase) -> None:
+    """Do the per-database work of matching now (e.g. in the background, before the first fingerprint)."""
+    _flat(db)
 
 
 _FLAT: dict[int, tuple[OsDatabase, list[tuple[Reference, tuple[tuple[str, str, str, int], ...], int]]]] = {}
