@@ -19,7 +19,8 @@ waits.  Two rules keep that safe; a new lab test follows them
   group; unit tests are dealt out one by one;
 * a test that measures time or floods (a wall-clock bound, a rate, a
   ratio), or changes the shared practice lab (firewall rules, sysctls, a
-  listener on one of its hosts), is marked ``@pytest.mark.serial``: it runs
+  listener on one of its hosts), or needs the lab quiet (the idle scan's
+  zombie), is marked ``@pytest.mark.serial``: it runs
   while no other test of the session runs (an exclusive lock that every
   other test holds shared).
 """
