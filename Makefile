@@ -58,9 +58,17 @@ demo: deps venv
 	@echo "The lab stays up: '$(BIN)/leadline lab shell' to explore, '$(BIN)/leadline lab down' to remove it."
 
 # Type errors fail the run before any test starts ([tool.mypy] in pyproject.toml).
+# The tests run on TEST_WORKERS processes (pytest-xdist): most lab and oracle
+# time is waiting (nmap's timeouts, silent ports, daemons starting), which
+# workers overlap even on two cores.  tests/conftest.py's scheduler keeps each
+# lab or oracle module whole on one worker (modules sharing a lab together);
+# tests marked serial (wall-clock bounds, floods, changes to the practice lab)
+# run with no other test beside them.  The rules and the marks are in tests/conftest.py's docstring
+# and docs/design.md ("Tests"); TEST_WORKERS=0 runs the suite in one process.
+TEST_WORKERS ?= 3
 test: deps venv
 	$(BIN)/python -m mypy
-	$(BIN)/python -m pytest -q --durations=15
+	$(BIN)/python -m pytest -q --durations=15 -n $(TEST_WORKERS)
 
 lab-down:
 	-$(BIN)/leadline lab down

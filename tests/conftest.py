@@ -5,6 +5,24 @@ user's "ll" lab.  Two test sessions on one machine share it: each holds a
 shared lock while it runs, and only the last one out removes the lab.  Sessions
 testing different versions of the topology set different prefixes, so neither
 rebuilds the other's lab under it.
+
+Running the suite on several workers (``make test``: pytest-xdist, ``-n``;
+the scheduler is ours, ``pytest_xdist_make_scheduler`` below).  Most lab time
+is waiting (timeouts, silent ports, daemons starting), so workers overlap the
+waits.  Two rules keep that safe; a new lab test follows them
+(docs/design.md, "Tests"):
+
+* a lab or oracle module (anything under tests/lab/ or tests/oracle/) runs
+  whole on one worker, in file order, so its module-scoped fixtures (a lab of
+  its own, fixed namespace names) are built once and never twice at the same
+  time; modules sharing one lab are listed in ``SHARED_LABS`` and run as one
+  group; unit tests are dealt out one by one;
+* a test that measures time or floods (a wall-clock bound, a rate, a
+  ratio), or changes the shared practice lab (firewall rules, sysctls, a
+  listener on one of its hosts), or needs the lab quiet (the idle scan's
+  zombie), is marked ``@pytest.mark.serial``: it runs
+  while no other test of the session runs (an exclusive lock that every
+  other test holds shared).
 """
 
 from __future__ import annotations
@@ -12,12 +30,14 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,47 +52,179 @@ def lab_prefix(tag: str) -> str:
 
 
 LOCK_PATH = Path("/run/leadline-lab") / f"{PRACTICE_PREFIX}.lock"
-LOCK_WAIT = 60.0
+BUILD_LOCK_PATH = LOCK_PATH.with_suffix(".build.lock")
+# A session waits this long for another to finish building the lab; under a
+# loaded machine a build takes minutes, and several workers wait for one.
+LOCK_WAIT = 600.0
 
 
-def _lock(handle: int, mode: int) -> None:
+def _lock(handle: int, mode: int, path: Path = LOCK_PATH, wait: float = LOCK_WAIT) -> None:
     """flock with a bounded wait, so a stuck session cannot hang another."""
-    deadline = time.monotonic() + LOCK_WAIT
+    deadline = time.monotonic() + wait
     while True:
         try:
             fcntl.flock(handle, mode | fcntl.LOCK_NB)
             return
         except BlockingIOError:
             if time.monotonic() > deadline:
-                pytest.fail(f"another test session holds {LOCK_PATH} for over {LOCK_WAIT:g} s",
-                            pytrace=False)
+                pytest.fail(f"another test session holds {path} for over {wait:g} s", pytrace=False)
             time.sleep(0.1)
+
+
+# --- Several workers: groups and the serial lock (see the module docstring) ---
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "serial: measures time, floods or changes the practice lab; runs while no other test runs")
+    if _is_controller(config) and _xdist_on(config):
+        config.stash[_SERIAL_DIR] = tempfile.mkdtemp(prefix="leadline-suite-")
+
+
+def _is_controller(config: pytest.Config) -> bool:
+    return not hasattr(config, "workerinput")
+
+
+def _xdist_on(config: pytest.Config) -> bool:
+    return bool(getattr(config.option, "numprocesses", None)) and config.pluginmanager.hasplugin("xdist")
+
+
+_SERIAL_DIR = pytest.StashKey[str]()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """The controller tells each worker where the session's serial lock lives."""
+    node.workerinput["leadline_serial_dir"] = node.config.stash[_SERIAL_DIR]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _SERIAL_DIR in config.stash:
+        shutil.rmtree(config.stash[_SERIAL_DIR], ignore_errors=True)
+
+
+# Modules that share one lab of fixed names (or one session-scoped lab) run in
+# one group, on one worker, one after the other.
+SHARED_LABS = {
+    "tests/lab/test_traceroute_chain.py": "chain",  # tests/lab/chainlab.py's session-scoped chain
+    "tests/oracle/test_traceroute_vs_nmap.py": "chain",
+}
+
+
+def suite_group(nodeid: str) -> str:
+    """The unit of work a worker takes whole: a shared lab's group, a lab or oracle module, or one test."""
+    path = nodeid.split("::")[0]
+    if path in SHARED_LABS:
+        return f"lab:{SHARED_LABS[path]}"
+    if path.startswith(("tests/lab/", "tests/oracle/")):
+        return path
+    return nodeid
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Deal work out by suite_group.
+
+    Decided from node ids in the controller, which sees no marks: xdist's own
+    loadgroup tags node ids with xdist_group marks, which pytest 9.2 no
+    longer lets it do, so it would silently put nothing together.
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SuiteScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return suite_group(nodeid)
+
+    return SuiteScheduling(config, log)
+
+
+_FILE_SECONDS = pytest.StashKey[dict[str, float]]()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Add up each file's setup, call and teardown time (in the controller under xdist)."""
+    config = _CONFIG[0] if _CONFIG else None
+    if config is not None:
+        totals = config.stash.setdefault(_FILE_SECONDS, {})
+        path = report.nodeid.split("::")[0]
+        totals[path] = totals.get(path, 0.0) + report.duration
+
+
+_CONFIG: list[pytest.Config] = []
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _CONFIG[:] = [session.config]
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """The ten files that cost the most test time: where a slower suite comes from."""
+    totals = config.stash.get(_FILE_SECONDS, {})
+    if not totals or hasattr(config, "workerinput"):
+        return
+    terminalreporter.write_sep("=", "test time per file (setup + call + teardown, summed over workers)")
+    for path, seconds in sorted(totals.items(), key=lambda kv: -kv[1])[:10]:
+        terminalreporter.write_line(f"{seconds:8.1f}s  {path}")
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)  # outside pytest-timeout: the wait is not the test's time
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, None, None]:
+    """Under xdist, a serial test holds the session's lock exclusively, every other test shared.
+
+    A waiting serial test holds the gate, so tests arriving later wait
+    behind it instead of starving it with shared locks of their own.
+    """
+    folder = getattr(item.config, "workerinput", {}).get("leadline_serial_dir")
+    if folder is None:
+        yield
+        return
+    mode = fcntl.LOCK_EX if item.get_closest_marker("serial") else fcntl.LOCK_SH
+    gate = os.open(Path(folder) / "gate", os.O_RDWR | os.O_CREAT, 0o600)
+    handle = os.open(Path(folder) / "serial", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(handle, mode)
+        finally:
+            os.close(gate)
+        yield
+    finally:
+        os.close(handle)
 
 
 @pytest.fixture(scope="session")
 def practice_lab() -> Iterator[Lab]:
-    """The standard practice network (docs/lab.md), built once per session."""
+    """The standard practice network (docs/lab.md), built once for all sessions using it.
+
+    Two locks: the build lock, held exclusively only while the lab is built
+    or removed, and the users lock, held shared by every session for as long
+    as it runs.  A session arriving while others run waits only for a build
+    in progress, never for them to finish; the last one out (the users lock
+    free) removes the lab.
+    """
     if os.geteuid() != 0:
         pytest.fail("the lab tests need root (network namespaces): run the suite as root",
                     pytrace=False)
     LOCK_PATH.parent.mkdir(parents=True, exist_ok=True)
-    handle = os.open(LOCK_PATH, os.O_RDWR | os.O_CREAT, 0o600)
+    build = os.open(BUILD_LOCK_PATH, os.O_RDWR | os.O_CREAT, 0o600)
+    users = os.open(LOCK_PATH, os.O_RDWR | os.O_CREAT, 0o600)
     lab = Lab(PRACTICE_PREFIX)
     try:
-        _lock(handle, fcntl.LOCK_EX)
+        _lock(build, fcntl.LOCK_EX, BUILD_LOCK_PATH)
         try:
             lab.up(practice_topology())  # reuses a healthy lab, rebuilds anything else
+            _lock(users, fcntl.LOCK_SH)  # only a remover holding the build lock takes it exclusively
         finally:
-            _lock(handle, fcntl.LOCK_SH)
+            fcntl.flock(build, fcntl.LOCK_UN)
         yield lab
     finally:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _lock(build, fcntl.LOCK_EX, BUILD_LOCK_PATH)
+            fcntl.flock(users, fcntl.LOCK_EX | fcntl.LOCK_NB)
             lab.down()
         except BlockingIOError:
             pass  # another session still uses the lab; it removes it when done
         finally:
-            os.close(handle)
+            os.close(users)
+            os.close(build)
 
 
 def scan_in_lab(lab: Lab, argv: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -21,9 +21,14 @@ CHAIN_PREFIX = (PRACTICE_PREFIX + "c")[:8]
 Route = list[tuple[int, str]]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def chain_lab() -> Iterator[Lab]:
-    """The chain, built for the module and removed after it."""
+    """The chain, built once and removed at the end of the session.
+
+    Every module importing this fixture gets a fixture of its own, but the
+    second finds the chain up and healthy and reuses it (``Lab.up``); the
+    modules are one group in conftest.SHARED_LABS, so they run on one worker.
+    """
     if os.geteuid() != 0:
         pytest.fail("the traceroute lab tests need root (network namespaces)", pytrace=False)
     lab = Lab(CHAIN_PREFIX)

@@ -47,6 +47,7 @@ def test_json_of_real_scans_validates_against_the_schema(practice_lab: Lab, tmp_
 
 
 @pytest.mark.parametrize("gap", [0.01, 0.03, 0.05])
+@pytest.mark.serial  # wall-clock bounds: another test beside it would stretch them
 def test_double_interrupt_of_a_real_scan_keeps_every_file_whole(practice_lab: Lab, tmp_path: Path, gap: float) -> None:
     """Two Ctrl-Cs 10-50 ms apart during a connect scan: leadline quits promptly, and every
     output file is complete (footer written, DTD-valid XML) for every host the terminal printed."""

@@ -37,7 +37,7 @@ SCHEDULER = "tcp://198.18.82.10:8786"
 def lab() -> Iterator[Lab]:
     if os.geteuid() != 0:
         pytest.fail("the lab tests need root (network namespaces)", pytrace=False)
-    lab = Lab(f"{PRACTICE_PREFIX[:7]}c")
+    lab = Lab(f"{PRACTICE_PREFIX[:7]}k")  # not "c": that is the router chain's (tests/lab/chainlab.py)
     lab.down()
     lab.up(cluster_topology())
     try:

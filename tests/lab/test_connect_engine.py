@@ -250,6 +250,7 @@ class TestVerdicts:
         assert out["last_progress"] == [4, 4]
 
 
+@pytest.mark.serial  # wall-clock bounds: another test beside it would stretch them
 class TestTimingKnobs:
     def test_host_timeout_reports_no_ports(self, pair: Pair) -> None:
         # A 1 s minimum timeout makes the dropped ports outlast the host timeout.
@@ -410,6 +411,7 @@ class TestWorkerProcesses:
         total = 2 * len(self.SPREAD)
         assert host["last_progress"] == [total, total]
 
+    @pytest.mark.serial  # wall-clock bounds: another test beside it would stretch them
     def test_stop_reaches_every_worker(self, pair: Pair) -> None:
         host = pair.scan([*DROPPED_PORTS], port_ranges=[[1000, 65535]], timing={"min_rtt_timeout": 1.0}, stop_after=0.3)
         assert host["interrupted"] is True
@@ -422,18 +424,21 @@ class TestWorkerProcesses:
             if p not in DROPPED_PORTS and p not in OPEN_PORTS
         )
 
+    @pytest.mark.serial  # wall-clock bounds: another test beside it would stretch them
     def test_host_timeout_in_a_split_scan(self, pair: Pair) -> None:
         host = pair.scan([*DROPPED_PORTS], port_ranges=[[1000, 20999]], timing={"host_timeout": 0.3, "min_rtt_timeout": 1.0})
         assert host["timed_out"] is True
         assert host["ports"] == []
         assert host["elapsed"] < 1.0
 
+    @pytest.mark.serial  # wall-clock bounds: another test beside it would stretch them
     def test_max_rate_is_shared_by_the_workers(self, pair: Pair) -> None:
         # 30000 probes at 30000/s overall: about a second, not half of one.
         host = pair.scan([], port_ranges=[[20000, 49999]], timing={"max_rate": 30000.0})
         assert 0.9 <= host["elapsed"] < 3.0
         assert len(host["verdicts"]) == 30000
 
+    @pytest.mark.serial  # wall-clock bounds: another test beside it would stretch them
     def test_a_dead_worker_ends_the_scan_with_one_line(self, pair: Pair) -> None:
         out = pair.drive(
             {"kind": "scan", "hosts": [TARGET], "ports": [*DROPPED_PORTS], "port_ranges": [[1000, 65535]],

@@ -30,7 +30,7 @@ from leadline.lab.topology import Topology
 from tests.oracle.nmapxml import diff_states, read_states
 from tests.conftest import lab_prefix
 
-pytestmark = [pytest.mark.lab]
+pytestmark = [pytest.mark.lab, pytest.mark.serial]  # the flood takes the CPU another test would be timed on
 
 PREFIX = lab_prefix("fl")
 RUNS = 20

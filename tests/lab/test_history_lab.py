@@ -245,6 +245,7 @@ def _scan_both(lab: Lab, work: Path, name: str) -> None:
     nmap(lab, "-sS", "-p", PORTS, "-n", "-oX", str(work / f"{name}.nmap.xml"), *TARGETS)
 
 
+@pytest.mark.serial  # opens ports and adds firewall rules on the shared practice lab: no other test may scan it meanwhile
 def test_diff_reports_what_ndiff_reports(changing_lab: Lab, work: Path) -> None:
     lab = changing_lab
     echo = _listen(lab, "course", 7001)
@@ -358,6 +359,7 @@ def _up_and_routers(xml_path: Path) -> tuple[set[str], set[str]]:
     return up, routers  # type: ignore[return-value]
 
 
+@pytest.mark.serial  # opens ports and adds firewall rules on the shared practice lab: no other test may scan it meanwhile
 def test_report_of_nmaps_traceroute_of_the_lab_in_chromium(practice_lab: Lab, work: Path, hostile_title: str) -> None:
     xml_path = work / "traced.xml"
     nmap(practice_lab, "-sS", "-n", "-p", "22,80,8080,50007,50008", "--traceroute", "--script", "http-title,http-server-header",
@@ -387,6 +389,7 @@ def _trace_of(lab: Lab, address: str) -> list[list[Any]]:
     return hops
 
 
+@pytest.mark.serial  # opens ports and adds firewall rules on the shared practice lab: no other test may scan it meanwhile
 def test_report_of_our_scan_with_routes_we_traced_in_chromium(practice_lab: Lab, work: Path, hostile_title: str) -> None:
     own = work / "own.json"
     leadline(practice_lab, "-sS", "-n", "-p", "22,80,8080,50007,50008", "--script", "http-title,http-server-header", "-oJ", str(own),

@@ -25,7 +25,7 @@ from leadline.lab.legacy import LEGACY, set_chatter, set_ipid_mode
 from tests.conftest import scan_in_lab
 from tests.oracle.nmapxml import read_states
 
-pytestmark = [pytest.mark.lab]
+pytestmark = [pytest.mark.lab, pytest.mark.serial]  # the zombie has one IP ID counter: any other scan of the lab beside it would move it
 
 LEADLINE = str(Path(sys.executable).parent / "leadline")
 PORTS = "1-1024,49990-50010"

@@ -183,6 +183,7 @@ def test_nd_discovery_matches_nmap(lab6: tuple[Lab, dict[str, tuple[int, int]]])
 
 
 @pytest.mark.lab
+@pytest.mark.serial  # wall-clock bounds: another test beside it would stretch them
 def test_nd_discovery_stops_when_asked(lab6: tuple[Lab, dict[str, tuple[int, int]]]) -> None:
     """A set stop event ends the sweep at once; silent hosts are then not reported."""
     lab, _ = lab6

@@ -73,6 +73,7 @@ def clean_2000(lab: Lab) -> HostStates:
     return states
 
 
+@pytest.mark.serial  # wall-clock bounds: another test beside it would stretch them
 def test_thirty_percent_loss_gives_the_clean_result_in_bounded_time(lab: Lab, clean_2000: HostStates) -> None:
     lab.drop_random("course", 0.3)
     try:

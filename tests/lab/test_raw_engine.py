@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 from tests.conftest import lab_prefix
 
+pytestmark = [pytest.mark.lab, pytest.mark.serial]  # times leadline beside nmap, with loss and capped resets
+
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 SCANNER, TARGET_NS = f"{lab_prefix('f')}-scan", f"{lab_prefix('f')}-tgt"

@@ -87,6 +87,7 @@ def test_the_open_and_dropped_ports_come_back_from_their_own_worker(practice_lab
     assert len(states) == 31
 
 
+@pytest.mark.serial  # wall-clock bounds: another test beside it would stretch them
 def test_a_stop_reaches_every_worker_and_leaves_no_process(practice_lab: Lab) -> None:
     # Every port of the course server takes over a second: stopped at 0.3 s, the scan is cut short.
     split = _drive(practice_lab, 1, 65535, 2, stop_after=0.3)

@@ -27,7 +27,7 @@ from leadline.lab.chain import (
 from tests.lab.chainlab import LEADLINE, chain_lab, routes_from_xml, run, trace_ports_from_xml  # noqa: F401 (fixture)
 from tests.schema_check import load_schema, schema_errors
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab]  # the chain lab is built once for both (conftest.SHARED_LABS)
 
 
 def _sent_ttls(packet_trace: str) -> list[int]:

@@ -57,6 +57,7 @@ def udp_states(lab: Lab, argv: list[str], timeout: float = 300) -> dict[str, dic
     return {a: {p: v for (proto, p), v in h.ports.items() if proto == "udp"} for a, h in read_states(done.stdout).items()}
 
 
+@pytest.mark.serial  # turns the ICMP limit on in the shared practice lab: no other test may scan it meanwhile
 def test_with_the_default_limit_every_port_is_what_the_lab_knows(limit_on: Lab) -> None:
     ports = ",".join(map(str, PORTS))
     states = udp_states(limit_on, ["-p", ports, practice.IOT, UDPSRV])
@@ -66,6 +67,7 @@ def test_with_the_default_limit_every_port_is_what_the_lab_knows(limit_on: Lab) 
         assert len(states[address]) == len(PORTS)
 
 
+@pytest.mark.serial  # turns the ICMP limit on in the shared practice lab: no other test may scan it meanwhile
 def test_a_source_pool_gets_the_same_truth(limit_on: Lab) -> None:
     for address in POOL:
         limit_on.run(limit_on.scanner, ["ip", "addr", "add", f"{address}/24", "dev", "eth0"])

@@ -13,7 +13,7 @@ from leadline.lab.legacy import LEGACY
 from tests.conftest import scan_in_lab
 from tests.oracle.nmapxml import diff_states, read_states
 
-pytestmark = [pytest.mark.lab, pytest.mark.oracle]
+pytestmark = [pytest.mark.lab, pytest.mark.oracle, pytest.mark.serial]  # the zombie has one IP ID counter: any other scan of the lab beside it would move it
 
 LEADLINE = str(Path(sys.executable).parent / "leadline")
 

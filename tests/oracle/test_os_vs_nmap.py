@@ -25,7 +25,7 @@ from leadline.lab import Lab, practice
 from tests.conftest import scan_in_lab
 from tests.oracle.osxml import OsReport, fingerprint_tests, read_os
 
-pytestmark = [pytest.mark.lab, pytest.mark.oracle]
+pytestmark = [pytest.mark.lab, pytest.mark.oracle, pytest.mark.serial]  # fingerprints measure timing: alone, as nmap is run
 
 LEADLINE = str(Path(sys.executable).parent / "leadline")
 HOSTS = [practice.COURSE, practice.DESKTOP, practice.GEAR, practice.FAR]

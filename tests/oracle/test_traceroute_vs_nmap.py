@@ -26,7 +26,7 @@ from tests.conftest import scan_in_lab
 from tests.lab.chainlab import LEADLINE, Route, chain_lab, routes_from_xml, run  # noqa: F401 (fixture)
 from tests.oracle.nmapxml import diff_states, read_states
 
-pytestmark = [pytest.mark.lab, pytest.mark.oracle]
+pytestmark = [pytest.mark.lab, pytest.mark.oracle]  # the chain lab is built once for both (conftest.SHARED_LABS)
 
 FLAGS = ["-sS", "-p", "22,80", "--traceroute", "-n", "-oX", "-"]
 

@@ -22,7 +22,7 @@ from leadline.lab.udpservices import UDPSRV, UDPSRV_OPEN, UDPSRV_SILENT
 from tests.conftest import scan_in_lab
 from tests.oracle.nmapxml import diff_states, read_states
 
-pytestmark = [pytest.mark.lab, pytest.mark.oracle]
+pytestmark = [pytest.mark.lab, pytest.mark.oracle, pytest.mark.serial]  # every ICMP answer counts: no other scan shares the targets' budget
 
 LEADLINE = str(Path(sys.executable).parent / "leadline")
 TARGETS = {"iot": practice.IOT, "firewall": practice.FIREWALL, "udpsrv": UDPSRV}
