@@ -46,6 +46,9 @@ while True:
     if where[2] == 4 or len(data) < 34:
         continue
     key = ".".join(str(b) for b in data[26:30]) + "/" + str(data[23])
+    if data[23] == 6 and key.startswith(sys.argv[1] + "/"):  # from the scanner: say which segment
+        at = 14 + (data[14] & 15) * 4
+        key += " %d>%d flags %#x" % (int.from_bytes(data[at:at + 2], "big"), int.from_bytes(data[at + 2:at + 4], "big"), data[at + 13])
     counts[key] = counts.get(key, 0) + 1
 '''
 
@@ -65,7 +68,7 @@ def direct_open(lab: Lab) -> set[int]:
 
 @pytest.fixture
 def capture(lab: Lab) -> Iterator[subprocess.Popen[bytes]]:
-    process = lab.popen("course", [sys.executable, "-c", _CAPTURE], stdout=subprocess.PIPE)
+    process = lab.popen("course", [sys.executable, "-c", _CAPTURE, practice.SCANNER], stdout=subprocess.PIPE)
     assert process.stdout is not None and process.stdout.readline().strip() == b"ready"
     yield process
     if process.poll() is None:

@@ -19,13 +19,15 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from tests.conftest import lab_prefix
 
 pytestmark = [pytest.mark.lab, pytest.mark.serial]  # times leadline beside nmap, with loss and capped resets
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
-SCANNER, TARGET_NS = f"{lab_prefix('f')}-scan", f"{lab_prefix('f')}-tgt"
+# This file also runs as a script inside the scanner namespace (no tests package there): the
+# prefix is the suite's (tests/conftest.py's lab_prefix) spelled out.
+_OWN = os.environ.get("LEADLINE_TEST_LAB", "llt") + "f"
+SCANNER, TARGET_NS = f"{_OWN}-scan", f"{_OWN}-tgt"
 SCANNER_IP, TARGET_IP = "198.18.202.1", "198.18.202.2"
 OPEN_PORTS = (22, 80, 443, 8080)
 RULES = (

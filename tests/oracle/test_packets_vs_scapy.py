@@ -49,7 +49,7 @@ def recomputed(packet: IP | IPv6) -> bytes:
     return bytes(clone)
 
 
-@pytest.mark.parametrize("scan_type", [t for t in ScanType if t not in (ScanType.CONNECT, ScanType.UDP)])
+@pytest.mark.parametrize("scan_type", [t for t in ScanType if t.kind.probe is not None and t is not ScanType.UDP])
 @pytest.mark.parametrize("ctx,target", [(CTX, TARGET), (CTX6, "2001:db8::10")], ids=["v4", "v6"])
 def test_scapy_reads_every_scan_probe(scan_type: ScanType, ctx: ProbeContext, target: str) -> None:
     probe = probe_module(scan_type, None).build(target, 8443, 2, ctx)

@@ -1,11 +1,14 @@
 """Bad input: one clear line naming what is wrong, a non-zero exit, never a traceback.
 
 These run the real ``leadline`` executable; none of them sends a packet
-(every case fails before a scan starts).
+(every case fails before a scan starts), and each runs in a network
+namespace of its own with no interface up, so that stays true even if
+a check ever let a case through to scanning.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,8 +18,12 @@ import pytest
 LEADLINE = str(Path(sys.executable).parent / "leadline")
 
 
+ISOLATED = ["unshare", "--net"] if os.geteuid() == 0 else ["unshare", "--map-root-user", "--net"]
+
+
 def run(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([LEADLINE, *argv], capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    return subprocess.run([*ISOLATED, LEADLINE, *argv], capture_output=True, text=True, timeout=30,
+                          stdin=subprocess.DEVNULL)
 
 
 @pytest.mark.parametrize(
