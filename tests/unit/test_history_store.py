@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import multiprocessing
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,6 +80,29 @@ def test_a_newer_schema_is_refused_and_an_older_one_migrated(db: str, monkeypatc
     monkeypatch.setattr("leadline.history.store.SCHEMA_VERSION", 1)
     with pytest.raises(StoreError, match="newer than this leadline"):
         open_store(db)
+
+
+def _open_when_released(url: str, start: Any) -> None:
+    start.wait()
+    open_store(url).close()
+
+
+def test_processes_opening_one_new_database_at_once_all_get_it(tmp_path: Path) -> None:
+    # A scan creating its --db file while `db list` (or a test) opens it: the schema is created once.
+    context = multiprocessing.get_context("fork")
+    for round_ in range(8):
+        url = f"sqlite:///{tmp_path}/race{round_}.db"
+        start = context.Event()
+        workers = [context.Process(target=_open_when_released, args=(url, start)) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        start.set()
+        for worker in workers:
+            worker.join(30)
+        assert [w.exitcode for w in workers] == [0, 0, 0, 0]
+        store = open_store(url)
+        assert store._version() == schema.SCHEMA_VERSION
+        store.close()
 
 
 def test_bad_urls_are_one_line_errors(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ import ipaddress
 import json
 import os
 import re
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +92,7 @@ class _Backend(Protocol):
     def many(self, sql: str, rows: list[tuple[Any, ...]]) -> None: ...
     def rows(self, sql: str, params: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]: ...
     def begin(self) -> None: ...
+    def begin_schema(self) -> bool: ...
     def commit(self) -> None: ...
     def rollback(self) -> None: ...
     def close(self) -> None: ...
@@ -108,9 +110,21 @@ class _Sqlite:
         if path != ":memory:":
             Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(os.path.expanduser(path), isolation_level=None, timeout=30)
-        self.conn.execute("PRAGMA journal_mode=WAL")
+        self._wal(sqlite3.OperationalError)
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.execute("PRAGMA foreign_keys=ON")
+
+    def _wal(self, busy: type[Exception]) -> None:
+        """Switch to WAL; the switch needs the file to itself and SQLite does not wait for that, so we do."""
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except busy as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
         self.conn.execute(sql, params)
@@ -129,6 +143,11 @@ class _Sqlite:
 
     def begin(self) -> None:
         self.conn.execute("BEGIN")
+
+    def begin_schema(self) -> bool:
+        """Take the write lock before the schema is read, so two processes never create it at once; is there a meta table?"""
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone() is not None
 
     def commit(self) -> None:
         self.conn.execute("COMMIT")
@@ -182,6 +201,13 @@ class _Postgres:
     def begin(self) -> None:
         self.conn.execute("BEGIN")
 
+    def begin_schema(self) -> bool:
+        """A transaction holding the schema's advisory lock (released at its end); is there a meta table?"""
+        self.conn.execute("BEGIN")
+        self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+        row = self.conn.execute("SELECT to_regclass('meta') IS NOT NULL").fetchone()
+        return bool(row and row[0])
+
     def commit(self) -> None:
         self.conn.execute("COMMIT")
 
@@ -190,6 +216,9 @@ class _Postgres:
 
     def close(self) -> None:
         self.conn.close()
+
+
+_SCHEMA_LOCK = 0x6C6C6462  # the advisory lock key of schema changes ("lldb")
 
 
 def _first_line(e: BaseException) -> str:
@@ -250,8 +279,16 @@ class Store:
                              f"leadline's ({SCHEMA_VERSION}): upgrade leadline to read it")
         if version == SCHEMA_VERSION:
             return
-        self.db.begin()
+        # Another process (a scan saving to a new file while `db list` reads it) may be creating the
+        # schema right now: take the lock, then read the version again under it.
+        has_meta = self.db.begin_schema()
         try:
+            if has_meta:
+                row = next(self.db.rows(self.d.sql("SELECT value FROM meta WHERE key = ?"), ("schema_version",)), None)
+                version = int(row[0]) if row else 0
+            if version >= SCHEMA_VERSION:
+                self.db.commit()
+                return
             for step in MIGRATIONS[version:]:
                 for statement in step:
                     self.db.execute(self.d.sql(statement))
