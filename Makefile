@@ -58,17 +58,24 @@ demo: deps venv
 	@echo "The lab stays up: '$(BIN)/leadline lab shell' to explore, '$(BIN)/leadline lab down' to remove it."
 
 # Type errors fail the run before any test starts ([tool.mypy] in pyproject.toml).
-# The tests run on TEST_WORKERS processes (pytest-xdist): most lab and oracle
-# time is waiting (nmap's timeouts, silent ports, daemons starting), which
-# workers overlap even on two cores.  tests/conftest.py's scheduler keeps each
-# lab or oracle module whole on one worker (modules sharing a lab together);
-# tests marked serial (wall-clock bounds, floods, changes to the practice lab)
-# run with no other test beside them.  The rules and the marks are in tests/conftest.py's docstring
-# and docs/design.md ("Tests"); TEST_WORKERS=0 runs the suite in one process.
+# Two phases.  First every test not marked serial, on TEST_WORKERS processes
+# (pytest-xdist): most lab and oracle time is waiting (nmap's timeouts, silent
+# ports, daemons starting), which workers overlap even on two cores;
+# tests/conftest.py's scheduler keeps each lab or oracle module whole on one
+# worker (modules sharing a lab together) and deals the longest out first.
+# Then the serial tests (wall-clock bounds, floods, changes to the practice
+# lab) in one process, one after the other: none waits for a worker to drain.
+# The practice lab built by the first phase is reused by the second, which
+# removes it.  Both phases run; either failing fails the target.  The rules
+# and the marks are in tests/conftest.py's docstring and docs/design.md
+# ("Tests"); TEST_WORKERS=0 runs the first phase in one process.
 TEST_WORKERS ?= 3
 test: deps venv
 	$(BIN)/python -m mypy
-	$(BIN)/python -m pytest -q --durations=15 -n $(TEST_WORKERS)
+	@status=0; \
+	  LEADLINE_TEST_KEEP_LAB=1 $(BIN)/python -m pytest -q --durations=15 -n $(TEST_WORKERS) -m 'not serial' || status=$$?; \
+	  $(BIN)/python -m pytest -q --durations=10 -m serial || status=$$?; \
+	  exit $$status
 
 lab-down:
 	-$(BIN)/leadline lab down
