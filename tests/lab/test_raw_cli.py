@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -88,15 +89,21 @@ def test_thirty_percent_loss_gives_the_clean_result_in_bounded_time(lab: Lab, cl
     assert elapsed < 15
 
 
+# 500 closed ports and the course server's open and dropped ones: at 50 resets/s, 10 s however the scan is paced.
+RST_PORTS = "1-500,50000-50010"
+
+
+@pytest.mark.serial  # the cap is a rate: a scan starved of CPU by tests beside it reads late resets as drops
 def test_rate_limited_resets_give_the_clean_result(lab: Lab, clean_2000: HostStates) -> None:
-    # 2000 closed ports at 50 resets/s need 40 s however the scan is paced.
     lab.limit_rst("course", 50)
     try:
-        limited, elapsed = course_states(lab, LOSS_PORTS, timeout=150)
+        limited, elapsed = course_states(lab, RST_PORTS, timeout=150)
     finally:
         assert lab.clear_rules("course", "rst-limit") == 2
-    print(f"\nRSTs capped at 50/s, -sS -p {LOSS_PORTS}: {elapsed:.2f} s")
-    assert diff_states(limited, clean_2000) == []
+    print(f"\nRSTs capped at 50/s, -sS -p {RST_PORTS}: {elapsed:.2f} s")
+    assert len(limited.ports) == 511
+    clean = replace(clean_2000, ports={key: value for key, value in clean_2000.ports.items() if key in limited.ports})
+    assert diff_states(limited, clean) == []
 
 
 def test_pcap_holds_the_handshake_tshark_reads(lab: Lab, tmp_path: Path) -> None:

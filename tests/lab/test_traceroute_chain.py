@@ -82,6 +82,7 @@ def test_json_output_carries_the_route(chain_lab: Lab) -> None:
         (1, CHAIN_R1), (2, None), (3, CHAIN_R3), (4, CHAIN_TARGET)]
 
 
+@pytest.mark.serial  # wall-clock bound: another test beside it would stretch it
 def test_silent_hop_costs_less_than_nmaps_three_seconds(chain_lab: Lab) -> None:
     t0 = time.monotonic()
     run(chain_lab, [LEADLINE, "-sn", "--traceroute", "-n", CHAIN_TARGET])
