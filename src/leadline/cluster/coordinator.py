@@ -32,6 +32,7 @@ from dataclasses import replace
 from typing import Any
 
 from leadline.cluster.task import TaskResult, scan_task, warm
+from leadline.cluster.wire import unpack
 from leadline.core.targets import Target
 from leadline.errors import UsageError
 from leadline.model import Hostname
@@ -163,7 +164,7 @@ class ClusterScan(Scan):
     def _write(self, result: TaskResult, targets: dict[str, Target]) -> None:
         for line in result.warnings:
             self.warn(line)
-        for host in result.hosts:
+        for host in unpack(result.hosts, scanned_by=result.worker):
             target = targets.get(host.address)
             if target is not None and target.hostname and not any(n.kind == "user" for n in host.hostnames):
                 host = replace(host, hostnames=(Hostname(target.hostname, "user"), *host.hostnames),
