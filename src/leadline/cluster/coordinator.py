@@ -46,6 +46,17 @@ SWEEP_TASK = 8192  # hosts per task of a -sn sweep: a task's fixed cost (sockets
 SCAN_TASK = 256  # hosts per task of a port scan: hundreds, so Dask's ~1 ms per task is noise
 IN_FLIGHT_PER_WORKER = 2  # tasks queued per worker: one running, one ready, and the stream stays lazy
 
+# A local cluster is ours alone, with no dashboard to feed: its workers need not sample their own stacks
+# every 10 ms (about a tenth of a sweep task's CPU, and the sampler takes the GIL from the task) nor
+# poll the system and the event loop many times a second.  Forked workers start in about a second;
+# spawned ones would import everything again (several seconds).
+LOCAL_CONFIG = {
+    "distributed.worker.multiprocessing-method": "fork",
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+}
+
 
 def require_dask() -> None:
     try:
@@ -61,8 +72,7 @@ def connect(spec: str) -> Any:
     from distributed import Client, LocalCluster
 
     if spec.startswith("local:"):
-        # Forked workers start in about a second; spawned ones re-import everything (several seconds).
-        dask.config.set({"distributed.worker.multiprocessing-method": "fork"})
+        dask.config.set(LOCAL_CONFIG)
         warm()
         count = spec[len("local:"):]
         if not count.isdigit() or not 1 <= int(count) <= 256:
