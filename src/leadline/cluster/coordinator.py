@@ -150,7 +150,7 @@ class ClusterScan(Scan):
             share, targets = batch
             key = f"leadline-{token}-{next(counter)}"
             pending[key] = {t.address: t for t in targets}
-            return client.submit(scan_task, self.config, "\n".join(t.address for t in targets),
+            return client.submit(scan_task, self.config, tuple(t.address for t in targets),
                                  (share, classes) if classes > 1 else None, key=key, resources=resources,
                                  pure=False, retries=2, workers=[addresses[share]] if addresses else None,
                                  allow_other_workers=True)
