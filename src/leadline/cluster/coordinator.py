@@ -48,13 +48,15 @@ IN_FLIGHT_PER_WORKER = 2  # tasks queued per worker: one running, one ready, and
 
 # A local cluster is ours alone, with no dashboard to feed: its workers need not sample their own stacks
 # every 10 ms (about a tenth of a sweep task's CPU, and the sampler takes the GIL from the task) nor
-# poll the system and the event loop many times a second.  Forked workers start in about a second;
-# spawned ones would import everything again (several seconds).
+# poll the system and the event loop many times a second; memory limits are checked once a second,
+# not ten times (workers and nannies alike).  Forked workers start in about a second; spawned ones
+# would import everything again (several seconds).
 LOCAL_CONFIG = {
     "distributed.worker.multiprocessing-method": "fork",
     "distributed.worker.profile.enabled": False,
     "distributed.admin.tick.interval": "1s",
     "distributed.admin.system-monitor.interval": "5s",
+    "distributed.worker.memory.monitor-interval": "1s",
 }
 
 
