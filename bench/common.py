@@ -50,6 +50,7 @@ class Run:
     xml: str  # its -oX file ("" when it wrote none)
     stdout: str
     stderr: str
+    cpu: float = 0.0  # user + system seconds of the child and of the children it waited for
 
     @property
     def shown_wall(self) -> str:
@@ -139,7 +140,8 @@ def timed_run(lab: Lab, tool: str, argv: Sequence[str], budget: float) -> Run:
             child.returncode = os.waitstatus_to_exitcode(status)  # Popen must not reap it again
         xml = xml_path.read_text(errors="replace") if xml_path.exists() else ""
         return Run(tool, wall, capped, None if capped else child.returncode, usage.ru_maxrss, xml,
-                   out_path.read_text(errors="replace"), err_path.read_text(errors="replace"))
+                   out_path.read_text(errors="replace"), err_path.read_text(errors="replace"),
+                   usage.ru_utime + usage.ru_stime)
 
 
 def states(run: Run, address: str) -> HostStates | None:

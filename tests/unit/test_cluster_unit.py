@@ -1,16 +1,31 @@
-"""The cluster's pure parts: task batches by reply class, the reply filter, one-line errors."""
+"""The cluster's pure parts: task batches by reply class, the reply filter, one-line errors,
+hosts as rows on their way from a worker."""
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+import pickle
 import struct
 
 import pytest
 
 from leadline.cli.main import main
+from leadline.cluster import wire
 from leadline.cluster.coordinator import _batches
 from leadline.core.targets import Target
 from leadline.engines.packetio import protocol_filter
+from leadline.model import (
+    Hostname,
+    HostResult,
+    HostStatus,
+    OsResult,
+    PortResult,
+    PortState,
+    Reason,
+    ScriptResult,
+    ServiceDetail,
+)
 
 
 def targets(n: int) -> list[Target]:
@@ -80,3 +95,33 @@ def test_cluster_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None
     assert main(["-sn", "--cluster", "local:0", "127.0.0.1"]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and "tcp://HOST:PORT or local:N" in err[0] and "local:N needs N from 1" in err[1]
+
+
+def sample_hosts() -> list[HostResult]:
+    """A sweep's host, a port scan's host with every kind of nested detail, and a host down."""
+    swept = HostResult("198.19.0.1", 4, HostStatus.UP, Reason.ECHO_REPLY, 63, latency=0.0012,
+                       start_time=1.5, end_time=2.5)
+    ports = (PortResult(22, "tcp", PortState.OPEN, Reason.SYN_ACK, 64, "ssh", ("syn-ack from 22",),
+                        ServiceDetail("ssh"), (ScriptResult("banner", "SSH-2.0"),)),
+             PortResult(53, "udp", PortState.OPEN_FILTERED, Reason.NO_RESPONSE))
+    scanned = HostResult("fe80::1%eth0", 6, HostStatus.UP, Reason.SYN_ACK, 64, (Hostname("a.example", "PTR"),),
+                         0.002, ports, "02:00:00:00:00:01", "Acme", 1.0, 3.0, ("fe80::2",), distance=1,
+                         os=OsResult(fingerprint="OS:SCAN(V=1)"), scripts=(ScriptResult("h", "x"),),
+                         warnings=("w",), interrupted=True, through="proxy")
+    down = HostResult("198.19.0.2", 4, HostStatus.DOWN, Reason.NO_RESPONSE, timed_out=True)
+    return [swept, scanned, down]
+
+
+def test_rows_bring_back_equal_hosts_naming_the_worker() -> None:
+    rows = pickle.loads(pickle.dumps(wire.pack(sample_hosts()), protocol=5))
+    assert len(rows) == 3
+    assert wire.unpack(rows, scanned_by="tcp://198.18.82.11:4000") == [
+        dataclasses.replace(h, scanned_by="tcp://198.18.82.11:4000") for h in sample_hosts()]
+    assert wire.unpack(rows) == sample_hosts()
+    assert all(type(p) is PortResult for p in wire.unpack(rows)[1].ports)
+
+
+def test_rows_of_another_version_are_refused() -> None:
+    rows = wire.pack(sample_hosts())
+    with pytest.raises(ValueError, match="another version"):
+        wire.unpack(dataclasses.replace(rows, host_fields=rows.host_fields[:-1]))

@@ -32,6 +32,7 @@ from dataclasses import replace
 from typing import Any
 
 from leadline.cluster.task import TaskResult, scan_task, warm
+from leadline.cluster.wire import unpack
 from leadline.core.targets import Target
 from leadline.errors import UsageError
 from leadline.model import Hostname
@@ -44,6 +45,19 @@ MISSING = "--cluster needs Dask's distributed package: pip install 'leadline[clu
 SWEEP_TASK = 8192  # hosts per task of a -sn sweep: a task's fixed cost (sockets, routes, pacing ramp) stays small
 SCAN_TASK = 256  # hosts per task of a port scan: hundreds, so Dask's ~1 ms per task is noise
 IN_FLIGHT_PER_WORKER = 2  # tasks queued per worker: one running, one ready, and the stream stays lazy
+
+# A local cluster is ours alone, with no dashboard to feed: its workers need not sample their own stacks
+# every 10 ms (about a tenth of a sweep task's CPU, and the sampler takes the GIL from the task) nor
+# poll the system and the event loop many times a second; memory limits are checked once a second,
+# not ten times (workers and nannies alike).  Forked workers start in about a second; spawned ones
+# would import everything again (several seconds).
+LOCAL_CONFIG = {
+    "distributed.worker.multiprocessing-method": "fork",
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.worker.memory.monitor-interval": "1s",
+}
 
 
 def require_dask() -> None:
@@ -60,8 +74,7 @@ def connect(spec: str) -> Any:
     from distributed import Client, LocalCluster
 
     if spec.startswith("local:"):
-        # Forked workers start in about a second; spawned ones re-import everything (several seconds).
-        dask.config.set({"distributed.worker.multiprocessing-method": "fork"})
+        dask.config.set(LOCAL_CONFIG)
         warm()
         count = spec[len("local:"):]
         if not count.isdigit() or not 1 <= int(count) <= 256:
@@ -163,7 +176,7 @@ class ClusterScan(Scan):
     def _write(self, result: TaskResult, targets: dict[str, Target]) -> None:
         for line in result.warnings:
             self.warn(line)
-        for host in result.hosts:
+        for host in unpack(result.hosts, scanned_by=result.worker):
             target = targets.get(host.address)
             if target is not None and target.hostname and not any(n.kind == "user" for n in host.hostnames):
                 host = replace(host, hostnames=(Hostname(target.hostname, "user"), *host.hostnames),

@@ -4,7 +4,8 @@ A task is a pure function of its arguments (the scan's config, the
 addresses, the reply class), so the scheduler may run it again on
 another worker when the first one dies: the coordinator keeps the
 result of whichever run finishes, once. Hosts come back frozen, each
-naming the worker that scanned it.
+naming the worker that scanned it, as rows (``leadline.cluster.wire``):
+pickling the dataclasses themselves cost more than the scan's output.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
+from leadline.cluster.wire import Rows, pack
 from leadline.config import OutputSpec, ScanConfig
 from leadline.core.targets import Target
 from leadline.model import HostResult
@@ -37,8 +39,8 @@ def warm() -> None:
 
 @dataclass(frozen=True)
 class TaskResult:
-    worker: str
-    hosts: tuple[HostResult, ...]
+    worker: str  # every host of the task was scanned by it
+    hosts: Rows
     warnings: tuple[str, ...] = ()
     started: float = 0.0  # wall clock on the worker, for the coordinator's debugging lines
     elapsed: float = 0.0
@@ -81,6 +83,4 @@ def scan_task(config: ScanConfig, addresses: tuple[str, ...], reply_share: tuple
     family = 6 if config.ipv6 else 4
     Scan(task_config(config, ()), sink, warn=warnings.append, engines=SystemEngines(reply_share=reply_share),
          given=[Target(a, family) for a in addresses]).run()
-    name = worker_name()
-    return TaskResult(name, tuple(replace(h, scanned_by=name) for h in sink.hosts), tuple(warnings),
-                      started, time.time() - started)
+    return TaskResult(worker_name(), pack(sink.hosts), tuple(warnings), started, time.time() - started)
