@@ -343,11 +343,10 @@ class ConnectSession:
         *,
         fd_limit: int,
         first_answer_decides: bool = False,
-        journal: list[tuple[int, int, int, int, float]] | None = None,
-        labels: Labels | None = None,
+        journal: list[tuple[int, int, int, int, float]] | None = None, labels: Labels | None = None,
     ) -> None:
         self.timing = timing
-        self.labels = labels or Labels()
+        self.result = (labels or Labels()).result  # a decided port's reported result
         # A port listed twice would never let its host count as complete.
         self.ports = list(dict.fromkeys(ports))
         self.port_count = len(self.ports)
@@ -427,15 +426,10 @@ class ConnectSession:
 
     def next_attempt(self, now: float) -> Attempt | None:
         """The next attempt to start at ``now``, or None when nothing may start now."""
-        ready = self.ready
-        if not ready:
-            return None
-        pacer = self.pacer
-        # The usual case decided inline (no pacing, no descriptor trouble, room
-        # in the window: in_flight < int(cwnd)); anything else asks may_start.
-        # This runs once per attempt, 65,535 times in a -p- scan.
-        if (pacer.rate is not None or pacer.in_flight + 1 > pacer.window.cwnd
-                or pacer.in_flight >= pacer.fd_cap or now < pacer.fd_retry_at) and not pacer.may_start(now):
+        ready, pacer = self.ready, self.pacer
+        # Once per attempt: the usual case (no pacing, no descriptor trouble, in_flight < int(cwnd)) inline.
+        if not ready or ((pacer.rate is not None or pacer.in_flight + 1 > pacer.window.cwnd or pacer.in_flight
+                          >= pacer.fd_cap or now < pacer.fd_retry_at) and not pacer.may_start(now)):
             return None
         for _ in range(len(ready)):
             host = ready[0]
@@ -485,15 +479,7 @@ class ConnectSession:
 
     def answered_at_once(self, attempt: Attempt, code: int, now: float, answered: float) -> None:
         """connect() itself, started at ``now``, returned the outcome ``code`` at ``answered``."""
-        # The outcome of nearly every port of a nearby host: _count_start
-        # written out here, since this runs once per port.
-        attempt.tries += 1
-        attempt.sent_at = now
-        if attempt.tries == 1:
-            attempt.first_sent_at = now
-        self.hosts[attempt.host].next_send_at = now + self.scan_delay
-        if self.pacer.rate is not None:
-            self.pacer.on_start(now)
+        self._count_start(attempt, self.hosts[attempt.host], now)
         self._conclude(attempt, code, answered)
 
     # -- what happened -------------------------------------------------------
@@ -522,13 +508,9 @@ class ConnectSession:
                 self.group_rtt.update(elapsed)
                 if rtt.samples == 1:
                     self.unsampled_hosts -= 1
+        self.pacer.on_answer(attempt.tries, attempt.first_sent_at, now)
         if attempt.tries > 1:
-            self.pacer.on_answer(attempt.tries, attempt.first_sent_at, now)
             host.best_answered_retry = max(host.best_answered_retry, attempt.tries - 1)
-        else:  # pacer.on_answer for a first try, written out: once per port
-            window = self.pacer.window
-            if window.cwnd < window.maximum:
-                window.on_answer()
         self._record(host, attempt.port, (code, attempt.tries, elapsed))
 
     def _no_answer(self, host: _Host, attempt: Attempt, now: float) -> None:
@@ -566,8 +548,7 @@ class ConnectSession:
             ports = []
         else:
             outcomes = host.outcomes
-            result = self.labels.result
-            ports = [result(port, outcomes[port]) for port in sorted(outcomes)]
+            ports = [self.result(port, outcomes[port]) for port in sorted(outcomes)]
         self._finished_hosts.append(HostPortResults(host.address, ports, host.rtt.srtt, timed_out, interrupted))
         if self.ports:
             self.remaining_hosts -= 1

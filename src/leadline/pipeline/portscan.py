@@ -265,8 +265,9 @@ class _RawEvents:
     def __call__(self, event: Event) -> None:
         if isinstance(event, PortDecided):
             v = event.verdict
+            exchange = event.exchange  # empty unless --explain: no call for it then (once per port)
             port = PortResult(event.port, self.protocol, v.state, v.reason, v.ttl, self.service_name(event.port),
-                              exchange_line(event.exchange))
+                              exchange_line(exchange) if exchange else ())
             self.hosts[event.address].ports.append(port)
             if v.state is PortState.OPEN:
                 self.ctx.sink.port_found(event.address, port)
