@@ -50,7 +50,8 @@ class Run:
     xml: str  # its -oX file ("" when it wrote none)
     stdout: str
     stderr: str
-    cpu: float = 0.0  # user + system seconds of the child and of the children it waited for
+    cpu: float = 0.0  # user + system seconds of the child and what it waited for, from wait4
+    load: str = ""  # the 1-minute load average when the run ended (the machine may be shared)
 
     @property
     def shown_wall(self) -> str:
@@ -80,10 +81,25 @@ def arguments(
                         help=f"seconds each tool run may take before it is stopped (default {budget:g})")
     parser.add_argument("--repeat", type=int, default=repeat,
                         help=f"runs of each tool; the median counts (default {repeat})")
+    parser.add_argument("--old-tree", type=Path, default=None, metavar="DIR",
+                        help="also run the leadline of an unpacked older tree (git archive REV | tar -x -C DIR) "
+                             "with this Python, alternately with the others, as the tool 'old'")
     options = parser.parse_args()
     if options.budget <= 0 or options.repeat < 1:
         parser.error("--budget must be positive and --repeat at least 1")
     return options
+
+
+def leadline_commands(options: argparse.Namespace, argv: Sequence[str]) -> dict[str, list[str]]:
+    """leadline's command line, and the older tree's beside it when --old-tree names one."""
+    commands = {"leadline": [LEADLINE, *argv]}
+    old_tree = getattr(options, "old_tree", None)
+    if old_tree is not None:
+        source = Path(old_tree).resolve() / "src"
+        if not (source / "leadline").is_dir():
+            raise SystemExit(f"--old-tree {old_tree}: no src/leadline there")
+        commands["old"] = ["env", f"PYTHONPATH={source}", sys.executable, "-m", "leadline", *argv]
+    return commands
 
 
 def _stop_on_sigterm() -> None:
@@ -141,7 +157,15 @@ def timed_run(lab: Lab, tool: str, argv: Sequence[str], budget: float) -> Run:
         xml = xml_path.read_text(errors="replace") if xml_path.exists() else ""
         return Run(tool, wall, capped, None if capped else child.returncode, usage.ru_maxrss, xml,
                    out_path.read_text(errors="replace"), err_path.read_text(errors="replace"),
-                   usage.ru_utime + usage.ru_stime)
+                   usage.ru_utime + usage.ru_stime, load_average())
+
+
+def load_average() -> str:
+    """The 1-minute load average, as /proc/loadavg gives it."""
+    try:
+        return Path("/proc/loadavg").read_text().split()[0]
+    except OSError:
+        return "?"
 
 
 def states(run: Run, address: str) -> HostStates | None:
@@ -184,7 +208,7 @@ def ratio_text(ours: Sequence[Run], theirs: Sequence[Run]) -> tuple[float, str]:
 def print_runs(title: str, rows: Sequence[tuple[Run, Comparison]]) -> None:
     """One line per run: tool, wall time, peak RSS, exit code, agreement with the reference."""
     print(f"\n== {title}")
-    print(f"{'tool':<10} {'wall s':>9} {'peak RSS MB':>12} {'exit':>5}  states")
+    print(f"{'tool':<10} {'wall s':>9} {'cpu s':>7} {'load':>6} {'peak RSS MB':>12} {'exit':>5}  states")
     for run, comparison in rows:
         if comparison.same:
             verdict = f"same as reference ({comparison.ports} ports)"
@@ -193,7 +217,8 @@ def print_runs(title: str, rows: Sequence[tuple[Run, Comparison]]) -> None:
         else:
             verdict = f"{len(comparison.differences)} differ: " + "; ".join(comparison.differences[:3])
         exit_text = "-" if run.returncode is None else str(run.returncode)
-        print(f"{run.tool:<10} {run.shown_wall:>9} {run.peak_rss_kb / 1024:>12.1f} {exit_text:>5}  {verdict}")
+        print(f"{run.tool:<10} {run.shown_wall:>9} {run.cpu:>7.2f} {run.load:>6} "
+              f"{run.peak_rss_kb / 1024:>12.1f} {exit_text:>5}  {verdict}")
         if run.returncode not in (0, None) and run.stderr.strip():
             print(f"{'':<10} stderr: {run.stderr.strip().splitlines()[-1]}")
 
@@ -221,6 +246,17 @@ def print_summary(ours: Sequence[Run], theirs: Sequence[Run], other_name: str, g
     print(f"results: {'identical port states' if agree else 'DIFFERENT port states (see above)'}")
 
 
+def print_old_summary(runs: dict[str, list[Run]], other_name: str) -> None:
+    """With --old-tree: the older tree's medians beside the current code's, wall and CPU."""
+    if "old" not in runs:
+        return
+    new, old, other = runs["leadline"], runs["old"], runs[other_name]
+    for label, pick in (("wall", lambda r: r.wall), ("cpu", lambda r: r.cpu)):
+        mine, before, theirs = (statistics.median(pick(r) for r in group) for group in (new, old, other))
+        print(f"median {label}: leadline {mine:.2f} s, old {before:.2f} s, {other_name} {theirs:.2f} s; "
+              f"new/old {mine / before:.3f}, old/{other_name} {before / theirs:.3f}")
+
+
 def side_by_side(lab: Lab, commands: dict[str, list[str]], repeat: int,
                  budget: float) -> dict[str, list[Run]]:
     """Run every tool `repeat` times, interleaved, so drift in the machine hits all alike."""
@@ -228,7 +264,8 @@ def side_by_side(lab: Lab, commands: dict[str, list[str]], repeat: int,
     for round_number in range(repeat):
         for tool, argv in commands.items():
             run = timed_run(lab, tool, argv, budget)
-            print(f"  round {round_number + 1}: {tool} {run.shown_wall} s", flush=True)
+            print(f"  round {round_number + 1}: {tool} {run.shown_wall} s, cpu {run.cpu:.2f} s, "
+                  f"load {run.load}", flush=True)
             runs[tool].append(run)
     return runs
 

@@ -13,10 +13,11 @@ GOAL = 1.0
 
 
 def main() -> int:
-    options = common.arguments(__doc__.splitlines()[0], budget=120, repeat=3)
-    with common.bench_lab("llic") as lab:
+    options = common.arguments(__doc__.splitlines()[0], budget=120, repeat=3,
+                               extra=lambda p: p.add_argument("--prefix", default="llic"))
+    with common.bench_lab(options.prefix) as lab:
         runs = common.side_by_side(lab, {
-            "leadline": [common.LEADLINE, *FLAGS, common.COURSE],
+            **common.leadline_commands(options, [*FLAGS, common.COURSE]),
             "nmap": ["nmap", *FLAGS, common.COURSE],
         }, options.repeat, options.budget)
     reference = common.states(runs["nmap"][0], common.COURSE)
@@ -24,6 +25,7 @@ def main() -> int:
     common.print_runs(f"-sT -p- -n -Pn {common.COURSE}, {options.repeat} run(s) each", rows)
     agree = all(comparison.same for _, comparison in rows)
     common.print_summary(runs["leadline"], runs["nmap"], "nmap", GOAL, agree)
+    common.print_old_summary(runs, "nmap")
     return 0 if agree else 1
 
 

@@ -30,12 +30,13 @@ def listed_open_ports(xml_text: str) -> list[int]:
 
 
 def main() -> int:
-    options = common.arguments(__doc__.splitlines()[0], budget=120, repeat=3)
+    options = common.arguments(__doc__.splitlines()[0], budget=120, repeat=3,
+                               extra=lambda p: p.add_argument("--prefix", default="llis"))
     commands = {
-        "leadline": [common.LEADLINE, *FLAGS, common.COURSE],
+        **common.leadline_commands(options, [*FLAGS, common.COURSE]),
         "nmap": ["nmap", *FLAGS, common.COURSE],
     }
-    with common.bench_lab("llis") as lab:
+    with common.bench_lab(options.prefix) as lab:
         runs = common.side_by_side(lab, commands, options.repeat, options.budget)
         masscan = None
         if shutil.which("masscan"):
@@ -53,6 +54,7 @@ def main() -> int:
               f"peak RSS {masscan.peak_rss_kb / 1024:.1f} MB, open ports {opened}: {agreeing} as nmap's")
     agree = all(comparison.same for _, comparison in rows)
     common.print_summary(runs["leadline"], runs["nmap"], "nmap", GOAL, agree)
+    common.print_old_summary(runs, "nmap")
     return 0 if agree else 1
 
 

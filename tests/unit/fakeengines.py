@@ -205,7 +205,7 @@ class FakeEngines:
 
     def connect_scan(self, addresses: Sequence[str], ports: Sequence[int], timing: Timing, *,
                      on_host_done: Callable[[HostPortResults], None], on_progress: Callable[[int, int], None],
-                     stop: threading.Event) -> None:
+                     stop: threading.Event, labels: object = None) -> None:
         self.calls["connect_scan"] += 1
         verdicts = {Answer.OPEN: (PortState.OPEN, Reason.SYN_ACK), Answer.CLOSED: (PortState.CLOSED, Reason.CONN_REFUSED)}
         for address in addresses:

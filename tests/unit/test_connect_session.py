@@ -16,6 +16,7 @@ from leadline.core.connectsession import (
     ConnectPacer,
     ConnectSession,
     HostPortResults,
+    Labels,
     port_result,
 )
 from leadline.model import PortState, Reason
@@ -134,6 +135,18 @@ class TestVerdicts:
         assert "no answer to 2 attempts in 250 ms" in silent.evidence[0]
         refused = port_result(81, errno.ECONNREFUSED, 1, 0.0015)
         assert "ECONNREFUSED after 1.50 ms (attempt 1)" in refused.evidence[0]
+
+    def test_labels_name_ports_and_leave_out_evidence(self) -> None:
+        """With labels, each port comes out named and, unless evidence is wanted, without its line."""
+        names = {80: "http", 22: "ssh"}
+        outcome = lambda h, p, t: (errno.ECONNREFUSED, 0.001)  # noqa: E731
+        plain = scan([22, 80, 81], outcome, labels=Labels(names, evidence=False)).hosts[0].ports
+        assert [(p.port, p.service, p.evidence) for p in plain] == [(22, "ssh", ()), (80, "http", ()), (81, None, ())]
+        explained = scan([80, 81], outcome, labels=Labels(names, evidence=True)).hosts[0].ports
+        assert [p.service for p in explained] == ["http", None]
+        assert all("ECONNREFUSED after" in p.evidence[0] for p in explained)
+        default = scan([80], outcome).hosts[0].ports[0]
+        assert default.service is None and default.evidence
 
     def test_repeated_ports_are_scanned_once(self) -> None:
         run = scan([80, 80, 81], lambda h, p, t: (errno.ECONNREFUSED, 0.0))

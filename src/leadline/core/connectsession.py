@@ -69,7 +69,7 @@ from __future__ import annotations
 import collections
 import errno
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from leadline.config import Timing
@@ -84,6 +84,7 @@ __all__ = [
     "ConnectPacer",
     "ConnectSession",
     "HostPortResults",
+    "Labels",
     "Outcome",
     "is_live_answer",
     "port_result",
@@ -153,14 +154,34 @@ def is_live_answer(reason: Reason) -> bool:
     return reason in _LIVE_REASONS
 
 
-def port_result(port: int, code: int, attempts: int, seconds: float) -> PortResult:
-    """The reported verdict for one port, from its compact outcome."""
+def port_result(port: int, code: int, attempts: int, seconds: float, service: str | None = None,
+                evidence: bool = True) -> PortResult:
+    """The reported verdict for one port, from its compact outcome.
+
+    ``service`` is the name to label the port with; ``evidence=False``
+    leaves out the line --explain prints.  The caller that knows both
+    (the pipeline) so builds each port's result once: a -p- scan makes
+    65,535 of them, and the evidence line's float formatting alone costs
+    more than the rest of the result.
+    """
     if code == NO_ANSWER:
-        evidence = f"connect() to port {port}: no answer to {attempts} attempts in {seconds * 1000:.0f} ms"
-        return PortResult(port, "tcp", PortState.FILTERED, Reason.NO_RESPONSE, None, None, (evidence,))
+        lines = (f"connect() to port {port}: no answer to {attempts} attempts in {seconds * 1000:.0f} ms",) if evidence else ()
+        return PortResult(port, "tcp", PortState.FILTERED, Reason.NO_RESPONSE, None, service, lines)
     state, reason, outcome = _ANSWERS[code]
-    evidence = f"connect() to port {port}: {outcome} after {seconds * 1000:.2f} ms (attempt {attempts})"
-    return PortResult(port, "tcp", state, reason, None, None, (evidence,))
+    lines = (f"connect() to port {port}: {outcome} after {seconds * 1000:.2f} ms (attempt {attempts})",) if evidence else ()
+    return PortResult(port, "tcp", state, reason, None, service, lines)
+
+
+@dataclass(frozen=True, slots=True)
+class Labels:
+    """What a scan's reported ports carry besides the verdict: service names, and whether the evidence line."""
+
+    names: Mapping[int, str] | None = None  # port -> service name
+    evidence: bool = True
+
+    def result(self, port: int, outcome: Outcome) -> PortResult:
+        names = self.names
+        return port_result(port, *outcome, names.get(port) if names is not None else None, self.evidence)
 
 
 class Attempt:
@@ -322,9 +343,10 @@ class ConnectSession:
         *,
         fd_limit: int,
         first_answer_decides: bool = False,
-        journal: list[tuple[int, int, int, int, float]] | None = None,
+        journal: list[tuple[int, int, int, int, float]] | None = None, labels: Labels | None = None,
     ) -> None:
         self.timing = timing
+        self.result = (labels or Labels()).result  # a decided port's reported result
         # A port listed twice would never let its host count as complete.
         self.ports = list(dict.fromkeys(ports))
         self.port_count = len(self.ports)
@@ -404,8 +426,10 @@ class ConnectSession:
 
     def next_attempt(self, now: float) -> Attempt | None:
         """The next attempt to start at ``now``, or None when nothing may start now."""
-        ready = self.ready
-        if not ready or not self.pacer.may_start(now):
+        ready, pacer = self.ready, self.pacer
+        # Once per attempt: the usual case (no pacing, no descriptor trouble, in_flight < int(cwnd)) inline.
+        if not ready or ((pacer.rate is not None or pacer.in_flight + 1 > pacer.window.cwnd or pacer.in_flight
+                          >= pacer.fd_cap or now < pacer.fd_retry_at) and not pacer.may_start(now)):
             return None
         for _ in range(len(ready)):
             host = ready[0]
@@ -440,7 +464,8 @@ class ConnectSession:
         if attempt.tries == 1:
             attempt.first_sent_at = now
         host.next_send_at = now + self.scan_delay
-        self.pacer.on_start(now)
+        if self.pacer.rate is not None:  # only a paced scan counts its starts
+            self.pacer.on_start(now)
 
     def sent(self, attempt: Attempt, now: float) -> None:
         """``attempt``'s connect() is under way; its answer is awaited."""
@@ -523,7 +548,7 @@ class ConnectSession:
             ports = []
         else:
             outcomes = host.outcomes
-            ports = [port_result(port, *outcomes[port]) for port in sorted(outcomes)]
+            ports = [self.result(port, outcomes[port]) for port in sorted(outcomes)]
         self._finished_hosts.append(HostPortResults(host.address, ports, host.rtt.srtt, timed_out, interrupted))
         if self.ports:
             self.remaining_hosts -= 1

@@ -34,14 +34,14 @@ from dataclasses import dataclass
 from typing import cast
 
 from leadline.config import Timing
-from leadline.core.connectsession import Attempt, ConnectSession, HostPortResults, is_live_answer
+from leadline.core.connectsession import Attempt, ConnectSession, HostPortResults, Labels, is_live_answer
 from leadline.engines.limits import FD_EXHAUSTED, fd_budget
 from leadline.engines.procpool import usable_cores, worker_count
 from leadline.engines.workers import Journal, RttBoard, split_connect_scan
 from leadline.errors import PortSpecError, TargetSpecError
 from leadline.model import Reason
 
-__all__ = ["HostPortResults", "PingResult", "connect_ping", "connect_scan"]
+__all__ = ["HostPortResults", "Labels", "PingResult", "connect_ping", "connect_scan"]
 
 # close() on a socket with linger on and a zero timeout sends RST: no
 # TIME_WAIT on our side, and the target's accept queue is freed at once.
@@ -138,6 +138,7 @@ class _ConnectLoop:
         first_answer_decides: bool = False,
         journal: Journal | None = None,
         board: RttBoard | None = None,
+        labels: Labels | None = None,
     ) -> None:
         check_scan_inputs(hosts, ports)
         self.clock = clock
@@ -146,7 +147,8 @@ class _ConnectLoop:
         self.addresses = list(hosts)
         self.families = [_family_of(h) for h in hosts]
         self.session = ConnectSession(
-            hosts, ports, timing, clock(), fd_limit=fd_budget(), first_answer_decides=first_answer_decides, journal=journal
+            hosts, ports, timing, clock(), fd_limit=fd_budget(), first_answer_decides=first_answer_decides, journal=journal,
+            labels=labels,
         )
         self.watcher = _ConnectWatcher()
         self.spare: dict[int, _socket.socket] = {}  # a refused socket per family, ready to connect again
@@ -207,21 +209,18 @@ class _ConnectLoop:
                 self.session.sent(attempt, now)
                 return True
         if sock is not None:
-            self._release(sock, result, family)
+            if result == errno.ECONNREFUSED and family not in self.spare:
+                # Linux lets a refused TCP socket connect again: keeping it
+                # saves a socket() and a close() on the commonest outcome.
+                self.spare[family] = sock
+            else:
+                if result in (0, errno.EISCONN):
+                    # Linger 0: close() resets the connection instead of a FIN
+                    # handshake, so neither side keeps state for it.
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
+                sock.close()
         self.session.answered_at_once(attempt, result, now, self.clock())
         return True
-
-    def _release(self, sock: _socket.socket, result: int, family: int) -> None:
-        if result == errno.ECONNREFUSED and family not in self.spare:
-            # Linux lets a refused TCP socket connect again: keeping it
-            # saves a socket() and a close() on the commonest outcome.
-            self.spare[family] = sock
-            return
-        if result in (0, errno.EISCONN):
-            # Linger 0: close() resets the connection instead of a FIN
-            # handshake, so neither side keeps state for it.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
-        sock.close()
 
     def _close(self, attempt: Attempt) -> None:
         """Close the attempt's socket and stop watching it."""
@@ -334,6 +333,7 @@ def connect_scan(
     on_progress: Callable[[int, int], None] | None = None,
     stop: threading.Event | None = None,
     clock: Callable[[], float] = time.monotonic,
+    labels: Labels | None = None,
 ) -> None:
     """Connect-scan ``ports`` (in the order given) on every host of one group, concurrently.
 
@@ -342,6 +342,8 @@ def connect_scan(
     about a tenth of a second; unfinished hosts are then reported with
     ``interrupted=True``.  A scan with many probes runs in one worker
     process per CPU core (see ``workers``), with the same results.
+    ``labels`` names the ports and says whether they carry their evidence
+    line (by default: no names, with evidence).
     """
     check_scan_inputs(hosts, ports)
     unique_ports = list(dict.fromkeys(ports))
@@ -349,10 +351,10 @@ def connect_scan(
     if workers > 1:
         split_connect_scan(
             hosts, unique_ports, timing, workers, _scan_share,
-            on_host_done=on_host_done, on_progress=on_progress, stop=stop, clock=clock,
+            on_host_done=on_host_done, on_progress=on_progress, stop=stop, clock=clock, labels=labels,
         )
         return
-    loop = _ConnectLoop(hosts, unique_ports, timing, clock=clock)
+    loop = _ConnectLoop(hosts, unique_ports, timing, clock=clock, labels=labels)
     total = loop.session.total
     last_progress = -1
 

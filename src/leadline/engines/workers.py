@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from leadline.config import Timing
-from leadline.core.connectsession import DEFAULT_MAX_PARALLELISM, HostPortResults, port_result
+from leadline.core.connectsession import DEFAULT_MAX_PARALLELISM, HostPortResults, Labels
 from leadline.engines.procpool import Send, WorkerFailed, WorkerPool, divide_limits
 from leadline.model import PortResult
 
@@ -130,8 +130,10 @@ class _Merge:
 
 
 class _Split:
-    def __init__(self, hosts: Sequence[str], workers: int, on_host_done: Callable[[HostPortResults], None]) -> None:
+    def __init__(self, hosts: Sequence[str], workers: int, on_host_done: Callable[[HostPortResults], None],
+                 labels: Labels) -> None:
         self.hosts = hosts
+        self.labels = labels
         self.workers = workers
         self.on_host_done = on_host_done
         self.merges = [_Merge() for _ in hosts]
@@ -147,8 +149,9 @@ class _Split:
         _, decided, verdicts, reports = cast("tuple[str, int, Journal, list[tuple[int, float | None, bool, bool]]]", message)
         self.decided_by[worker] = decided
         merges = self.merges
+        result = self.labels.result
         for host_index, port, code, attempts, seconds in verdicts:
-            merges[host_index].ports.append(port_result(port, code, attempts, seconds))
+            merges[host_index].ports.append(result(port, (code, attempts, seconds)))
         for host_index, latency, timed_out, interrupted in reports:
             self.hosts_done_by[worker] += 1
             merge = merges[host_index]
@@ -191,6 +194,7 @@ def split_connect_scan(
     on_progress: Callable[[int, int], None] | None,
     stop: threading.Event | None,
     clock: Callable[[], float],
+    labels: Labels | None = None,
 ) -> None:
     """``connect_scan`` over ``workers`` processes; same arguments, same callbacks.
 
@@ -200,7 +204,7 @@ def split_connect_scan(
     total = len(hosts) * len(ports)
     board = RttBoard()
     pool = WorkerPool(workers, _connect_work(hosts, ports, timing, workers, clock, scan_share, board))
-    split = _Split(hosts, workers, on_host_done)
+    split = _Split(hosts, workers, on_host_done, labels or Labels())
     last_progress = -1
     try:
         for worker, message in pool.messages(stop):

@@ -36,7 +36,7 @@ class Emitter:
         over is in every file, and the run's statistics count it even when
         the interrupt surfaces as the call returns."""
         ctx = self.ctx
-        ports = tuple(sort_ports(map(self._named, record.ports)))
+        ports = tuple(sort_ports(self._named(record.ports)))
         if (record.mac is None and record.up and ports and ctx.plan.raw_discovery and ctx.plan.raw_port_scan
                 and ctx.engines.arp_reaches(record.address)):
             record.mac = ctx.engines.neighbour_mac(record.address)  # as nmap: a raw scan's replies came from it
@@ -69,11 +69,27 @@ class Emitter:
             finally:
                 self.counts.total += len(addresses)
 
-    def _named(self, p: PortResult) -> PortResult:
-        """Fill in the service name; keep the evidence only when --explain asked for it."""
-        service = p.service if p.service is not None else self.ctx.services.names(p.protocol).get(p.port)
-        evidence = p.evidence if self.explain else ()
-        if service == p.service and evidence == p.evidence:
-            return p
-        # The constructor, not dataclasses.replace: this runs once per port, 65535 times for -p-.
-        return PortResult(p.port, p.protocol, p.state, p.reason, p.reason_ttl, service, evidence, p.detail, p.scripts)
+    def _named(self, ports: list[PortResult]) -> list[PortResult]:
+        """Fill in service names; keep the evidence only when --explain asked for it.
+
+        One loop, not a call per port: a -p- host has 65,535 of them, and
+        the engines mostly hand them over named already.
+        """
+        explain = self.explain
+        names_for = self.ctx.services.names
+        tables: dict[str, dict[int, str]] = {}
+        named = []
+        for p in ports:
+            service = p.service
+            if service is None:
+                table = tables.get(p.protocol)
+                if table is None:
+                    table = tables[p.protocol] = names_for(p.protocol)
+                service = table.get(p.port)
+            if service is p.service and (explain or not p.evidence):
+                named.append(p)
+            else:
+                # The constructor, not dataclasses.replace: this can run once per port.
+                named.append(PortResult(p.port, p.protocol, p.state, p.reason, p.reason_ttl, service,
+                                        p.evidence if explain else (), p.detail, p.scripts))
+        return named

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from leadline.detect.service.probes import ProbeDatabase
     from leadline.engines.service import OnResult, ServiceOptions, ServiceTarget
     from leadline.detect.scripts.base import ScriptIO
-    from leadline.engines.connect import HostPortResults, PingResult
+    from leadline.engines.connect import HostPortResults, Labels, PingResult
     from leadline.engines.discovery import DiscoveryResult
     from leadline.core.osprobes import OsPlan, OsProbe
     from leadline.engines.osprobe import RoundTraffic
@@ -65,7 +65,8 @@ class Engines(Protocol):
 
     def connect_scan(self, addresses: Sequence[str], ports: Sequence[int], timing: Timing, *,
                      on_host_done: Callable[[HostPortResults], None], on_progress: Callable[[int, int], None],
-                     stop: threading.Event) -> None: ...
+                     stop: threading.Event, labels: Labels | None = None) -> None:
+        """Connect-scan every host of a group; ``labels``: the ports' service names and whether evidence lines."""
 
     def raw_scan(self, make_session: MakeSession, hosts: int, ports: Sequence[int], timing: Timing, *, family: int,
                  on_event: Callable[[Event], None], stop: threading.Event, evidence: PacketEvidence | None,
@@ -171,10 +172,11 @@ class SystemEngines:
 
     def connect_scan(self, addresses: Sequence[str], ports: Sequence[int], timing: Timing, *,
                      on_host_done: Callable[[HostPortResults], None], on_progress: Callable[[int, int], None],
-                     stop: threading.Event) -> None:
+                     stop: threading.Event, labels: Labels | None = None) -> None:
         from leadline.engines.connect import connect_scan
 
-        connect_scan(addresses, ports, timing, on_host_done=on_host_done, on_progress=on_progress, stop=stop)
+        connect_scan(addresses, ports, timing, on_host_done=on_host_done, on_progress=on_progress, stop=stop,
+                     labels=labels)
 
     def raw_scan(self, make_session: MakeSession, hosts: int, ports: Sequence[int], timing: Timing, *, family: int,
                  on_event: Callable[[Event], None], stop: threading.Event, evidence: PacketEvidence | None,

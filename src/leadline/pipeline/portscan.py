@@ -100,7 +100,7 @@ class PortScan:
         ctx.sink.task_end(self.kind.task, time.time(), f"{total} total ports")
 
     def _connect(self, hosts: dict[str, HostRecord], ports: list[int], ctx: ScanContext, progress: TaskProgress) -> None:
-        from leadline.engines.connect import HostPortResults
+        from leadline.engines.connect import HostPortResults, Labels
 
         def done(result: HostPortResults) -> None:
             record = hosts[result.address]
@@ -112,8 +112,12 @@ class PortScan:
                 if port.state is PortState.OPEN:
                     ctx.sink.port_found(result.address, port)
 
+        # Named, and with evidence only under --explain, as the engine builds them: emitting then
+        # keeps each port's result as it is instead of building it again.
+        labels = Labels(ctx.services.names("tcp"), ctx.plan.config.explain)
         ctx.engines.connect_scan(list(hosts), ports, ctx.plan.config.timing, on_host_done=done,
-                                 on_progress=lambda finished, _total: progress.update(finished), stop=ctx.stop)
+                                 on_progress=lambda finished, _total: progress.update(finished), stop=ctx.stop,
+                                 labels=labels)
 
     def _idle(self, hosts: dict[str, HostRecord], ports: list[int], ctx: ScanContext, progress: TaskProgress) -> None:
         """Through the zombie of -sI: open where its counter moved, closed|filtered elsewhere (nmap's reasons)."""
@@ -261,8 +265,9 @@ class _RawEvents:
     def __call__(self, event: Event) -> None:
         if isinstance(event, PortDecided):
             v = event.verdict
+            exchange = event.exchange  # empty unless --explain: no call for it then (once per port)
             port = PortResult(event.port, self.protocol, v.state, v.reason, v.ttl, self.service_name(event.port),
-                              exchange_line(event.exchange))
+                              exchange_line(exchange) if exchange else ())
             self.hosts[event.address].ports.append(port)
             if v.state is PortState.OPEN:
                 self.ctx.sink.port_found(event.address, port)
