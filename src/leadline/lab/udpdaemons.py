@@ -38,9 +38,14 @@ def _dir(state_dir: Path, name: str) -> Path:
     return path
 
 
-def _own_run(root: Path, argv: list[str]) -> list[str]:
-    """argv run with ``root`` mounted over /run (inside the daemon's own mount namespace)."""
-    return ["sh", "-c", f"mount --bind {shlex.quote(str(root))} /run && exec {shlex.join(argv)}"]
+def _own_run(root: Path, argv: list[str], env: str = "") -> list[str]:
+    """argv run with ``root`` mounted over /run (inside the daemon's own mount namespace).
+
+    The shell ends in ``exec``, so the daemon keeps the pid the lab records
+    (``lab/daemons.py`` names it after the program exec'd).
+    """
+    export = f"export {env} && " if env else ""
+    return ["sh", "-c", f"mount --bind {shlex.quote(str(root))} /run && {export}exec {shlex.join(argv)}"]
 
 
 def _dhcp(port: int, state_dir: Path, tag: str, address: str) -> list[str]:
@@ -84,7 +89,7 @@ def _charon(port: int, state_dir: Path, tag: str) -> list[str]:
     (root / "strongswan.conf").write_text(
         f"charon {{\n  port = {port}\n  install_routes = no\n"
         "  filelog {\n    stderr {\n      default = 1\n    }\n  }\n}\n")
-    return _own_run(root, ["env", "STRONGSWAN_CONF=/run/strongswan.conf", "/usr/lib/ipsec/charon"])
+    return _own_run(root, ["/usr/lib/ipsec/charon"], env="STRONGSWAN_CONF=/run/strongswan.conf")
 
 
 def _ripd(port: int, state_dir: Path, tag: str) -> list[str]:

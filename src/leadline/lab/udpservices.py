@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from leadline.lab.topology import Host, Interface, Route, Service, ServiceKind
+from leadline.lab.topology import Host, Interface, Route, Rule, Service, ServiceKind
 from leadline.lab.udpdaemons import discovery_daemon_argv
 
 __all__ = ["UDPSRV", "UDPSRV6", "UDPSRV_OPEN", "UDPSRV_SILENT", "UDPSRV_MAC", "udp_daemon_argv", "udp_server"]
@@ -46,6 +46,18 @@ _KINDS = {
 }
 
 
+# The discovery and routing daemons announce themselves unasked (mDNS and SSDP
+# announcements, NetBIOS name registrations, RIP updates, IGMP joins); the lab's
+# segments stay silent between scans, so whatever this host would send to a group
+# or a broadcast address is dropped on the way out.  Every answer to a probe is
+# unicast and passes.
+_QUIET = (
+    Rule("OUTPUT", "-p igmp -j DROP"),
+    Rule("OUTPUT", "-m addrtype --dst-type MULTICAST,BROADCAST -j DROP"),
+    Rule("OUTPUT", "-d ff00::/8 -p udp -j DROP", family=6),
+)
+
+
 def udp_server(router: str, router6: str) -> Host:
     """The UDP server host, routed like the LAN's other hosts."""
     services = tuple(Service(kind, port) for port, kind in _KINDS.items())
@@ -54,6 +66,7 @@ def udp_server(router: str, router6: str) -> Host:
         "udpsrv",
         (Interface("lan", f"{UDPSRV}/24", UDPSRV_MAC, f"{UDPSRV6}/64"),),
         routes=(Route("198.18.0.0/15", via=router), Route("fd18:4c11::/48", via=router6)),
+        firewall=_QUIET,
         services=services + silent,
         role="UDP services",
     )
