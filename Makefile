@@ -8,6 +8,7 @@ APT    := nmap ndiff masscan tshark libxml2-utils ieee-data iptables iproute2 \
           nginx-light socat python3-venv procps \
           openssh-server openssh-client lighttpd redis-server memcached vsftpd dnsmasq mosquitto \
           chrony snmpd tftpd-hpa libcoap3-bin xinetd \
+          rpcbind samba avahi-daemon strongswan-charon frr miniupnpd-nftables kamailio ngtcp2-server openssl \
           postgresql chromium
 export DEBIAN_FRONTEND := noninteractive
 

@@ -96,6 +96,13 @@ def test_dhcp_inform() -> None:
     assert bootp.op == 1 and bootp.xid == TOKEN
     options = dict(o for o in bootp[DHCP].options if isinstance(o, tuple))
     assert options["message-type"] == 8  # DHCPINFORM
+    # The probe module names its own address in ciaddr, where the server sends the DHCPACK.
+    sent = BOOTP(BY_NAME["dhcp-inform"].body(TOKEN, bytes([198, 18, 1, 2])))
+    assert sent.ciaddr == "198.18.1.2" and sent.xid == TOKEN and bytes(sent) == bytes(bootp)[:12] + bytes(
+        [198, 18, 1, 2]) + bytes(bootp)[16:]
+    echoed = BY_NAME["dhcp-inform"].echoed
+    assert echoed is not None and echoed(bytes(BOOTP(op=2, xid=TOKEN) / DHCP(options=[("message-type", 5), "end"]))) == TOKEN
+    assert echoed(bytes(bootp)) is None  # a request is no answer
 
 
 def test_ike_main_mode_proposal() -> None:

@@ -135,6 +135,19 @@ def test_a_dns_reply_must_carry_our_transaction_id() -> None:
     assert module.match(_udp_reply(53, sent.sport, theirs), CTX) is None
 
 
+def test_a_dhcp_inform_names_the_scanner_in_ciaddr_and_its_ack_must_carry_our_xid() -> None:
+    # A DHCPINFORM's answer goes to ciaddr (RFC 2131 s4.4.3): with 0 there, a server sends none.
+    module = UdpScan(payloads=PayloadTable(PAYLOADS))
+    _, sent = _probe_udp(module, 67)
+    assert sent.payload[12:16] == pack_address(US)
+    ack = b"\x02" + sent.payload[1:]
+    assert module.match(_udp_reply(67, sent.sport, ack), CTX) is not None
+    other = ack[:4] + bytes([ack[4] ^ 0xFF]) + ack[5:]
+    assert module.match(_udp_reply(67, sent.sport, other), CTX) is None
+    _, sent6 = _probe_udp(module, 67, CTX6, THEM6)
+    assert sent6.payload[12:16] == bytes(4)  # DHCP is IPv4's; over IPv6 the body stays as built
+
+
 def test_tftp_answering_from_another_port_is_open() -> None:
     module = UdpScan(payloads=PayloadTable(PAYLOADS))
     _, sent = _probe_udp(module, 69)

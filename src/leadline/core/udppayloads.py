@@ -52,6 +52,15 @@ class Payload:
     mask: int = 0xFFFFFFFF  # the token's bits the ID field holds
     other_port: bool = False  # the service answers from a port of its own (TFTP)
     ranges: tuple[tuple[int, int], ...] = ()  # wide port ranges (nmap's RPC guesses), kept unexpanded
+    source_at: int | None = None  # where the body names the sender's IPv4 address (DHCPINFORM's ciaddr)
+
+    def body(self, token: int, source: bytes = b"") -> bytes:
+        """The datagram body for one probe; ``source`` (the packed source address) fills ``source_at``."""
+        data = self.build(token)
+        at = self.source_at
+        if at is None or len(source) != 4:
+            return data
+        return data[:at] + source + data[at + 4:]
 
 
 # --- DNS (RFC 1035 s4.1), mDNS (RFC 6762), NetBIOS NS (RFC 1002 s4.2) -----------------------
@@ -208,11 +217,23 @@ def _sip_echo(reply: bytes) -> int | None:
 
 def _dhcp(token: int) -> bytes:
     # DHCPINFORM from a made-up client: op 1, Ethernet, xid = token, then the magic cookie and
-    # option 53 (message type 8), a parameter request list and the end option.
+    # option 53 (message type 8), a parameter request list and the end option.  ciaddr (offset 12)
+    # is the client's own address (RFC 2131 s4.4.3), which the probe module fills in: a server
+    # has nowhere to send the DHCPACK of an INFORM whose ciaddr is 0, and dnsmasq sends nothing.
     header = struct.pack("!BBBBIHH4s4s4s4s16s64s128s", 1, 1, 6, 0, token & 0xFFFFFFFF, 0, 0x8000,
                          bytes(4), bytes(4), bytes(4), bytes(4), bytes.fromhex("02004c4c0001") + bytes(10),
                          bytes(64), bytes(128))
     return header + bytes([0x63, 0x82, 0x53, 0x63, 53, 1, 8, 55, 3, 1, 3, 6, 255])
+
+
+def _dhcp_echo(reply: bytes) -> int | None:
+    # A BOOTREPLY (op 2) returns the request's xid.
+    if len(reply) < 240 or reply[0] != 2:
+        return None
+    return int(struct.unpack_from("!I", reply, 4)[0])
+
+
+_CIADDR = 12
 
 
 def _ike(token: int) -> bytes:
@@ -317,7 +338,7 @@ PAYLOADS: tuple[Payload, ...] = (
     Payload("chargen", (19,), _crlf),
     Payload("dns-version-bind", (53,), _version_bind, _dns_echo, 0xFFFF),
     Payload("dns-root", (53,), _dns_root, _dns_echo, 0xFFFF),
-    Payload("dhcp-inform", (67,), _dhcp),
+    Payload("dhcp-inform", (67,), _dhcp, _dhcp_echo, source_at=_CIADDR),
     Payload("tftp-rrq", (69,), _tftp, other_port=True),
     Payload("portmap-null", (111,), _portmap, _rpc_echo),
     Payload("ntp-client", (123,), _ntp, _ntp_echo),

@@ -164,7 +164,14 @@ def start_daemon(
     start = start_time_of(pid)
     if start is None:
         raise LabError(f"{argv[0]} for {host}:{service.port} exited at once")
-    return RunningDaemon(host, service.kind.value, service.port, pid, start, Path(argv[0]).name)
+    return RunningDaemon(host, service.kind.value, service.port, pid, start, program_name(argv))
+
+
+def program_name(argv: list[str]) -> str:
+    """The name /proc gives the daemon: for ``sh -c '... exec PROGRAM ...'``, the program exec'd."""
+    if argv[:2] == ["sh", "-c"] and "exec " in argv[2]:
+        return Path(shlex.split(argv[2].rsplit("exec ", 1)[1])[0]).name
+    return Path(argv[0]).name
 
 
 def spawn_detached(argv: list[str], log_path: Path) -> int:

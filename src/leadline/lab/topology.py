@@ -61,6 +61,15 @@ class ServiceKind(str, enum.Enum):
     UDP_INETD_ECHO = "udp-inetd-echo"  # xinetd's built-in echo (RFC 862)
     UDP_INETD_DAYTIME = "udp-inetd-daytime"  # xinetd's built-in daytime (RFC 867)
     UDP_INETD_CHARGEN = "udp-inetd-chargen"  # xinetd's built-in chargen (RFC 864)
+    UDP_DHCP = "udp-dhcp"  # dnsmasq's DHCP server, static mode: answers DHCPINFORM, leases nothing
+    UDP_RPCBIND = "udp-rpcbind"  # rpcbind, the ONC RPC portmapper
+    UDP_NETBIOS = "udp-netbios"  # samba's nmbd, NetBIOS name service
+    UDP_QUIC = "udp-quic"  # ngtcp2's example server (GnuTLS), QUIC version negotiation
+    UDP_IKE = "udp-ike"  # strongSwan's charon, no connections configured: answers NO_PROPOSAL_CHOSEN
+    UDP_RIP = "udp-rip"  # FRR's ripd (with zebra), one RIP route of its own to offer
+    UDP_SSDP = "udp-ssdp"  # miniupnpd, answering M-SEARCH
+    UDP_SIP = "udp-sip"  # kamailio, answering OPTIONS
+    UDP_MDNS = "udp-mdns"  # avahi-daemon, publishing its workstation service
     FTP_BOUNCE = "ftp-bounce"  # vsftpd with port_promiscuous=YES (lab/ftpd.py)
     FTP_STRICT = "ftp-strict"  # vsftpd refusing PORT to a third party
     LEGACY_STACK = "legacy-stack"  # our user-space TCP/IP responder (lab/legacy.py), one global IP ID

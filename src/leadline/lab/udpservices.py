@@ -6,6 +6,10 @@ chrony (NTP, never touching the clock: ``-x``), snmpd (community
 xinetd's built-in echo, daytime and chargen, and two listeners that never
 answer (syslog's and WireGuard's ports), so a -sU of it meets every case:
 payloads answered, ports closed, silence that stays open|filtered.
+``lab/udpdaemons.py`` adds the servers of the other payloads: dnsmasq's
+DHCP, rpcbind, nmbd, a QUIC server, charon (IKE), ripd, miniupnpd (SSDP),
+kamailio (SIP) and avahi-daemon (mDNS); every payload of
+``core/udppayloads.py`` has a real server here.
 
 Every configuration file is written into the lab's state directory;
 nothing under /etc is read or changed.  ``udp_daemon_argv`` gives the
@@ -16,7 +20,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from leadline.lab.topology import Host, Interface, Route, Service, ServiceKind
+from leadline.lab.topology import Host, Interface, Route, Rule, Service, ServiceKind
+from leadline.lab.udpdaemons import discovery_daemon_argv
 
 __all__ = ["UDPSRV", "UDPSRV6", "UDPSRV_OPEN", "UDPSRV_SILENT", "UDPSRV_MAC", "udp_daemon_argv", "udp_server"]
 
@@ -27,13 +32,30 @@ UDPSRV_MAC = "02:4c:11:00:00:65"
 UDPSRV_OPEN: dict[int, str] = {
     7: "xinetd echo", 13: "xinetd daytime", 19: "xinetd chargen", 53: "dnsmasq", 69: "tftpd-hpa",
     123: "chronyd", 161: "snmpd", 5683: "coap-server", 11211: "memcached",
+    67: "dnsmasq (DHCP)", 111: "rpcbind", 137: "nmbd", 443: "gtlsserver (ngtcp2)", 500: "charon",
+    520: "ripd", 1900: "miniupnpd", 5060: "kamailio", 5353: "avahi-daemon",
 }
 UDPSRV_SILENT = (514, 51820)  # listeners that never answer: open|filtered
 _KINDS = {
     7: ServiceKind.UDP_INETD_ECHO, 13: ServiceKind.UDP_INETD_DAYTIME, 19: ServiceKind.UDP_INETD_CHARGEN,
     53: ServiceKind.UDP_DNS, 69: ServiceKind.UDP_TFTP, 123: ServiceKind.UDP_NTP, 161: ServiceKind.UDP_SNMP,
     5683: ServiceKind.UDP_COAP, 11211: ServiceKind.UDP_MEMCACHED,
+    67: ServiceKind.UDP_DHCP, 111: ServiceKind.UDP_RPCBIND, 137: ServiceKind.UDP_NETBIOS, 443: ServiceKind.UDP_QUIC,
+    500: ServiceKind.UDP_IKE, 520: ServiceKind.UDP_RIP, 1900: ServiceKind.UDP_SSDP, 5060: ServiceKind.UDP_SIP,
+    5353: ServiceKind.UDP_MDNS,
 }
+
+
+# The discovery and routing daemons announce themselves unasked (mDNS and SSDP
+# announcements, NetBIOS name registrations, RIP updates, IGMP joins); the lab's
+# segments stay silent between scans, so whatever this host would send to a group
+# or a broadcast address is dropped on the way out.  Every answer to a probe is
+# unicast and passes.
+_QUIET = (
+    Rule("OUTPUT", "-p igmp -j DROP"),
+    Rule("OUTPUT", "-m addrtype --dst-type MULTICAST,BROADCAST -j DROP"),
+    Rule("OUTPUT", "-d ff00::/8 -p udp -j DROP", family=6),
+)
 
 
 def udp_server(router: str, router6: str) -> Host:
@@ -44,6 +66,7 @@ def udp_server(router: str, router6: str) -> Host:
         "udpsrv",
         (Interface("lan", f"{UDPSRV}/24", UDPSRV_MAC, f"{UDPSRV6}/64"),),
         routes=(Route("198.18.0.0/15", via=router), Route("fd18:4c11::/48", via=router6)),
+        firewall=_QUIET,
         services=services + silent,
         role="UDP services",
     )
@@ -96,4 +119,4 @@ def udp_daemon_argv(service: Service, state_dir: Path, host: str, dual_stack: bo
             return _xinetd(state_dir, host, "daytime", port)
         case ServiceKind.UDP_INETD_CHARGEN:
             return _xinetd(state_dir, host, "chargen", port)
-    return None
+    return discovery_daemon_argv(service, state_dir, host, UDPSRV, dual_stack)

@@ -94,7 +94,7 @@ class UdpScan:
         dst = pack_address(address)
         values = cookie.values(src, dst, UDP, port)
         sport = cookie.source_port(values, attempt)
-        bodies = [p.build(values.seq_base) for p in self.payloads.for_port(port)] or [b""]
+        bodies = [p.body(values.seq_base, src) for p in self.payloads.for_port(port)] or [b""]
         packets = tuple(self._datagram(ctx, address, src, dst, sport, port, body, values.ip_id) for body in bodies)
         return Probe(ProbeKey(canonical_address(address), port, "udp"), packets[0], attempt, packets[1:])
 
