@@ -17,6 +17,13 @@ every silence prove itself instead:
   not count and the ports go back in the queue, costing nothing but a
   resend.  A host that has never sent an error has nothing to ration:
   its silences count as they are.
+* The canary costs an error of its own when it is answered; an error to
+  any port of the round proves the same for the ports sent before it, at
+  no cost.  So ports whose silence has already counted (most likely
+  open|filtered) lead the next round, and the next closed port behind
+  them proves them again.  A port's other payloads go after the canary:
+  a closed port answers every datagram, and errors spent on second
+  payloads are errors the next ports and the canary do not get.
 * A port is decided open|filtered after two silences that count (one if
   --max-retries 0).  A host that has sent no error for ``MUTE_AFTER``
   seconds while rounds went out has stopped answering altogether (its
