@@ -17,7 +17,7 @@ With the limit on, each run starts after a pause of 7 s, so the target's
 budget for our addresses is whole again, as the floors assume.  Walls include
 starting the program (Python) and its ARP ping.
 
-Run as root: `.venv/bin/python bench/udp_scan.py [--repeat N] [--budget S]`.
+Run as root: `.venv/bin/python bench/udp_scan.py [--repeat N] [--budget S] [--prefix P]`.
 """
 
 from __future__ import annotations
@@ -91,8 +91,10 @@ def pool(lab: Lab, options: object, reference: common.HostStates | None, closed:
 
 
 def main() -> int:
-    options = common.arguments(__doc__.splitlines()[0], budget=300, repeat=3)
-    with common.bench_lab("lu1b") as lab:
+    options = common.arguments(__doc__.splitlines()[0], budget=300, repeat=3,
+                               extra=lambda p: p.add_argument("--prefix", default="lu1b",
+                                                              help="the lab's name prefix (default lu1b)"))
+    with common.bench_lab(options.prefix) as lab:
         reference = limit_off(lab, options)
         closed = closed_ports(reference)
         print(f"\nreference: {closed} closed ports of {len(reference.ports) if reference else 0}")

@@ -57,6 +57,14 @@ def test_lookup_from_a_registry_file_accepts_any_mac_spelling(tmp_path: Path) ->
     assert registry.lookup("00:15") is None  # too short to hold an OUI
 
 
+def test_a_registry_with_crlf_line_ends_reads_the_same(tmp_path: Path) -> None:
+    path = tmp_path / "oui.txt"
+    path.write_bytes(REGISTRY_SAMPLE.replace("\n", "\r\n").encode())  # as the IEEE publishes it
+    registry = VendorRegistry(path)
+    assert registry.lookup("00:15:5d:4c:11:30") == "Microsoft"
+    assert registry.lookup("a0:b1:c2:00:00:01") == "Example Networks"
+
+
 def test_registry_is_read_lazily_once(tmp_path: Path) -> None:
     path = tmp_path / "oui.txt"
     path.write_text(REGISTRY_SAMPLE)

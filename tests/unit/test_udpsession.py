@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 
 import pytest
@@ -9,9 +10,12 @@ import pytest
 from leadline.config import TIMING_TEMPLATES
 from leadline.core.icmplimit import IcmpLimit
 from leadline.core.inflight import Event, HostDone, PortDecided
+from leadline.core.packet.icmp import ICMPMessage, build_icmp
+from leadline.core.packet.ipv4 import IPv4Header, build_ipv4
 from leadline.core.probes.base import ProbeContext
 from leadline.core.probes.udp import UdpScan
 from leadline.core.ratecontrol import RateController
+from leadline.core.udppayloads import Payload, PayloadTable
 from leadline.core.udpsession import UdpSession
 from leadline.engines.fake import CLOSED, DROP, OPEN, FakeHost, FakeNetwork, run_fake_scan
 from leadline.model import PortState
@@ -105,3 +109,79 @@ def test_the_limit_estimate_reads_a_recorded_timeline() -> None:
     assert "then one per 10" in limit.describe()
     fresh = IcmpLimit()
     assert fresh.interval is None and fresh.round_period(0.2) == 0.05
+
+
+# -- spending the target's errors only where they are needed ------------------------------------------
+
+US = "198.18.1.100"
+
+
+def _error_for(module: UdpScan, port: int, attempt: int, source: str = US) -> bytes:
+    """The port unreachable the target sends for the probe to ``port`` carrying ``attempt``."""
+    quoted = module.build(TARGET, port, attempt, ProbeContext(source, b"s" * 16)).packet[:28]
+    return build_ipv4(IPv4Header(TARGET, source, 1, build_icmp(ICMPMessage(3, 3, 0, quoted))))
+
+
+def _three_payloads(ports: list[int]) -> PayloadTable:
+    """A table giving ``ports`` three payloads each, as nmap's file does for NetBIOS, IKE or TFTP."""
+    return PayloadTable([Payload(f"p{i}", tuple(ports), lambda token, i=i: bytes([i]) * 4) for i in range(3)])
+
+
+def test_a_ports_other_payloads_go_after_the_first_datagrams_and_the_canary() -> None:
+    module = UdpScan(payloads=_three_payloads([2, 4]))
+    session = UdpSession(module, [ProbeContext(US, b"s" * 16)], [TARGET], [1, 2, 3, 4], TIMING_TEMPLATES[3],
+                         RateController(initial_rate=1000, adaptive=False), explain=False)
+    first = session.due(0.0)
+    assert [p.key.port for p in first] == [1, 2, 3, 4, 2, 4]  # the second and third payloads ride together
+    assert [len(p.extra) for p in first] == [0, 0, 0, 0, 1, 1]
+    session.receive(_error_for(module, 1, 0), 0.001)  # port 1 is closed: the canary from now on
+    session.expire(1.5)
+    second = session.due(1.5)
+    assert [p.key.port for p in second] == [2, 3, 4, 1, 2, 4]
+
+
+def test_a_pool_spends_no_error_on_a_ports_second_payload() -> None:
+    # 98 closed ports, 20 of them with three payloads: 48 answers in the bursts of eight addresses, then
+    # 50 refills, eight a second: the seventh refill decides the last two.  Second payloads sent beside
+    # their first ones drew errors out of the bursts and pushed the end to the eighth refill or later.
+    module = UdpScan(payloads=_three_payloads(PORTS[::5]))
+    network = FakeNetwork({TARGET: FakeHost(ports={7: DROP, 50: DROP}, icmp_limit=LINUX)}, seed=1)
+    contexts = [ProbeContext(f"198.18.1.{100 + i}", b"s" * 16) for i in range(8)]
+    session = UdpSession(module, contexts, [TARGET], PORTS, TIMING_TEMPLATES[3],
+                         RateController(initial_rate=1000, adaptive=False), explain=False)
+    events: list[Event] = []
+    end = run_fake_scan(session, network, on_event=events.append, time_limit=600)
+    states = {e.port: e.verdict.state for e in events if isinstance(e, PortDecided)}
+    assert states == {p: PortState.OPEN_FILTERED if p in (7, 50) else PortState.CLOSED for p in PORTS}
+    assert 7.0 <= end < 7.3
+
+
+def test_open_filtered_ports_cost_no_error_of_their_own() -> None:
+    # Silences are proven by the errors later ports of the same round draw, so two open|filtered ports
+    # need no canary answer: one source ends when the last closed port is answered, 91 refills after
+    # its burst of six, where paying a canary error for each counted silence took up to 4 s longer.
+    end, states, _, _, _ = scan(FakeHost(ports={7: DROP, 50: DROP}, icmp_limit=LINUX))
+    assert {p: s for (_, p), s in states.items()} == {
+        p: PortState.OPEN_FILTERED if p in (7, 50) else PortState.CLOSED for p in PORTS}
+    assert 92.0 <= end < 92.5
+
+
+def _one_retry_session(ports: list[int]) -> tuple[UdpScan, UdpSession]:
+    module = UdpScan()
+    timing = dataclasses.replace(TIMING_TEMPLATES[3], max_retries=0)  # one counted silence decides
+    return module, UdpSession(module, [ProbeContext(US, b"s" * 16)], [TARGET], ports, timing,
+                              RateController(initial_rate=1000, adaptive=False), explain=False)
+
+
+@pytest.mark.parametrize("attempt, proves", [(1, True), (0, False)])
+def test_only_an_error_to_the_rounds_own_send_proves_the_silences_before_it(attempt: int, proves: bool) -> None:
+    module, session = _one_retry_session([5, 7, 8])
+    assert [p.key.port for p in session.due(0.0)] == [5, 7, 8]
+    session.receive(_error_for(module, 5, 0), 0.001)  # 5 closed; 7 and 8 silent: the budget ran out
+    assert [e.port for e in session.expire(0.5) if isinstance(e, PortDecided)] == []
+    assert [p.key.port for p in session.due(0.5)] == [7, 8, 5]  # the second round, canary last
+    # An error for 8: to this round's send, it proves 7 had one to spare; to the first round's
+    # (arriving late), it says nothing about when 7's second probe arrived.
+    session.receive(_error_for(module, 8, attempt), 0.501)
+    decided = {e.port: e.verdict.state for e in session.expire(1.0) if isinstance(e, PortDecided)}
+    assert decided == ({7: PortState.OPEN_FILTERED} if proves else {})

@@ -17,6 +17,13 @@ every silence prove itself instead:
   not count and the ports go back in the queue, costing nothing but a
   resend.  A host that has never sent an error has nothing to ration:
   its silences count as they are.
+* The canary costs an error of its own when it is answered; an error to
+  any port of the round proves the same for the ports sent before it, at
+  no cost.  So ports whose silence has already counted (most likely
+  open|filtered) lead the next round, and the next closed port behind
+  them proves them again.  A port's other payloads go after the canary:
+  a closed port answers every datagram, and errors spent on second
+  payloads are errors the next ports and the canary do not get.
 * A port is decided open|filtered after two silences that count (one if
   --max-retries 0).  A host that has sent no error for ``MUTE_AFTER``
   seconds while rounds went out has stopped answering altogether (its
@@ -78,6 +85,8 @@ class _Port:
     last_sent: float = 0.0
     decided: bool = False
     exchange: list[str] = field(default_factory=list)
+    round_: _Round | None = None  # the round its latest send went out in, until that round is judged
+    slot: int = 0  # its place in that round's send order
 
 
 @dataclass(slots=True)
@@ -90,6 +99,7 @@ class _Round:
     canary: int | None
     canary_answered: bool = False
     judged: bool = False
+    proven: int = 0  # leading ports whose silence an ICMP error to a later probe of the round proves
 
 
 @dataclass(slots=True)
@@ -115,6 +125,11 @@ class _Host:
     undecided: int = 0
     fastest: float = math.inf
     done: bool = False
+    suspects: deque[int] = field(default_factory=deque)  # ports with a silence that counted: sent first
+
+    @property
+    def waiting(self) -> int:
+        return len(self.queue) + len(self.suspects)
 
 
 class UdpSession(ScanSession):
@@ -170,16 +185,17 @@ class UdpSession(ScanSession):
         out: list[Probe] = []
         if budget <= 0 or not self._order:
             return out
-        idle_passes = 0
+        idle_passes = total = 0
         while budget > 0 and idle_passes < len(self._order):
             host = self._udp_hosts[self._order[self._next_host]]
             self._next_host = (self._next_host + 1) % len(self._order)
             sent = self._start_rounds(host, now, out)
             budget -= sent
+            total += sent
             idle_passes = 0 if sent else idle_passes + 1
-        if out:
-            self.rate.on_sends(now, len(out))
-            self.sent += len(out)
+        if total:  # a port's other payloads ride with its probe, as they did inside one Probe
+            self.rate.on_sends(now, total)
+            self.sent += total
         return out
 
     def receive(self, datagram: bytes, now: float) -> list[Event]:
@@ -200,6 +216,7 @@ class UdpSession(ScanSession):
             answered = lane.canary_rounds.get(reply.attempt if reply.attempt is not None else -1)
             if answered is not None and answered.canary == key.port and not answered.canary_answered:
                 self._canary_answered(answered, lane, now)
+            _prove(host.ports.get(key.port), lane_index, reply.attempt)
         port = host.ports.get(key.port)
         if port is None or port.decided:
             return []
@@ -237,7 +254,7 @@ class UdpSession(ScanSession):
         waits: list[float] = []
         if self._rounds:
             waits.append(self._rounds[0][0] - now)
-        ready = [self._ready_at(h) for h in self._udp_hosts.values() if h.queue]
+        ready = [self._ready_at(h) for h in self._udp_hosts.values() if h.waiting]
         if ready:
             waits.append(max(min(ready), self.rate.next_send_time(now)) - now)
         return max(0.0, min(waits)) if waits else 0.0
@@ -251,9 +268,9 @@ class UdpSession(ScanSession):
     def _start_rounds(self, host: _Host, now: float, out: list[Probe]) -> int:
         """One round on each lane of ``host`` that may start one; the number of probes sent."""
         sent = 0
-        share = max(1, min(ROUND_PORTS, -(-len(host.queue) // len(host.lanes))))
+        share = max(1, min(ROUND_PORTS, -(-host.waiting // len(host.lanes))))
         for index, lane in enumerate(host.lanes):
-            if not host.queue:
+            if not host.waiting:
                 break
             if _lane_ready(lane) > now:
                 continue
@@ -262,27 +279,37 @@ class UdpSession(ScanSession):
         return sent
 
     def _start_round(self, host: _Host, index: int, lane: _Lane, size: int, now: float, out: list[Probe]) -> int:
-        ports: list[int] = []
-        while host.queue and len(ports) < size:
-            number = host.queue.popleft()
-            state = host.ports[number]
-            if state.decided:
-                continue
-            ports.append(number)
-            out.append(self.module.build(host.address, number, state.sends % _ATTEMPT_CYCLE, lane.ctx))
-            state.sends += 1
-            state.last_sent = now
-            if self.explain:
-                state.exchange.append("UDP" if state.sends == 1 else f"UDP (send {state.sends})")
+        """Send a round: its ports' first datagrams in order, the canary, then the ports' other payloads.
+
+        The other payloads go last because a closed port answers each datagram with an error and
+        the target rations those: sent with their port, they would spend errors that other ports'
+        first datagrams (and the canary) need.  After the canary they cost nothing while the
+        budget is short, and prove nothing either way.
+        """
+        ports = _take(host, size)
         if not ports:
             return 0
         timeout = host.rtt.timeout()
         round_ = _Round(host.address, index, now, now + timeout, ports, host.canary)
+        later: list[Probe] = []
+        for slot, number in enumerate(ports):
+            state = host.ports[number]
+            probe = self.module.build(host.address, number, state.sends % _ATTEMPT_CYCLE, lane.ctx)
+            if probe.extra:
+                later.append(Probe(probe.key, probe.extra[0], probe.attempt, probe.extra[1:]))
+                probe = probe._replace(extra=())
+            out.append(probe)
+            state.sends += 1
+            state.last_sent = now
+            state.round_, state.slot = round_, slot
+            if self.explain:
+                state.exchange.append("UDP" if state.sends == 1 else f"UDP (send {state.sends})")
         if host.canary is not None:
             attempt = lane.canary_sends % _ATTEMPT_CYCLE
             lane.canary_sends += 1
             lane.canary_rounds[attempt] = round_
             out.append(self.module.build(host.address, host.canary, attempt, lane.ctx))
+        out.extend(later)
         lane.in_flight += 1
         host.rounds.append(round_)
         lane.next_round = now + lane.limit.round_period(timeout)
@@ -333,18 +360,21 @@ class UdpSession(ScanSession):
         counts = round_.sent > self._dropped_at and (
             round_.canary_answered if round_.canary is not None else host.canary is None)
         counts = counts or now - host.last_error > MUTE_AFTER
-        for number in round_.ports:
+        proven = round_.proven if round_.sent > self._dropped_at else 0
+        for slot, number in enumerate(round_.ports):
             state = host.ports[number]
+            if state.round_ is round_:
+                state.round_ = None
             if state.decided:
                 continue
-            if counts:
+            if counts or slot < proven:
                 state.counted += 1
             if state.counted >= self._needed or state.sends >= MAX_SENDS:
                 if self.explain:
                     state.exchange.append(f"no reply in {now - state.last_sent:.2f} s")
                 self._pending.extend(self._settle(host, number, state, self.module.classify(None), None))
             else:
-                host.queue.append(number)
+                (host.suspects if state.counted else host.queue).append(number)
 
     def _settle(self, host: _Host, number: int, state: _Port, verdict: Verdict, rtt: float | None) -> list[Event]:
         state.decided = True
@@ -362,6 +392,39 @@ class UdpSession(ScanSession):
         self._order.remove(host.address)
         self._next_host = 0
         return [HostDone(host.address, host.fastest if host.fastest < math.inf else None)]
+
+
+def _take(host: _Host, size: int) -> list[int]:
+    """Up to ``size`` undecided ports for a round: ports whose silence already counted first.
+
+    A port goes silent either because it is open|filtered or because the
+    target had no error left for it; an error to a port sent after it in the
+    same round rules the second out.  Ports that have been silent with proof
+    before are most likely open|filtered, so they lead: the next error any
+    later port of the round draws proves them again for free, where behind
+    a closed port they would need an error of their own (the canary's).
+    """
+    ports: list[int] = []
+    for source in (host.suspects, host.queue):
+        while source and len(ports) < size:
+            number = source.popleft()
+            if not host.ports[number].decided:
+                ports.append(number)
+    return ports
+
+
+def _prove(state: _Port | None, lane: int, attempt: int | None) -> None:
+    """An ICMP error for a port's latest send: every port sent before it in its round had an error to spare.
+
+    Errors are rationed in arrival order and the round left in one burst,
+    so the target could have answered each of those probes too: their
+    silences count, as if the round's canary had answered.
+    """
+    if state is None or state.decided or state.round_ is None or state.round_.lane != lane:
+        return  # (a decided port's error is a repeat, or the canary's: no place in a round)
+    if attempt is not None and attempt != (state.sends - 1) % _ATTEMPT_CYCLE:
+        return  # an answer to an older send, from before this round
+    state.round_.proven = max(state.round_.proven, state.slot + 1)
 
 
 def _lane_ready(lane: _Lane) -> float:

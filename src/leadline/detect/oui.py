@@ -48,31 +48,33 @@ class VendorRegistry:
 
     def __init__(self, path: Path = DEFAULT_REGISTRY) -> None:
         self.path = path
-        self._text: str | None = None
+        self._data: bytes | None = None
         self._found: dict[str, str | None] = {}
         self._lock = threading.Lock()
 
-    def _registry_text(self) -> str:
-        if self._text is None:
+    def _registry_bytes(self) -> bytes:
+        """The registry as bytes: decoding all ~5 MB of it took five times as long as the search."""
+        if self._data is None:
             try:
-                self._text = self.path.read_text(encoding="utf-8", errors="replace")
+                self._data = self.path.read_bytes()
             except OSError:
-                self._text = ""
-        return self._text
+                self._data = b""
+        return self._data
 
     def _search(self, prefix: str) -> str | None:
         if int(prefix[0:2], 16) & 0x02:
             return None  # locally administered: never assigned by the IEEE
-        text = self._registry_text()
-        key = f"{prefix[0:2]}-{prefix[2:4]}-{prefix[4:6]}"
+        data = self._registry_bytes()
+        key = f"{prefix[0:2]}-{prefix[2:4]}-{prefix[4:6]}".encode("ascii")
         for spelling in (key, key.lower()):  # plain find, not a regex scan of ~5 MB
-            at = text.find(spelling)
+            at = data.find(spelling)
             while at >= 0:
-                end = text.find("\n", at)
-                found = _HEX_LINE.match(text[at : end if end >= 0 else len(text)])
-                if found and (at == 0 or text[at - 1] == "\n"):
+                end = data.find(b"\n", at)
+                line = data[at : end if end >= 0 else len(data)].decode("utf-8", errors="replace")
+                found = _HEX_LINE.match(line)
+                if found and (at == 0 or data[at - 1 : at] == b"\n"):
                     return short_vendor_name(found.group(4))
-                at = text.find(spelling, at + 1)
+                at = data.find(spelling, at + 1)
         return None
 
     def lookup(self, mac: str) -> str | None:
