@@ -35,20 +35,11 @@ AHEAD = {
     5060: "nmap-payloads has no SIP request: nmap sends an empty datagram, which kamailio ignores",
 }
 
-# udpsrv's ports where leadline may fall behind nmap, a known fault: miniupnpd
-# answers an M-SEARCH a few hundred milliseconds late (UPnP lets a device wait up
-# to MX seconds), and with nmap's M-SEARCH beside ours it often answers only
-# after leadline has stopped listening for the port, which it then reports
-# open|filtered.  Our M-SEARCH alone is answered in time (tests/lab/test_udp_lab.py).
-BEHIND = {1900: "miniupnpd answers late; leadline stops listening for a UDP port too soon"}
-
 
 def _ahead(address: str, difference: str) -> bool:
     port, protocol = difference.split(":", 1)[0].split("/")
     if address != UDPSRV or protocol != "udp":
         return False
-    if int(port) in BEHIND:
-        return "leadline=('open|filtered'" in difference and "nmap=('open'" in difference
     return int(port) in AHEAD and "nmap=('open|filtered'" in difference
 
 
@@ -84,8 +75,7 @@ def test_the_udp_server_host(lab: Lab) -> None:
     ours = compare(lab, ["-p", UDPSRV_PORTS], [UDPSRV])
     states = ours[UDPSRV]
     for port in UDPSRV_OPEN:
-        if port not in BEHIND:
-            assert states[("udp", port)] == ("open", "udp-response"), port
+        assert states[("udp", port)] == ("open", "udp-response"), port
     for port in UDPSRV_SILENT:
         assert states[("udp", port)] == ("open|filtered", "no-response"), port
     assert states[("udp", 40000)] == ("closed", "port-unreach")

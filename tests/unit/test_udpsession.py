@@ -15,9 +15,9 @@ from leadline.core.packet.ipv4 import IPv4Header, build_ipv4
 from leadline.core.probes.base import ProbeContext
 from leadline.core.probes.udp import UdpScan
 from leadline.core.ratecontrol import RateController
-from leadline.core.udppayloads import Payload, PayloadTable
+from leadline.core.udppayloads import PAYLOADS, Payload, PayloadTable
 from leadline.core.udpsession import UdpSession
-from leadline.engines.fake import CLOSED, DROP, OPEN, FakeHost, FakeNetwork, run_fake_scan
+from leadline.engines.fake import CLOSED, DROP, OPEN, Answer, FakeHost, FakeNetwork, PortBehaviour, run_fake_scan
 from leadline.model import PortState
 
 TARGET = "198.18.1.20"
@@ -185,3 +185,28 @@ def test_only_an_error_to_the_rounds_own_send_proves_the_silences_before_it(atte
     session.receive(_error_for(module, 8, attempt), 0.501)
     decided = {e.port: e.verdict.state for e in session.expire(1.0) if isinstance(e, PortDecided)}
     assert decided == ({7: PortState.OPEN_FILTERED} if proves else {})
+
+
+def _ssdp_scan(host: FakeHost, ports: list[int]) -> tuple[float, dict[int, PortState], dict[int, float]]:
+    network = FakeNetwork({TARGET: host}, seed=0)
+    session = UdpSession(UdpScan(payloads=PayloadTable(PAYLOADS)), [ProbeContext("198.18.1.100", b"s" * 16)], [TARGET],
+                         ports, TIMING_TEMPLATES[3], RateController(initial_rate=1000, adaptive=False), explain=False)
+    events: list[Event] = []
+    end = run_fake_scan(session, network, on_event=events.append, time_limit=60)
+    decided = [e for e in events if isinstance(e, PortDecided)]
+    return end, {e.port: e.verdict.state for e in decided}, {e.port: e.rtt or 0.0 for e in decided}
+
+
+def test_an_ssdp_device_answering_late_is_waited_for() -> None:
+    # UPnP lets a device delay its answer to an M-SEARCH by up to MX seconds (our request says 1);
+    # the ports around it decide at once, and the late answer still makes 1900 open.
+    late = FakeHost(ports={1900: PortBehaviour(Answer.OPEN, delay=0.7), 1901: OPEN})
+    end, states, rtts = _ssdp_scan(late, [1900, 1901, 22, 23])
+    assert states == {1900: PortState.OPEN, 1901: PortState.OPEN, 22: PortState.CLOSED, 23: PortState.CLOSED}
+    assert rtts[1900] > 0.69 and 0.7 < end < 1.0
+
+
+def test_a_silent_ssdp_port_is_given_its_answer_delay_before_its_silence_counts() -> None:
+    end, states, _ = _ssdp_scan(FakeHost(ports={1900: DROP, 1901: DROP}), [1900, 1901, 22])
+    assert states == {1900: PortState.OPEN_FILTERED, 1901: PortState.OPEN_FILTERED, 22: PortState.CLOSED}
+    assert end >= 2.0  # two silences that count, each a second after its send

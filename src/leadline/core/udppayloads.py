@@ -53,6 +53,7 @@ class Payload:
     other_port: bool = False  # the service answers from a port of its own (TFTP)
     ranges: tuple[tuple[int, int], ...] = ()  # wide port ranges (nmap's RPC guesses), kept unexpanded
     source_at: int | None = None  # where the body names the sender's IPv4 address (DHCPINFORM's ciaddr)
+    answer_delay: float = 0.0  # how long the protocol lets a live service wait before answering (SSDP: MX s)
 
     def body(self, token: int, source: bytes = b"") -> bytes:
         """The datagram body for one probe; ``source`` (the packed source address) fills ``source_at``."""
@@ -348,7 +349,8 @@ PAYLOADS: tuple[Payload, ...] = (
     Payload("quic-version-negotiation", (443,), _quic, _quic_echo),
     Payload("ike-main-mode", (500,), _ike, _ike_echo),
     Payload("rip-request", (520,), _rip),
-    Payload("ssdp-msearch", (1900,), _ssdp),
+    # UPnP has a device answer an M-SEARCH after a random delay of up to MX seconds (ours asks MX: 1).
+    Payload("ssdp-msearch", (1900,), _ssdp, answer_delay=1.0),
     Payload("sip-options", (5060,), _sip, _sip_echo),
     Payload("mdns-services", (5353,), _mdns, _dns_echo, 0xFFFF),
     Payload("coap-well-known-core", (5683,), _coap, _coap_echo),
@@ -393,6 +395,10 @@ class PayloadTable:
             found = self._by_port.get(port, ()) + tuple(p for low, high, p in self._wide if low <= port <= high)
             self._found[port] = found
         return found
+
+    def answer_delay(self, port: int) -> float:
+        """The longest any payload for ``port`` lets its service wait before answering."""
+        return max((p.answer_delay for p in self.for_port(port)), default=0.0)
 
     def echo_matches(self, port: int, reply: bytes, token: int) -> bool:
         """False when a payload sent to ``port`` reads an ID from ``reply`` and none is ours."""

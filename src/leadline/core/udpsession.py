@@ -66,6 +66,7 @@ from leadline.core.probes.base import Probe, ProbeContext, ProbeKey, ProbeModule
 from leadline.core.ratecontrol import RateController
 from leadline.core.session import ScanSession
 from leadline.core.timing import RttEstimator
+from leadline.core.udppayloads import PayloadTable
 
 __all__ = ["UdpSession", "ROUND_PORTS", "MAX_SENDS", "DEFAULT_UDP_RATE"]
 
@@ -159,6 +160,9 @@ class UdpSession(ScanSession):
         self._next_host = 0
         self._rounds: list[tuple[float, int, _Round]] = []
         self._needed = 2 if timing.max_retries >= 1 else 1
+        payloads = getattr(module, "payloads", None)
+        delays = {p: payloads.answer_delay(p) for p in unique_ports} if isinstance(payloads, PayloadTable) else {}
+        self._lingering = _Lingering({p: d for p, d in delays.items() if d > 0})
         self._unfinished = sum(1 for h in self._udp_hosts.values() if h.undecided)
         self._exhausted = True
         self._pending.extend(e for h in self._udp_hosts.values() if not h.undecided for e in self._finish(h))
@@ -254,6 +258,8 @@ class UdpSession(ScanSession):
         waits: list[float] = []
         if self._rounds:
             waits.append(self._rounds[0][0] - now)
+        if self._lingering.heap:
+            waits.append(self._lingering.heap[0][0] - now)
         ready = [self._ready_at(h) for h in self._udp_hosts.values() if h.waiting]
         if ready:
             waits.append(max(min(ready), self.rate.next_send_time(now)) - now)
@@ -346,6 +352,12 @@ class UdpSession(ScanSession):
                 continue
             round_.judged = True
             self._judge(round_, now)
+        for address, number in self._lingering.due(now):
+            host = self._udp_hosts[address]
+            state = host.ports[number]
+            if not state.decided:
+                state.counted += 1
+                self._after_silence(host, number, state, now)
 
     def _judge(self, round_: _Round, now: float) -> None:
         host = self._udp_hosts[round_.address]
@@ -368,13 +380,18 @@ class UdpSession(ScanSession):
             if state.decided:
                 continue
             if counts or slot < proven:
+                if self._lingering.hold(round_.address, number, state.last_sent, now):
+                    continue
                 state.counted += 1
-            if state.counted >= self._needed or state.sends >= MAX_SENDS:
-                if self.explain:
-                    state.exchange.append(f"no reply in {now - state.last_sent:.2f} s")
-                self._pending.extend(self._settle(host, number, state, self.module.classify(None), None))
-            else:
-                (host.suspects if state.counted else host.queue).append(number)
+            self._after_silence(host, number, state, now)
+
+    def _after_silence(self, host: _Host, number: int, state: _Port, now: float) -> None:
+        if state.counted >= self._needed or state.sends >= MAX_SENDS:
+            if self.explain:
+                state.exchange.append(f"no reply in {now - state.last_sent:.2f} s")
+            self._pending.extend(self._settle(host, number, state, self.module.classify(None), None))
+        else:
+            (host.suspects if state.counted else host.queue).append(number)
 
     def _settle(self, host: _Host, number: int, state: _Port, verdict: Verdict, rtt: float | None) -> list[Event]:
         state.decided = True
@@ -425,6 +442,36 @@ def _prove(state: _Port | None, lane: int, attempt: int | None) -> None:
     if attempt is not None and attempt != (state.sends - 1) % _ATTEMPT_CYCLE:
         return  # an answer to an older send, from before this round
     state.round_.proven = max(state.round_.proven, state.slot + 1)
+
+
+class _Lingering:
+    """Ports whose silence would count before their protocol's answer delay is over (SSDP: up to MX s).
+
+    Held out of their round, which goes on without them, until that delay
+    after their latest send; only then does the silence count.
+    """
+
+    __slots__ = ("delays", "heap", "_sequence")
+
+    def __init__(self, delays: dict[int, float]) -> None:
+        self.delays = delays
+        self.heap: list[tuple[float, int, str, int]] = []
+        self._sequence = 0
+
+    def hold(self, address: str, port: int, sent: float, now: float) -> bool:
+        until = sent + self.delays.get(port, 0.0)
+        if until <= now:
+            return False
+        self._sequence += 1
+        heapq.heappush(self.heap, (until, self._sequence, address, port))
+        return True
+
+    def due(self, now: float) -> list[tuple[str, int]]:
+        out = []
+        while self.heap and self.heap[0][0] <= now:
+            _, _, address, port = heapq.heappop(self.heap)
+            out.append((address, port))
+        return out
 
 
 def _lane_ready(lane: _Lane) -> float:

@@ -44,6 +44,7 @@ class Answer(enum.Enum):
 class PortBehaviour:
     answer: Answer
     icmp_code: int = 3
+    delay: float = 0.0  # an open UDP service waits this long before answering (SSDP: a random share of MX s)
 
 
 OPEN = PortBehaviour(Answer.OPEN)
@@ -162,7 +163,7 @@ class FakeNetwork:
         if reply is not None:
             self.replies_sent += 1
             self._order += 1
-            heapq.heappush(self._arrivals, (arrival + host.rtt / 2, self._order, reply))
+            heapq.heappush(self._arrivals, (arrival + host.rtt / 2 + _service_delay(host, datagram), self._order, reply))
 
     def next_arrival(self) -> float | None:
         return self._arrivals[0][0] if self._arrivals else None
@@ -249,6 +250,15 @@ class FakeNetwork:
             return None
         tcp = _tcp(dst_raw, src_raw, dport, sport, reply[0], reply[1], reply[2], 0)
         return _ipv4(dst_raw, src_raw, 6, tcp, host.ttl, ident)
+
+
+def _service_delay(host: FakeHost, datagram: bytes) -> float:
+    """How long an open UDP port's service waits before it answers ``datagram``."""
+    header_length = (datagram[0] & 0x0F) * 4
+    if datagram[9] != 17 or len(datagram) < header_length + 4:
+        return 0.0
+    behaviour = host.ports.get(struct.unpack("!H", datagram[header_length + 2:header_length + 4])[0], host.default)
+    return behaviour.delay if behaviour.answer is Answer.OPEN else 0.0
 
 
 def run_fake_scan(
