@@ -22,7 +22,8 @@ from typing import Any
 from leadline.errors import StoreError
 from leadline.history.schema import SQLITE
 from leadline.history.sources import Loaded
-from leadline.history.rows import RowParts, host_rows
+from leadline.history.memo import Parts
+from leadline.history.rows import host_rows
 from leadline.history.store import _INSERT_HOPS, _INSERT_HOST_ID, _INSERT_OS, _INSERT_PORTS, Store
 from leadline.model import RunStats
 
@@ -35,7 +36,7 @@ def _produce(loaded: Loaded, run_id: int, first: int, batch: int, out: Connectio
     """The worker: every host of ``loaded`` as rows, ``batch`` hosts a message, then the footer."""
     try:
         tables: tuple[list[Any], ...] = ([], [], [], [])
-        parts = RowParts()
+        parts = Parts()
         n = 0
         for host in loaded.hosts():
             for table, rows in zip(tables, host_rows(run_id, first + n, host, parts)):

@@ -1,14 +1,10 @@
 """The store's rows and the result model, both ways, each shared part converted once.
 
 ``host_rows`` turns a host into rows of the four tables; ``Decoder``
-turns them back.  The hosts of one run repeat most of what they hold:
-the same ports answering the same way, the same OS guess, the same first
-hops.  The model's objects are immutable, so hosts may share them, and
-both directions convert each distinct part once: ``RowParts`` keeps the
-rows of a part (a ports tuple, an OS result) by the part's identity, as
-the XML reader hands out shared parts, and ``Decoder`` keeps the objects
-made from a row or JSON text by its value.  Every table is emptied at
-``LIMIT`` entries, so memory stays bounded whatever the run holds.
+turns them back.  Both convert each distinct part once (``memo``): the
+rows of a ports tuple or an OS result by the part's identity, as the XML
+reader hands out shared parts, and the objects made from a row or JSON
+text by its value, so the hosts read back share them too.
 """
 
 from __future__ import annotations
@@ -19,6 +15,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple, TypeVar, cast
 
 from leadline.history import codec
+from leadline.history.memo import Parts, remember
 from leadline.model import (
     HostResult,
     Hostname,
@@ -32,12 +29,10 @@ from leadline.model import (
     TraceHop,
 )
 
-__all__ = ["LIMIT", "Decoder", "RowParts", "Rows", "clean", "host_rows"]
+__all__ = ["Decoder", "Rows", "clean", "host_rows"]
 
-LIMIT = 4096
 Rows = list[tuple[Any, ...]]
 _P = TypeVar("_P")
-_K = TypeVar("_K")
 _V = TypeVar("_V")
 
 _DIRTY = re.compile("[\x00\ud800-\udfff]")
@@ -48,38 +43,14 @@ def clean(text: str | None) -> str | None:
     return None if text is None else _DIRTY.sub("\ufffd", text)
 
 
-def _remember(table: dict[_K, _V], key: _K, value: _V) -> _V:
-    if len(table) >= LIMIT:
-        table.clear()
-    table[key] = value
-    return value
-
-
 # -- the model as rows ---------------------------------------------------------------------------
-
-class RowParts:
-    """The rows of the parts hosts share, built once per part.
-
-    Entries are keyed by the part's identity and hold the part, so no id
-    is reused while its entry lives.
-    """
-
-    def __init__(self) -> None:
-        self.entries: dict[int, tuple[object, Any]] = {}
-
-    def get(self, part: _P, build: Callable[[_P], _V]) -> _V:
-        hit = self.entries.get(id(part))
-        if hit is not None and hit[0] is part:
-            return cast(_V, hit[1])
-        return cast(_V, _remember(self.entries, id(part), (part, build(part)))[1])
-
 
 def _build(part: _P, build: Callable[[_P], _V]) -> _V:
     return build(part)
 
 
 def host_rows(run_id: int, host_id: int | None, h: HostResult,
-              parts: RowParts | None = None) -> tuple[Rows, Rows, Rows, Rows]:
+              parts: Parts | None = None) -> tuple[Rows, Rows, Rows, Rows]:
     """One host as rows of hosts (with its id first), ports, os_matches and hops."""
     get = parts.get if parts is not None else _build
     extra: dict[str, Any] = {}
@@ -180,7 +151,7 @@ class Decoder:
     def _ports(self, rows: Rows) -> tuple[PortResult, ...]:
         key = tuple([row[1:] for row in rows])  # without the host id
         found = self.ports.get(key)
-        return found if found is not None else _remember(self.ports, key, tuple(_port(row) for row in key))
+        return found if found is not None else remember(self.ports, key, tuple(_port(row) for row in key))
 
     def _os(self, extra_text: str, base: OsResult, rows: Rows) -> OsResult:
         key = (extra_text, *[row[1:] for row in rows])
@@ -189,7 +160,7 @@ class Decoder:
             return found
         matches = tuple(OsMatch(name=name, accuracy=acc, classes=codec.classes_from_json(json.loads(classes)))
                         for _, name, acc, classes in rows)
-        return _remember(self.oses, key, OsResult(matches=matches, fingerprint=base.fingerprint,
+        return remember(self.oses, key, OsResult(matches=matches, fingerprint=base.fingerprint,
                                                   ports_used=base.ports_used))
 
     def _hop(self, row: tuple[Any, ...]) -> TraceHop:
@@ -198,16 +169,16 @@ class Decoder:
         if found is not None:
             return found
         ttl, address, rtt, name = key
-        return _remember(self.hops, key, TraceHop(ttl=ttl, address=address, rtt=rtt, hostname=name))
+        return remember(self.hops, key, TraceHop(ttl=ttl, address=address, rtt=rtt, hostname=name))
 
     def host(self, row: tuple[Any, ...], ports: Rows, oses: Rows, hops: Rows) -> HostResult:
         """A hosts row (with its id first) and its ports, os_matches and hops rows as a ``HostResult``."""
         (_, _, address, family, status, reason, ttl, mac, vendor, latency, start, end, distance, uptime, timed_out,
          interrupted, hostnames, extra_text) = row
-        extra = self.extras.get(extra_text) or _remember(self.extras, extra_text, _extra(extra_text))
+        extra = self.extras.get(extra_text) or remember(self.extras, extra_text, _extra(extra_text))
         names = self.names.get(hostnames)
         if names is None:
-            names = _remember(self.names, hostnames, tuple(Hostname(n, k) for n, k in json.loads(hostnames)))
+            names = remember(self.names, hostnames, tuple(Hostname(n, k) for n, k in json.loads(hostnames)))
         trace = None
         if extra.trace is not None:
             trace = Trace(protocol=extra.trace[0], port=extra.trace[1], hops=tuple(map(self._hop, hops)))

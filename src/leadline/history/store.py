@@ -32,7 +32,8 @@ from typing import Any, Protocol
 
 from leadline.errors import StoreError
 from leadline.history import codec
-from leadline.history.rows import Decoder, RowParts, clean, host_rows
+from leadline.history.memo import Parts
+from leadline.history.rows import Decoder, clean, host_rows
 from leadline.history.schema import MIGRATIONS, POSTGRESQL, SCHEMA_VERSION, SQLITE, Dialect
 from leadline.model import HostResult, RunInfo, RunStats, ScanInfo
 
@@ -322,7 +323,7 @@ class Store:
             return self._add_hosts_one_by_one(run_id, hosts, batch)
         count = 0
         pending: list[HostResult] = []
-        parts = RowParts()
+        parts = Parts()
         for host in hosts:
             pending.append(host)
             count += 1
@@ -333,7 +334,7 @@ class Store:
             self._write_batch(run_id, pending, parts)
         return count
 
-    def _write_batch(self, run_id: int, hosts: list[HostResult], parts: RowParts) -> None:
+    def _write_batch(self, run_id: int, hosts: list[HostResult], parts: Parts) -> None:
         self.db.execute("BEGIN IMMEDIATE")
         try:
             first = next(self.db.rows("SELECT COALESCE(MAX(id), 0) FROM hosts"))[0] + 1
