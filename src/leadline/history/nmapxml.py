@@ -24,6 +24,7 @@ from typing import IO, Any, TypeVar, cast
 
 from leadline.errors import StoreError
 from leadline.history.codec import reason
+from leadline.history.memo import remember
 from leadline.model import (
     HostResult,
     Hostname,
@@ -187,15 +188,23 @@ def _os(os_el: ET.Element) -> OsResult:
                     ports_used=used)
 
 
-def _trace(host: ET.Element) -> Trace | None:
+def _hop(ttl: str | None, address: str | None, rtt_ms: str | None, name: str | None) -> TraceHop:
+    rtt = _float(rtt_ms)
+    return TraceHop(ttl=_int(ttl, 0) or 0, address=address, rtt=rtt / 1000 if rtt is not None else None, hostname=name)
+
+
+def _trace(host: ET.Element, shared: Shared | None = None) -> Trace | None:
     t = host.find("trace")
     if t is None:
         return None
     hops = []
+    known = shared.hops if shared is not None else {}  # the first hops repeat from host to host
     for h in t.findall("hop"):
-        rtt = _float(h.get("rtt"))
-        hops.append(TraceHop(ttl=_int(h.get("ttl"), 0) or 0, address=h.get("ipaddr"),
-                             rtt=rtt / 1000 if rtt is not None else None, hostname=h.get("host")))
+        key = (h.get("ttl"), h.get("ipaddr"), h.get("rtt"), h.get("host"))
+        hop = known.get(key)
+        if hop is None:
+            hop = remember(known, key, _hop(*key)) if shared is not None else _hop(*key)
+        hops.append(hop)
     return Trace(protocol=t.get("proto") or "tcp", port=_int(t.get("port")), hops=tuple(hops))
 
 
@@ -250,7 +259,7 @@ def host_from_element(host: ET.Element, shared: Shared | None = None) -> HostRes
         timed_out=host.get("timedout") == "true",
         distance=_int(distance.get("value")) if distance is not None else None,
         uptime=_float(uptime.get("seconds")) if uptime is not None else None,
-        os=_child(host, "os", shared, _os), trace=_trace(host),
+        os=_child(host, "os", shared, _os), trace=_trace(host, shared),
         scripts=tuple(_script(s) for s in hostscript.findall("script")) if hostscript is not None else (),
     )
 
@@ -356,6 +365,7 @@ class Shared:
     CDATA or a name of its own starting with ``_`` is not cut at all, so
     the cut can change nothing: what it cannot vouch for is parsed as
     written.  Memory is bounded: the table is emptied at ``LIMIT`` texts.
+    Trace hops are shared the same way, by their attributes (``hops``).
     """
 
     LIMIT = 2048
@@ -364,6 +374,7 @@ class Shared:
         self.refs: dict[bytes, bytes] = {}
         self.elements: list[ET.Element | None] = []
         self.values: dict[int, Any] = {}
+        self.hops: dict[tuple[str | None, ...], TraceHop] = {}  # trace hops by their attributes
 
     def _forget(self) -> None:
         self.refs.clear()
