@@ -345,7 +345,7 @@ def _host_chunks(stream: IO[bytes], skeleton: list[bytes]) -> Iterator[bytes]:
         pos = end + len(_HOST_CLOSE)
 
 
-_SHARED = re.compile(rb"<ports[\s>].*?</ports>|<os[\s>].*?</os>", re.S)
+_SHARED_START = re.compile(rb"<(?:ports|os)[\s>]")
 _STARTS = {"ports": re.compile(rb"<ports[\s>/]"), "os": re.compile(rb"<os[\s>/]")}
 
 
@@ -387,21 +387,30 @@ class Shared:
             raise _Unsure
         if len(self.refs) >= self.LIMIT:
             self._forget()
-        refs, fresh = self.refs, []
-
-        def swap(m: re.Match[bytes]) -> bytes:
-            text = m.group()
+        refs, pos = self.refs, 0
+        fresh: list[bytes] = []
+        out: list[bytes] = []
+        for m in _SHARED_START.finditer(data):  # each element from its start to the first end tag of its kind
+            start = m.start()
+            if start < pos:
+                continue
+            end_tag = b"</ports>" if data[start + 1] == 0x70 else b"</os>"
+            end = data.find(end_tag, start)
+            if end < 0:
+                continue
+            end += len(end_tag)
+            text = data[start:end]
             ref = refs.get(text)
             if ref is None:
                 ref = refs[text] = b'<_%s n="%d"/>' % (b"ports" if text[1] == 0x70 else b"os", len(self.elements))
                 self.elements.append(None)
                 fresh.append(text)
-            return ref
-
-        out = _SHARED.sub(swap, data)
+            out += (data[pos:start], ref)
+            pos = end
+        out.append(data[pos:])
         if fresh:
             self._parse(fresh)
-        return out
+        return b"".join(out)
 
     def _parse(self, fresh: list[bytes]) -> None:
         """Parse the new texts together; each must be one whole element of its kind, else ``_Unsure``."""
