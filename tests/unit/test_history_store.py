@@ -187,6 +187,32 @@ def test_nmap_xml_with_os_and_trace_is_read_and_stored(tmp_path: Path, db: str) 
     assert list(store.hosts(run_id)) == hosts
 
 
+_HOST = NMAP_XML[NMAP_XML.index("<host "):NMAP_XML.index("<runstats>")]
+_ODD_HOSTS = [
+    _HOST.replace("<ports>", "<!-- </ports> --><ports>"),  # a comment: its group is parsed as written
+    _HOST.replace("<os>", "<os><_os n='0'/>"),  # a name of the file's own that looks like a reference
+    _HOST.replace("</ports>", "</ports\n>"),  # an end tag the cut does not find: parsed as written
+    _HOST.replace('<port protocol="tcp" portid="22">', '<port protocol="tcp" portid="22"/><port protocol="tcp" portid="23">'),
+    _HOST.replace("<ports>", "<ports/><ports>"),  # two: the first counts
+    _HOST.replace("198.18.3.10", "198.18.3.11").replace('reason_ttl="62"', 'reason_ttl="61"'),
+]
+
+
+@pytest.mark.parametrize("odd", _ODD_HOSTS)
+def test_repeated_ports_and_os_elements_read_as_each_host_alone(tmp_path: Path, odd: str) -> None:
+    import xml.etree.ElementTree as ET
+
+    from leadline.history.nmapxml import host_from_element
+
+    chunks = [_HOST] * 64 + [odd, _HOST, odd] + [_HOST] * 70
+    head, tail = NMAP_XML.split(_HOST)
+    path = tmp_path / "many.xml"
+    path.write_text(head + "".join(chunks) + tail)
+    got = list(open_file(str(path)).hosts())
+    assert got == [host_from_element(ET.fromstring(c)) for c in chunks]
+    assert got[0].ports is got[63].ports and got[0].os is got[63].os  # parsed once, shared
+
+
 @pytest.mark.parametrize("text, message", [
     ("<nmaprun><host><status state='up'/>", "not well-formed"),
     ("<html></html>", "not nmap XML"),

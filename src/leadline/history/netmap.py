@@ -28,7 +28,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from html import escape
 
-from leadline.model import HostResult, PortState
+from leadline.history.memo import Parts
+from leadline.model import HostResult, PortResult, PortState
 
 __all__ = ["MAX_DRAWN", "MapNode", "NetworkMap", "build_map", "colour_class", "render_svg"]
 
@@ -109,6 +110,16 @@ def _hops_from_ttl(h: HostResult) -> int | None:
     return initial - ttl + 1
 
 
+def _open_ports(ports: tuple[PortResult, ...]) -> int:
+    return sum(1 for p in ports if p.state is PortState.OPEN)
+
+
+def _far(h: HostResult) -> bool:
+    """Known to be more than one hop away (by its distance, or else by the TTL of its answers)."""
+    distance = getattr(h, "distance", None) or _hops_from_ttl(h)
+    return distance is not None and distance > 1
+
+
 def _attach(nodes: dict[str, MapNode], node: MapNode, parent: str) -> None:
     if node.parent is None and node.id != SCANNER:
         node.parent = parent
@@ -137,6 +148,7 @@ def build_map(hosts: Iterable[HostResult]) -> NetworkMap:
     """The tree of nodes for the up hosts, not yet laid out."""
     nodes = {SCANNER: MapNode(SCANNER, "scanner", "scanner", title="the scanning host")}
     count = 0
+    parts = Parts()  # hosts read from a file or the store share their ports tuples
     for h in hosts:
         if not h.is_up:
             continue
@@ -146,13 +158,12 @@ def build_map(hosts: Iterable[HostResult]) -> NetworkMap:
         if node is None:
             node = nodes[h.address] = MapNode(h.address, "host", h.address)
         node.scanned = True
-        node.open_ports = sum(1 for p in h.ports if p.state is PortState.OPEN)
+        node.open_ports = parts.get(h.ports, _open_ports)
         names = ", ".join(n.name for n in h.hostnames)
         os_result = getattr(h, "os", None)
         os_name = os_result.matches[0].name if os_result is not None and os_result.matches else ""
         node.title = "; ".join(x for x in (names, os_name, f"{node.open_ports} open ports") if x)
-        distance = getattr(h, "distance", None) or _hops_from_ttl(h)
-        node.far = parent == SCANNER and distance is not None and distance > 1
+        node.far = parent == SCANNER and _far(h)
         node.subnet = _subnet(h.address)
         _attach(nodes, node, parent)
     routers = sum(1 for n in nodes.values() if n.router)

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Any, TypeVar, cast
 
 from leadline.errors import StoreError
 from leadline.history.codec import reason
+from leadline.history.memo import remember
 from leadline.model import (
     HostResult,
     Hostname,
@@ -46,6 +47,7 @@ from leadline.model import (
 __all__ = ["XmlRun", "host_from_element", "read_xml"]
 
 _STATES = {s.value: s for s in PortState}
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -162,19 +164,14 @@ def _folded(ports_el: ET.Element, listed: set[tuple[str, int]]) -> Iterator[Port
                     yield PortResult(port=number, protocol=protocol, state=state, reason=r)
 
 
-def _ports(host: ET.Element) -> tuple[PortResult, ...]:
-    ports_el = host.find("ports")
-    if ports_el is None:
-        return ()
+def _ports(ports_el: ET.Element) -> tuple[PortResult, ...]:
+    """A ``<ports>`` element's ports, listed and folded, in (protocol, number) order."""
     shown = [_port(p) for p in ports_el.findall("port")]
     listed = {(p.protocol, p.port) for p in shown}
     return tuple(sorted([*shown, *_folded(ports_el, listed)], key=lambda p: (p.protocol, p.port)))
 
 
-def _os(host: ET.Element) -> OsResult | None:
-    os_el = host.find("os")
-    if os_el is None:
-        return None
+def _os(os_el: ET.Element) -> OsResult:
     matches = []
     for m in os_el.findall("osmatch"):
         classes = tuple(OsClass(vendor=c.get("vendor") or "", family=c.get("osfamily") or "",
@@ -191,15 +188,23 @@ def _os(host: ET.Element) -> OsResult | None:
                     ports_used=used)
 
 
-def _trace(host: ET.Element) -> Trace | None:
+def _hop(ttl: str | None, address: str | None, rtt_ms: str | None, name: str | None) -> TraceHop:
+    rtt = _float(rtt_ms)
+    return TraceHop(ttl=_int(ttl, 0) or 0, address=address, rtt=rtt / 1000 if rtt is not None else None, hostname=name)
+
+
+def _trace(host: ET.Element, shared: Shared | None = None) -> Trace | None:
     t = host.find("trace")
     if t is None:
         return None
     hops = []
+    known = shared.hops if shared is not None else {}  # the first hops repeat from host to host
     for h in t.findall("hop"):
-        rtt = _float(h.get("rtt"))
-        hops.append(TraceHop(ttl=_int(h.get("ttl"), 0) or 0, address=h.get("ipaddr"),
-                             rtt=rtt / 1000 if rtt is not None else None, hostname=h.get("host")))
+        key = (h.get("ttl"), h.get("ipaddr"), h.get("rtt"), h.get("host"))
+        hop = known.get(key)
+        if hop is None:
+            hop = remember(known, key, _hop(*key)) if shared is not None else _hop(*key)
+        hops.append(hop)
     return Trace(protocol=t.get("proto") or "tcp", port=_int(t.get("port")), hops=tuple(hops))
 
 
@@ -214,8 +219,24 @@ def _addresses(host: ET.Element) -> tuple[str, int, str | None, str | None]:
     return address, family, mac, vendor
 
 
-def host_from_element(host: ET.Element) -> HostResult:
-    """One ``<host>`` element as a ``HostResult``."""
+def _child(host: ET.Element, tag: str, shared: Shared | None, convert: Callable[[ET.Element], _T]) -> _T | None:
+    """The first ``tag`` child of ``host`` converted, whether written out or a reference to a shared one."""
+    element = host.find(tag)
+    ref = host.find("_" + tag) if shared is not None else None
+    if ref is not None and shared is not None and (element is None or _before(host, ref, element)):
+        return shared.value(ref, convert)
+    return convert(element) if element is not None else None
+
+
+def _before(host: ET.Element, a: ET.Element, b: ET.Element) -> bool:
+    for child in host:
+        if child is a or child is b:
+            return child is a
+    return False
+
+
+def host_from_element(host: ET.Element, shared: Shared | None = None) -> HostResult:
+    """One ``<host>`` element as a ``HostResult``; ``shared`` resolves the references ``Shared.cut`` left."""
     address, family, mac, vendor = _addresses(host)
     if not address:
         raise StoreError("a <host> element has no IP address")
@@ -233,12 +254,12 @@ def host_from_element(host: ET.Element) -> HostResult:
         status_reason_ttl=_int(status.get("reason_ttl")) if status is not None else None,
         hostnames=tuple(Hostname(n.get("name") or "", n.get("type") or "PTR") for n in host.iter("hostname")),
         latency=srtt / 1_000_000 if srtt is not None else None,
-        ports=_ports(host), mac=mac, mac_vendor=vendor,
+        ports=_child(host, "ports", shared, _ports) or (), mac=mac, mac_vendor=vendor,
         start_time=_float(host.get("starttime")), end_time=_float(host.get("endtime")),
         timed_out=host.get("timedout") == "true",
         distance=_int(distance.get("value")) if distance is not None else None,
         uptime=_float(uptime.get("seconds")) if uptime is not None else None,
-        os=_os(host), trace=_trace(host),
+        os=_child(host, "os", shared, _os), trace=_trace(host, shared),
         scripts=tuple(_script(s) for s in hostscript.findall("script")) if hostscript is not None else (),
     )
 
@@ -324,10 +345,114 @@ def _host_chunks(stream: IO[bytes], skeleton: list[bytes]) -> Iterator[bytes]:
         pos = end + len(_HOST_CLOSE)
 
 
-def _parse_group(group: list[bytes], before: int, name: str) -> list[ET.Element]:
-    """Hosts parsed together (one parser for many hosts costs less); on an error, the host at fault is named."""
+_SHARED_START = re.compile(rb"<(?:ports|os)[\s>]")
+_STARTS = {"ports": re.compile(rb"<ports[\s>/]"), "os": re.compile(rb"<os[\s>/]")}
+
+
+class _Unsure(Exception):
+    """A group whose elements ``Shared.cut`` cannot vouch for: it is parsed as written instead."""
+
+
+class Shared:
+    """``<ports>`` and ``<os>`` elements met before, parsed and converted once.
+
+    The hosts of one scan repeat these elements byte for byte (the same
+    ports answering the same way, the same OS guess), so each distinct
+    text is parsed once: in a group of hosts it is replaced by a
+    reference, ``<_ports n="K"/>`` or ``<_os n="K"/>``, and the hosts
+    share one immutable result.  A text is taken only when it parses on
+    its own as exactly one such element, and a group holding a comment,
+    CDATA or a name of its own starting with ``_`` is not cut at all, so
+    the cut can change nothing: what it cannot vouch for is parsed as
+    written.  Memory is bounded: the table is emptied at ``LIMIT`` texts.
+    Trace hops are shared the same way, by their attributes (``hops``).
+    """
+
+    LIMIT = 2048
+
+    def __init__(self) -> None:
+        self.refs: dict[bytes, bytes] = {}
+        self.elements: list[ET.Element | None] = []
+        self.values: dict[int, Any] = {}
+        self.hops: dict[tuple[str | None, ...], TraceHop] = {}  # trace hops by their attributes
+
+    def _forget(self) -> None:
+        self.refs.clear()
+        self.elements.clear()
+        self.values.clear()
+
+    def cut(self, data: bytes) -> bytes:
+        """``data`` (hosts) with each ``<ports>`` and ``<os>`` element replaced by a reference; or ``_Unsure``."""
+        if b"<!" in data or b"<_" in data:
+            raise _Unsure
+        if len(self.refs) >= self.LIMIT:
+            self._forget()
+        refs, pos = self.refs, 0
+        fresh: list[bytes] = []
+        out: list[bytes] = []
+        for m in _SHARED_START.finditer(data):  # each element from its start to the first end tag of its kind
+            start = m.start()
+            if start < pos:
+                continue
+            end_tag = b"</ports>" if data[start + 1] == 0x70 else b"</os>"
+            end = data.find(end_tag, start)
+            if end < 0:
+                continue
+            end += len(end_tag)
+            text = data[start:end]
+            ref = refs.get(text)
+            if ref is None:
+                ref = refs[text] = b'<_%s n="%d"/>' % (b"ports" if text[1] == 0x70 else b"os", len(self.elements))
+                self.elements.append(None)
+                fresh.append(text)
+            out += (data[pos:start], ref)
+            pos = end
+        out.append(data[pos:])
+        if fresh:
+            self._parse(fresh)
+        return b"".join(out)
+
+    def _parse(self, fresh: list[bytes]) -> None:
+        """Parse the new texts together; each must be one whole element of its kind, else ``_Unsure``."""
+        first = len(self.elements) - len(fresh)
+        try:
+            root = ET.fromstring(b"<_>" + b"".join(fresh) + b"</_>")
+        except ET.ParseError:
+            root = None
+        if root is None or len(root) != len(fresh):
+            self._forget()
+            raise _Unsure
+        for n, (text, element) in enumerate(zip(fresh, root)):
+            kind = "ports" if text[1] == 0x70 else "os"
+            if element.tag != kind or _STARTS[kind].search(text, 1):
+                self._forget()
+                raise _Unsure
+            self.elements[first + n] = element
+
+    def value(self, ref: ET.Element, convert: Callable[[ET.Element], _T]) -> _T:
+        """The converted element a reference stands for (converted on first use, as the plain path would)."""
+        n = int(ref.get("n") or 0)
+        value = self.values.get(n)
+        if value is None:
+            element = self.elements[n]
+            assert element is not None
+            value = self.values[n] = convert(element)
+            self.elements[n] = None
+        return cast(_T, value)
+
+
+def _parse_group(group: list[bytes], before: int, name: str,
+                 shared: Shared | None = None) -> tuple[list[ET.Element], Shared | None]:
+    """Hosts parsed together (one parser for many hosts costs less), and the ``Shared`` their references
+    point into (None when the group was parsed as written); on an error, the host at fault is named."""
+    data = b"".join(group)
+    if shared is not None:
+        try:
+            return list(ET.fromstring(b"<hosts>" + shared.cut(data) + b"</hosts>")), shared
+        except (_Unsure, ET.ParseError):
+            pass  # parsed as written below, which names the host at fault
     try:
-        return list(ET.fromstring(b"<hosts>" + b"".join(group) + b"</hosts>"))
+        return list(ET.fromstring(b"<hosts>" + data + b"</hosts>")), None
     except ET.ParseError:
         for n, chunk in enumerate(group):
             try:
@@ -341,11 +466,13 @@ def read_xml(stream: IO[bytes], name: str, state: XmlRun, group_size: int = 64) 
     """Each host of an nmap XML document as it is read; ``state`` gets the header, then the footer.
 
     Hosts are cut out of the stream and parsed a few dozen at a time (in
-    C), so memory holds one group of hosts, and the rest of the document
-    (a few elements, nmap's host hints) is parsed at the end to check it
-    and read the footer.
+    C), their repeated ``<ports>`` and ``<os>`` elements once (``Shared``),
+    so memory holds one group of hosts and the table of those elements,
+    and the rest of the document (a few elements, nmap's host hints) is
+    parsed at the end to check it and read the footer.
     """
     skeleton: list[bytes] = []
+    shared = Shared()
     count = 0
     group: list[bytes] = []
     for chunk in _host_chunks(stream, skeleton):
@@ -353,12 +480,15 @@ def read_xml(stream: IO[bytes], name: str, state: XmlRun, group_size: int = 64) 
             _read_header(_skeleton_root(skeleton, name, closed=False), state)
         group.append(chunk)
         if len(group) == group_size:
-            for element in _parse_group(group, count, name):
-                yield host_from_element(element)
+            elements, refs = _parse_group(group, count, name, shared)
+            for element in elements:
+                yield host_from_element(element, refs)
             count += len(group)
             group = []
-    for element in _parse_group(group, count, name) if group else ():
-        yield host_from_element(element)
+    if group:
+        elements, refs = _parse_group(group, count, name, shared)
+        for element in elements:
+            yield host_from_element(element, refs)
     count += len(group)
     if b"<host" in skeleton[-1]:
         raise StoreError(f"{name}: not well-formed XML (host {count + 1} is cut short)")

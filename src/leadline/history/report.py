@@ -31,9 +31,10 @@ from html import escape
 from typing import IO, Any, TextIO
 
 from leadline.history.diff import RunDiff, changed_ports, version_string
+from leadline.history.memo import Parts
 from leadline.history.netmap import build_map, render_svg
 from leadline.history.sources import Loaded
-from leadline.model import HostResult, PortState
+from leadline.model import HostResult, PortResult, PortState
 from leadline.output.formatting import ctime_string, fold_ports
 
 __all__ = ["ReportData", "write_report"]
@@ -63,39 +64,70 @@ class ReportData:
 
     def tap(self, hosts: Iterable[HostResult], verbosity: int) -> Iterator[HostResult]:
         """Pass the hosts on to the map while keeping a table row of each."""
+        parts = Parts()
+
+        def ports_part(ports: tuple[PortResult, ...]) -> tuple[str, list[str], int]:
+            return _ports_part(ports, verbosity)
+
         for h in hosts:
             if not h.is_up:
                 self.down += 1
                 continue
             self.up += 1
-            # nmap folds a state only above 25 ports: a short list is shown whole, without the folding's cost.
-            shown = h.ports if len(h.ports) <= 25 else fold_ports(h.ports, verbosity=verbosity).shown
-            ports = []
-            for p in shown:
-                name = (p.detail.name if p.detail else p.service) or ""
-                if p.state is PortState.OPEN:
-                    self.open_ports += 1
-                    self.open_by_service[name or "unknown"] += 1
-                ports.append([p.port, p.protocol, str(p.state), name, version_string(p) or "",
-                              [[s.id, s.output] for s in p.scripts]])
+            ports, open_shown, open_count = parts.get(h.ports, ports_part)
+            self.open_ports += len(open_shown)
+            for name in open_shown:
+                self.open_by_service[name] += 1
             trace = getattr(h, "trace", None)
             hops = [hop.address or "*" for hop in trace.hops] if trace is not None else []
-            row = [h.address, [n.name for n in h.hostnames], _os_name(h),
-                   sum(1 for p in h.ports if p.state is PortState.OPEN), ports,
-                   [[s.id, s.output] for s in h.scripts], hops, h.mac or "", h.mac_vendor or ""]
-            self.rows.write(("," if self.row_count else "") + _json_block(row) + "\n")
+            # The row's JSON, written out piece by piece (the ports' piece once per distinct ports tuple):
+            # the same text as _json_block(row) for row = [address, names, OS, open, ports, scripts, hops, MAC, vendor].
+            row = (f"[{_string(h.address)},{_strings([n.name for n in h.hostnames])},{_string(_os_name(h))},"
+                   f"{open_count},{ports},{_ENCODE([[s.id, s.output] for s in h.scripts]) if h.scripts else '[]'},"
+                   f"{_strings(hops)},{_string(h.mac or '')},{_string(h.mac_vendor or '')}]")
+            self.rows.write(("," if self.row_count else "") + _safe(row) + "\n")
             self.row_count += 1
             yield h
 
 
+def _ports_part(ports: tuple[PortResult, ...], verbosity: int) -> tuple[str, list[str], int]:
+    """A host's ports as the table's JSON, the service of each open port shown, and how many ports are open."""
+    # nmap folds a state only above 25 ports: a short list is shown whole, without the folding's cost.
+    shown = ports if len(ports) <= 25 else fold_ports(ports, verbosity=verbosity).shown
+    rows = []
+    open_shown = []
+    for p in shown:
+        name = (p.detail.name if p.detail else p.service) or ""
+        if p.state is PortState.OPEN:
+            open_shown.append(name or "unknown")
+        rows.append([p.port, p.protocol, str(p.state), name, version_string(p) or "",
+                     [[s.id, s.output] for s in p.scripts]])
+    return _json_block(rows), open_shown, sum(1 for p in ports if p.state is PortState.OPEN)
+
+
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_ENCODE_STR = json.encoder.encode_basestring  # what _ENCODE writes for a string
+
+
+def _string(value: object) -> str:
+    return _ENCODE_STR(value) if type(value) is str else _ENCODE(value)
+
+
+def _strings(items: list[str]) -> str:
+    return "[" + ",".join(map(_string, items)) + "]" if items else "[]"
+
+
+def _safe(text: str) -> str:
+    """JSON text made safe for a ``<script type="application/json">``: no ``<``, ``>`` or ``&``, and no lone
+    surrogates (undecodable bytes a target sent), which a browser may refuse to serialise."""
+    text = _SURROGATE.sub("\ufffd", text)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def _json_block(value: Any) -> str:
-    """JSON for a ``<script type="application/json">``: no ``<``, ``>`` or ``&``, and no lone surrogates
-    (undecodable bytes a target sent), which a browser may refuse to serialise."""
-    text = _SURROGATE.sub("\ufffd", json.dumps(value, ensure_ascii=False, separators=(",", ":")))
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    """JSON for a ``<script type="application/json">`` (see ``_safe``)."""
+    return _safe(_ENCODE(value))
 
 
 def _summary(loaded: Loaded, data: ReportData, netmap_counts: tuple[int, int, bool]) -> str:

@@ -14,7 +14,8 @@ run row says ``interrupted`` (or stays ``running`` if the process died).
 Imports commit in batches and remove a run whose file turns out broken.
 Reads stream: a run's hosts are assembled from four ordered cursors
 (hosts, ports, OS matches, hops) merged by host id, so a 65,536-host run
-is never held in memory at once.
+is never held in memory at once; ``rows`` converts between rows and the
+result model, each part hosts share once.
 """
 
 from __future__ import annotations
@@ -31,31 +32,12 @@ from typing import Any, Protocol
 
 from leadline.errors import StoreError
 from leadline.history import codec
+from leadline.history.memo import Parts
+from leadline.history.rows import Decoder, clean, host_rows
 from leadline.history.schema import MIGRATIONS, POSTGRESQL, SCHEMA_VERSION, SQLITE, Dialect
-from leadline.model import (
-    HostResult,
-    Hostname,
-    HostStatus,
-    OsMatch,
-    OsResult,
-    PortResult,
-    PortState,
-    RunInfo,
-    RunStats,
-    ScanInfo,
-    Trace,
-    TraceHop,
-)
+from leadline.model import HostResult, RunInfo, RunStats, ScanInfo
 
 __all__ = ["RunRow", "Store", "default_url", "open_store"]
-
-_DIRTY = re.compile("[\x00\ud800-\udfff]")
-
-
-def _clean(text: str | None) -> str | None:
-    """Text for a plain column: NUL (PostgreSQL refuses it) and lone surrogates (not UTF-8) become U+FFFD."""
-    return None if text is None else _DIRTY.sub("\ufffd", text)
-
 
 def default_url() -> str:
     """``LEADLINE_DB`` if set, else the SQLite file in the user's data directory."""
@@ -315,7 +297,7 @@ class Store:
         run_id = self.db.insert_id(self.d.sql(
             "INSERT INTO runs (source, scanner, version, args, targets, start_time, status, run_json)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
-            (source, scanner, run.version, _clean(run.args), targets, run.start_time, "running", codec.dumps(header)))
+            (source, scanner, run.version, clean(run.args), targets, run.start_time, "running", codec.dumps(header)))
         self.db.commit()
         return run_id
 
@@ -341,23 +323,24 @@ class Store:
             return self._add_hosts_one_by_one(run_id, hosts, batch)
         count = 0
         pending: list[HostResult] = []
+        parts = Parts()
         for host in hosts:
             pending.append(host)
             count += 1
             if len(pending) == batch:
-                self._write_batch(run_id, pending)
+                self._write_batch(run_id, pending, parts)
                 pending = []
         if pending:
-            self._write_batch(run_id, pending)
+            self._write_batch(run_id, pending, parts)
         return count
 
-    def _write_batch(self, run_id: int, hosts: list[HostResult]) -> None:
+    def _write_batch(self, run_id: int, hosts: list[HostResult], parts: Parts) -> None:
         self.db.execute("BEGIN IMMEDIATE")
         try:
             first = next(self.db.rows("SELECT COALESCE(MAX(id), 0) FROM hosts"))[0] + 1
             tables: tuple[list[tuple[Any, ...]], ...] = ([], [], [], [])
             for n, h in enumerate(hosts):
-                for table, rows in zip(tables, _rows(run_id, first + n, h)):
+                for table, rows in zip(tables, host_rows(run_id, first + n, h, parts)):
                     table.extend(rows)
             for sql, rows in zip((_INSERT_HOST_ID, _INSERT_PORTS, _INSERT_OS, _INSERT_HOPS), tables):
                 self.db.many(self.d.sql(sql), rows)
@@ -383,8 +366,8 @@ class Store:
         return count
 
     def _insert_host(self, run_id: int, h: HostResult) -> None:
-        host_id = self.db.insert_id(self.d.sql(_INSERT_HOST), _rows(run_id, None, h)[0][0][1:])
-        _, ports, oses, hops = _rows(run_id, host_id, h)
+        host_id = self.db.insert_id(self.d.sql(_INSERT_HOST), host_rows(run_id, None, h)[0][0][1:])
+        _, ports, oses, hops = host_rows(run_id, host_id, h)
         for sql, rows in ((_INSERT_PORTS, ports), (_INSERT_OS, oses), (_INSERT_HOPS, hops)):
             self.db.many(self.d.sql(sql), rows)
 
@@ -463,19 +446,21 @@ class Store:
     def _assemble(self, where: str, params: tuple[Any, ...]) -> Iterator[tuple[int, HostResult]]:
         """Hosts matching ``where`` (over ``hosts h``) with their ports, OS matches and hops: four cursors merged."""
         sql = self.d.sql
+        # Ordered by h.id first, which the join walks in order: the database sorts each host's few rows, not all.
         hosts = self.db.rows(sql(f"SELECT {_HOST_COLS} FROM hosts h WHERE {where} ORDER BY h.id"), params)
         ports = _Children(self.db.rows(sql(
             f"SELECT {_PORT_COLS} FROM ports p JOIN hosts h ON h.id = p.host_id WHERE {where}"
-            " ORDER BY p.host_id, p.n"), params))
+            " ORDER BY h.id, p.n"), params))
         oses = _Children(self.db.rows(sql(
             "SELECT o.host_id, o.name, o.accuracy, o.classes FROM os_matches o JOIN hosts h ON h.id = o.host_id"
-            f" WHERE {where} ORDER BY o.host_id, o.rank"), params))
+            f" WHERE {where} ORDER BY h.id, o.rank"), params))
         hops = _Children(self.db.rows(sql(
             "SELECT t.host_id, t.ttl, t.address, t.rtt, t.hostname FROM hops t JOIN hosts h ON h.id = t.host_id"
-            f" WHERE {where} ORDER BY t.host_id, t.ttl"), params))
+            f" WHERE {where} ORDER BY h.id, t.ttl"), params))
+        decoder = Decoder()
         for row in hosts:
             host_id = row[0]
-            yield row[1], _host(row, ports.take(host_id), oses.take(host_id), hops.take(host_id))
+            yield row[1], decoder.host(row, ports.take(host_id), oses.take(host_id), hops.take(host_id))
 
 
 class _Children:
@@ -502,82 +487,6 @@ _INSERT_PORTS = ("INSERT INTO ports (host_id, n, protocol, port, state, reason, 
                  " detail, scripts, evidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 _INSERT_OS = "INSERT INTO os_matches (host_id, rank, name, accuracy, classes) VALUES (?, ?, ?, ?, ?)"
 _INSERT_HOPS = "INSERT INTO hops (host_id, ttl, address, rtt, hostname) VALUES (?, ?, ?, ?, ?)"
-
-Rows = list[tuple[Any, ...]]
-
-
-def _rows(run_id: int, host_id: int | None, h: HostResult) -> tuple[Rows, Rows, Rows, Rows]:
-    """One host as rows of hosts (with its id first), ports, os_matches and hops."""
-    extra: dict[str, Any] = {}
-    if h.other_addresses:
-        extra["other"] = list(h.other_addresses)
-    if h.warnings:
-        extra["warnings"] = list(h.warnings)
-    if h.scripts:
-        extra["scripts"] = codec.scripts_to_json(h.scripts)
-    os_result = getattr(h, "os", None)
-    if os_result is not None:
-        extra["os"] = {"fingerprint": os_result.fingerprint,
-                       "ports_used": [[p.protocol, p.port, str(p.state), str(p.reason)] for p in os_result.ports_used]}
-    trace = getattr(h, "trace", None)
-    if trace is not None:
-        extra["trace"] = [trace.protocol, trace.port]
-    open_ports = sum(1 for p in h.ports if p.state is PortState.OPEN)
-    host = (host_id, run_id, h.address, h.family, str(h.status), str(h.status_reason), h.status_reason_ttl, h.mac,
-            _clean(h.mac_vendor), h.latency, h.start_time, h.end_time, getattr(h, "distance", None),
-            getattr(h, "uptime", None), int(h.timed_out), int(h.interrupted), open_ports,
-            codec.dumps([[n.name, n.kind] for n in h.hostnames]), codec.dumps(extra))
-    if host_id is None:
-        return [host], [], [], []
-    ports = [_port_row(host_id, n, p) for n, p in enumerate(h.ports)]
-    oses = [(host_id, n, _clean(m.name), m.accuracy, codec.dumps(codec.classes_to_json(m.classes)))
-            for n, m in enumerate(os_result.matches)] if os_result is not None else []
-    hops = [(host_id, hop.ttl, hop.address, hop.rtt, _clean(hop.hostname)) for hop in trace.hops] if trace else []
-    return [host], ports, oses, hops
-
-
-
-def _port_row(host_id: int, n: int, p: PortResult) -> tuple[Any, ...]:
-    d = p.detail
-    return (host_id, n, p.protocol, p.port, str(p.state), str(p.reason), p.reason_ttl, _clean(p.service),
-            _clean(d.product) if d else None, _clean(d.version) if d else None,
-            codec.dumps(codec.detail_to_json(d)) if d else None,
-            codec.dumps(codec.scripts_to_json(p.scripts)) if p.scripts else None,
-            codec.dumps(list(p.evidence)) if p.evidence else None)
-
-
-def _port(row: tuple[Any, ...]) -> PortResult:
-    _, protocol, port, state, reason, ttl, service, detail, scripts, evidence = row
-    return PortResult(port=port, protocol=protocol, state=PortState(state), reason=codec.reason(reason),
-                      reason_ttl=ttl, service=service,
-                      evidence=tuple(json.loads(evidence)) if evidence else (),
-                      detail=codec.detail_from_json(json.loads(detail)) if detail else None,
-                      scripts=codec.scripts_from_json(json.loads(scripts)) if scripts else ())
-
-
-def _host(row: tuple[Any, ...], ports: list[tuple[Any, ...]], oses: list[tuple[Any, ...]],
-          hops: list[tuple[Any, ...]]) -> HostResult:
-    (_, _, address, family, status, reason, ttl, mac, vendor, latency, start, end, distance, uptime, timed_out,
-     interrupted, hostnames, extra_text) = row
-    extra = json.loads(extra_text)
-    os_result = None
-    if "os" in extra:
-        base = codec.os_from_json({**extra["os"], "matches": []}) or OsResult()
-        matches = tuple(OsMatch(name=name, accuracy=acc, classes=codec.classes_from_json(json.loads(classes)))
-                        for _, name, acc, classes in oses)
-        os_result = OsResult(matches=matches, fingerprint=base.fingerprint, ports_used=base.ports_used)
-    trace = None
-    if "trace" in extra:
-        protocol, port = extra["trace"]
-        trace = Trace(protocol=protocol, port=port,
-                      hops=tuple(TraceHop(ttl=t, address=a, rtt=r, hostname=n) for _, t, a, r, n in hops))
-    return HostResult(
-        address=address, family=family, status=HostStatus(status), status_reason=codec.reason(reason),
-        status_reason_ttl=ttl, hostnames=tuple(Hostname(n, k) for n, k in json.loads(hostnames)), latency=latency,
-        ports=tuple(_port(p) for p in ports), mac=mac, mac_vendor=vendor, start_time=start, end_time=end,
-        other_addresses=tuple(extra.get("other", ())), timed_out=bool(timed_out), distance=distance, uptime=uptime,
-        os=os_result, trace=trace, scripts=codec.scripts_from_json(extra.get("scripts")),
-        warnings=tuple(extra.get("warnings", ())), interrupted=bool(interrupted))
 
 
 def open_store(url: str | None = None) -> Store:
