@@ -107,3 +107,19 @@ def test_second_interrupt_mid_event_waits_until_every_sink_has_it() -> None:
     finally:
         signal.signal(signal.SIGINT, saved[0])
         signal.signal(signal.SIGTERM, saved[1])
+
+
+def test_an_interrupt_after_every_file_is_closed_leaves_with_130_and_no_traceback() -> None:
+    # The scan ended on the first Ctrl-C and wrote everything; the second lands on the way out,
+    # after run() returned: once the files are closed there is nothing to unwind, so it leaves at once.
+    code = (
+        "import os, signal, threading, time\n"
+        "from leadline.cli.main import _install_interrupt\n"
+        "stop = threading.Event(); stop.set()\n"
+        "files_closed = _install_interrupt(stop)\n"
+        "files_closed()\n"
+        "os.kill(os.getpid(), signal.SIGINT)\n"
+        "time.sleep(5)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 130 and "Traceback" not in done.stderr, (done.returncode, done.stderr)

@@ -197,13 +197,24 @@ def build_sinks(config: ScanConfig, stack: ExitStack, *, status: bool = False) -
     return sinks, progress
 
 
-def _install_interrupt(stop: threading.Event, sinks: GuardedSinks | None = None) -> None:
+def _install_interrupt(stop: threading.Event, sinks: GuardedSinks | None = None) -> Callable[[], None]:
     """First Ctrl-C: stop cleanly and write what was found.  Second: stop scanning now, still closing
-    every file (an event being written finishes first).  Third: leave at once."""
+    every file (an event being written finishes first).  Third: leave at once.
+
+    Returns what to call once every file is closed: from then on a Ctrl-C leaves at once with 130, as
+    there is nothing left to save, instead of raising into the last lines of the exit path.
+    """
     presses = [0]
+    closed = [False]
 
     def handler(signum: int, frame: object) -> None:
         presses[0] += 1
+        if closed[0]:
+            try:
+                sys.stdout.flush()
+            except (OSError, ValueError):
+                pass
+            os._exit(130)
         if presses[0] == 1 and not stop.is_set():
             stop.set()
             print("\ncaught interrupt: finishing up and writing what was found (Ctrl-C again to quit at once)",
@@ -219,6 +230,7 @@ def _install_interrupt(stop: threading.Event, sinks: GuardedSinks | None = None)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, handler)
         signal.signal(signal.SIGTERM, handler)
+    return lambda: closed.__setitem__(0, True)
 
 
 def _say_warnings(warnings: list[str]) -> None:
@@ -311,7 +323,7 @@ def run(parsed: Parsed, resumed: Sequence[HostResult] = ()) -> int:
         _terminal.stream = console
         _terminal.progress = progress
         guarded = GuardedSinks(sinks, _terminal.lock, on_begin=lambda: _at_start(config, warnings))
-        _install_interrupt(stop, guarded)
+        files_closed = _install_interrupt(stop, guarded)
         scan = _scan_class(config)(
             config,
             guarded,
@@ -332,6 +344,7 @@ def run(parsed: Parsed, resumed: Sequence[HostResult] = ()) -> int:
         except KeyboardInterrupt:
             guarded.close_interrupted(started)
             raise
+    files_closed()
     if config.output.diff_last:
         from leadline.cli.history import print_diff_last
 
