@@ -188,6 +188,43 @@ class TestRetries:
         assert tries_of(run, 80) == 2
         assert verdicts(run.hosts[0])[80] == (PortState.FILTERED, Reason.NO_RESPONSE)
 
+    def test_a_port_called_silent_before_loss_showed_is_tried_again(self) -> None:
+        # One attempt at a time: port 22 loses both of its tries before any
+        # retransmission has been answered; port 1005 later answers only its
+        # second try, so the path loses packets and 22 earns the third try it
+        # would have had, and answers it.
+        def script(h: int, port: int, attempt: int) -> tuple[int, float] | None:
+            if port == 22:
+                return (0, 0.001) if attempt == 3 else SILENT
+            if port == 1005:
+                return (errno.ECONNREFUSED, 0.001) if attempt == 2 else SILENT
+            return (errno.ECONNREFUSED, 0.001)
+
+        journal: list[tuple[int, int, int, int, float]] = []
+        tm = timing(max_parallelism=1)
+        run = scan([22, *range(1000, 1010)], script, tm=tm)
+        assert [(p, t) for _, _, p, t in run.starts][:3] == [(22, 1), (22, 2), (1000, 1)]
+        assert verdicts(run.hosts[0])[22] == (PortState.OPEN, Reason.SYN_ACK)
+        assert tries_of(run, 22) == 3
+        assert len(run.hosts[0].ports) == 11
+        # Split across workers, the port's one verdict is journaled, the final one.
+        split = scan([22, *range(1000, 1010)], script, tm=tm, journal=journal)
+        assert split.hosts[0].ports == []
+        assert [(code, tries) for _, p, code, tries, _ in journal if p == 22] == [(0, 3)]
+        assert sorted(p for _, p, *_ in journal) == [22, *range(1000, 1010)]
+
+    def test_a_silent_port_keeps_its_verdict_when_loss_shows_no_more(self) -> None:
+        # Without an answered retransmission, two tries stay the rule.
+        def script(h: int, port: int, attempt: int) -> tuple[int, float] | None:
+            return SILENT if port == 22 else (errno.ECONNREFUSED, 0.001)
+
+        journal: list[tuple[int, int, int, int, float]] = []
+        run = scan([22, *range(1000, 1010)], script, tm=timing(max_parallelism=1))
+        assert tries_of(run, 22) == 2
+        assert verdicts(run.hosts[0])[22] == (PortState.FILTERED, Reason.NO_RESPONSE)
+        scan([22, *range(1000, 1010)], script, tm=timing(max_parallelism=1), journal=journal)
+        assert [(code, tries) for _, p, code, tries, _ in journal if p == 22] == [(NO_ANSWER, 2)]
+
     def test_a_completion_after_the_timeout_is_ignored(self) -> None:
         session = ConnectSession(["198.18.0.1"], [80], NORMAL, 0.0, fd_limit=100)
         attempt = session.next_attempt(0.0)

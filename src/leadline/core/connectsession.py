@@ -222,6 +222,10 @@ class _Host:
     next_send_at: float = 0.0
     # Highest retransmission count that ever drew an answer from this host.
     best_answered_retry: int = 0
+    # Ports called silent under a smaller retry budget than the host has now
+    # earned: their verdict stands only until an answered retransmission
+    # raises that budget, then they are tried again.  Journaled when the host ends.
+    silent: dict[int, Attempt] = field(default_factory=dict)
     queued: bool = False  # in the round-robin of hosts with something to send
     done: bool = False
 
@@ -509,8 +513,10 @@ class ConnectSession:
                 if rtt.samples == 1:
                     self.unsampled_hosts -= 1
         self.pacer.on_answer(attempt.tries, attempt.first_sent_at, now)
-        if attempt.tries > 1:
-            host.best_answered_retry = max(host.best_answered_retry, attempt.tries - 1)
+        if attempt.tries - 1 > host.best_answered_retry:
+            host.best_answered_retry = attempt.tries - 1
+            if host.silent:
+                self._retry_silent(host)
         self._record(host, attempt.port, (code, attempt.tries, elapsed))
 
     def _no_answer(self, host: _Host, attempt: Attempt, now: float) -> None:
@@ -518,13 +524,32 @@ class ConnectSession:
             host.retries.append(attempt)
             self._enqueue(host)
             return
+        if attempt.tries <= self.timing.max_retries:  # more tries may yet be earned
+            host.silent[attempt.port] = attempt
         self._record(host, attempt.port, (NO_ANSWER, attempt.tries, now - attempt.first_sent_at))
+
+    def _retry_silent(self, host: _Host) -> None:
+        """Loss has just shown itself: ports called silent on fewer tries than it now calls for are tried again.
+
+        A port whose every try was lost before any retransmission had been
+        answered would otherwise stay filtered, though an open port among
+        the first probed of a lossy path is as likely to be lost as any.
+        """
+        budget = min(self.timing.max_retries, host.best_answered_retry + 1)
+        for port, attempt in list(host.silent.items()):
+            if attempt.tries - 1 < budget:
+                del host.silent[port]
+                del host.outcomes[port]
+                self.decided -= 1
+                host.retries.append(attempt)
+        if host.retries:
+            self._enqueue(host)
 
     def _record(self, host: _Host, port: int, outcome: Outcome) -> None:
         outcomes = host.outcomes
         outcomes[port] = outcome
         self.decided += 1
-        if self.journal is not None:
+        if self.journal is not None and port not in host.silent:
             self.journal.append((host.index, port, *outcome))
         if len(outcomes) == self.port_count:
             self._finish(host)
@@ -537,6 +562,8 @@ class ConnectSession:
         host.done = True
         if not host.rtt.samples:
             self.unsampled_hosts -= 1
+        if self.journal is not None:
+            self.journal.extend((host.index, port, *host.outcomes[port]) for port in host.silent)
         self._abandon_all(host)
         host.retries.clear()
         if host.queued:
