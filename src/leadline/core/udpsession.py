@@ -62,11 +62,11 @@ from dataclasses import dataclass, field
 from leadline.config import Timing
 from leadline.core.icmplimit import IcmpLimit
 from leadline.core.inflight import Event, HostDone, PortDecided
-from leadline.core.probes.base import Probe, ProbeContext, ProbeKey, ProbeModule, Reply, ReplyKind, Verdict
+from leadline.core.probes.base import Probe, ProbeContext, ProbeKey, Reply, ReplyKind, Verdict
 from leadline.core.ratecontrol import RateController
 from leadline.core.session import ScanSession
 from leadline.core.timing import RttEstimator
-from leadline.core.udppayloads import PayloadTable
+from leadline.core.probes.udp import UdpScan
 
 __all__ = ["UdpSession", "ROUND_PORTS", "MAX_SENDS", "DEFAULT_UDP_RATE"]
 
@@ -138,7 +138,7 @@ class UdpSession(ScanSession):
 
     def __init__(
         self,
-        module: ProbeModule,
+        module: UdpScan,
         contexts: Sequence[ProbeContext],
         hosts: Sequence[str],
         ports: Sequence[int],
@@ -160,9 +160,9 @@ class UdpSession(ScanSession):
         self._next_host = 0
         self._rounds: list[tuple[float, int, _Round]] = []
         self._needed = 2 if timing.max_retries >= 1 else 1
-        payloads = getattr(module, "payloads", None)
-        delays = {p: payloads.answer_delay(p) for p in unique_ports} if isinstance(payloads, PayloadTable) else {}
-        self._lingering = _Lingering({p: d for p, d in delays.items() if d > 0})
+        answer_delay = module.payloads.answer_delay
+        delays = {p: d for p in unique_ports if (d := answer_delay(p)) > 0}
+        self._lingering = _Lingering(delays)
         self._unfinished = sum(1 for h in self._udp_hosts.values() if h.undecided)
         self._exhausted = True
         self._pending.extend(e for h in self._udp_hosts.values() if not h.undecided for e in self._finish(h))

@@ -220,7 +220,7 @@ def _session(module: ProbeModule, contexts: list[ProbeContext], addresses: list[
     """The UDP session with its ICMP-budget rounds, or the plain raw session (TCP; UDP under --defeat-icmp-ratelimit)."""
     from leadline.core.ratecontrol import RateController
 
-    if udp and not config.defeat_icmp_ratelimit:
+    if isinstance(module, UdpScan) and not config.defeat_icmp_ratelimit:
         from leadline.core.udpsession import DEFAULT_UDP_RATE, UdpSession
 
         rate = RateController(min_rate=timing.min_rate, max_rate=_max_rate(timing),
