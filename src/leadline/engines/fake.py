@@ -159,11 +159,12 @@ class FakeNetwork:
         if host.loss and self.random.random() < host.loss:
             return
         arrival = at + host.rtt / 2
-        reply = self._answer(dst, host, datagram, arrival)
-        if reply is not None:
+        answered = self._answer(dst, host, datagram, arrival)
+        if answered is not None:
+            reply, delay = answered
             self.replies_sent += 1
             self._order += 1
-            heapq.heappush(self._arrivals, (arrival + host.rtt / 2 + _service_delay(host, datagram), self._order, reply))
+            heapq.heappush(self._arrivals, (arrival + host.rtt / 2 + delay, self._order, reply))
 
     def next_arrival(self) -> float | None:
         return self._arrivals[0][0] if self._arrivals else None
@@ -191,13 +192,14 @@ class FakeNetwork:
         bucket = self._buckets.setdefault((dst, kind), _Bucket(*limit))
         return bucket.take(now)
 
-    def _answer(self, dst: str, host: FakeHost, datagram: bytes, now: float) -> bytes | None:
+    def _answer(self, dst: str, host: FakeHost, datagram: bytes, now: float) -> tuple[bytes, float] | None:
+        """The reply to ``datagram`` and how long its service waits before sending it (an open UDP port's delay)."""
         header_length = (datagram[0] & 0x0F) * 4
         protocol = datagram[9]
         src_raw, dst_raw = datagram[12:16], datagram[16:20]
         transport = datagram[header_length:]
         if protocol == 1 and len(transport) >= 8 and transport[0] in host.icmp_queries:
-            return _ipv4(dst_raw, src_raw, 1, _icmp_answer(transport), host.ttl, self.random.randrange(65536))
+            return _ipv4(dst_raw, src_raw, 1, _icmp_answer(transport), host.ttl, self.random.randrange(65536)), 0.0
         if protocol not in (6, 17) or len(transport) < 8:
             return None
         sport, dport = struct.unpack("!HH", transport[:4])
@@ -210,11 +212,12 @@ class FakeNetwork:
             if not self._allowed(f"{dst}>{ipaddress.IPv4Address(src_raw)}", "icmp", host.icmp_limit, now):
                 return None
             quoted = datagram[: header_length + 8]
-            return _ipv4(dst_raw, src_raw, 1, _icmp_unreachable(behaviour.icmp_code, quoted), host.ttl, ident)
+            return _ipv4(dst_raw, src_raw, 1, _icmp_unreachable(behaviour.icmp_code, quoted), host.ttl, ident), 0.0
         if protocol == 17:
             payload = struct.pack("!HHHH", dport, sport, 8 + 4, 0) + b"fake"
-            return _ipv4(dst_raw, src_raw, 17, payload, host.ttl, ident)
-        return self._answer_tcp(dst, host, behaviour, transport, src_raw, dst_raw, sport, dport, ident, now)
+            return _ipv4(dst_raw, src_raw, 17, payload, host.ttl, ident), behaviour.delay
+        reply = self._answer_tcp(dst, host, behaviour, transport, src_raw, dst_raw, sport, dport, ident, now)
+        return None if reply is None else (reply, 0.0)
 
     def _answer_tcp(
         self,
@@ -250,15 +253,6 @@ class FakeNetwork:
             return None
         tcp = _tcp(dst_raw, src_raw, dport, sport, reply[0], reply[1], reply[2], 0)
         return _ipv4(dst_raw, src_raw, 6, tcp, host.ttl, ident)
-
-
-def _service_delay(host: FakeHost, datagram: bytes) -> float:
-    """How long an open UDP port's service waits before it answers ``datagram``."""
-    header_length = (datagram[0] & 0x0F) * 4
-    if datagram[9] != 17 or len(datagram) < header_length + 4:
-        return 0.0
-    behaviour = host.ports.get(struct.unpack("!H", datagram[header_length + 2:header_length + 4])[0], host.default)
-    return behaviour.delay if behaviour.answer is Answer.OPEN else 0.0
 
 
 def run_fake_scan(
