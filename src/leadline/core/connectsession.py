@@ -229,6 +229,34 @@ class _Host:
     queued: bool = False  # in the round-robin of hosts with something to send
     done: bool = False
 
+    def reopen_silent(self, budget: int) -> int:
+        """Loss has just shown itself: ports called silent on fewer tries than ``budget`` allows go back
+        in line.  Returns how many did.
+
+        A port whose every try was lost before any retransmission had been
+        answered would otherwise stay filtered, though an open port among
+        the first probed of a lossy path is as likely to be lost as any.
+        """
+        reopened = [attempt for attempt in self.silent.values() if attempt.tries - 1 < budget]
+        for attempt in reopened:
+            del self.silent[attempt.port]
+            del self.outcomes[attempt.port]
+            self.retries.append(attempt)
+        return len(reopened)
+
+    def oldest_sent(self) -> tuple[float, int, Attempt] | None:
+        """The oldest try still awaited (stale entries dropped on the way), or None."""
+        order = self.sent_order
+        while order and (not order[0][2].live or order[0][2].tries != order[0][1]):
+            order.popleft()
+        return order[0] if order else None
+
+    def take_live(self) -> list[Attempt]:
+        """Every try still awaited; the host stops waiting for all of them."""
+        live = [attempt for _sent_at, tries, attempt in self.sent_order if attempt.live and attempt.tries == tries]
+        self.sent_order.clear()
+        return live
+
 
 class ConnectPacer:
     """How many attempts may be in flight and how fast they may start.
@@ -354,9 +382,8 @@ class ConnectSession:
         # A port listed twice would never let its host count as complete.
         self.ports = list(dict.fromkeys(ports))
         self.port_count = len(self.ports)
-        # When set, every verdict is also appended here as (host index, port,
-        # *outcome) and finished hosts are reported without ports: a worker
-        # process streams the journal to the process that reports results.
+        # When set, every verdict is also appended here as (host index, port, *outcome) and finished hosts are
+        # reported without ports: a worker process streams the journal to the process that reports results.
         self.journal = journal
         self.first_answer_decides = first_answer_decides
         self.total = len(addresses) * len(self.ports)
@@ -402,11 +429,8 @@ class ConnectSession:
         return self.group_rtt.srtt if self.group_rtt.samples else None
 
     def learn_rtt(self, srtt: float) -> None:
-        """A round trip to this group measured elsewhere (another worker of a split scan).
-
-        Used only until an answer is heard here: hosts without samples of
-        their own then wait a timeout derived from it, not the initial one.
-        """
+        """A round trip to this group measured elsewhere (another worker of a split scan), used until an
+        answer is heard here: hosts without samples of their own wait a timeout from it, not the initial one."""
         if not self.heard and not self.group_rtt.samples:
             self.group_rtt.update(srtt)
             self.heard = True
@@ -516,7 +540,9 @@ class ConnectSession:
         if attempt.tries - 1 > host.best_answered_retry:
             host.best_answered_retry = attempt.tries - 1
             if host.silent:
-                self._retry_silent(host)
+                self.decided -= host.reopen_silent(min(self.timing.max_retries, host.best_answered_retry + 1))
+                if host.retries:
+                    self._enqueue(host)
         self._record(host, attempt.port, (code, attempt.tries, elapsed))
 
     def _no_answer(self, host: _Host, attempt: Attempt, now: float) -> None:
@@ -524,26 +550,9 @@ class ConnectSession:
             host.retries.append(attempt)
             self._enqueue(host)
             return
-        if attempt.tries <= self.timing.max_retries:  # more tries may yet be earned
-            host.silent[attempt.port] = attempt
+        if attempt.tries <= self.timing.max_retries:
+            host.silent[attempt.port] = attempt  # more tries may yet be earned
         self._record(host, attempt.port, (NO_ANSWER, attempt.tries, now - attempt.first_sent_at))
-
-    def _retry_silent(self, host: _Host) -> None:
-        """Loss has just shown itself: ports called silent on fewer tries than it now calls for are tried again.
-
-        A port whose every try was lost before any retransmission had been
-        answered would otherwise stay filtered, though an open port among
-        the first probed of a lossy path is as likely to be lost as any.
-        """
-        budget = min(self.timing.max_retries, host.best_answered_retry + 1)
-        for port, attempt in list(host.silent.items()):
-            if attempt.tries - 1 < budget:
-                del host.silent[port]
-                del host.outcomes[port]
-                self.decided -= 1
-                host.retries.append(attempt)
-        if host.retries:
-            self._enqueue(host)
 
     def _record(self, host: _Host, port: int, outcome: Outcome) -> None:
         outcomes = host.outcomes
@@ -586,10 +595,8 @@ class ConnectSession:
         self._abandoned.append(attempt)
 
     def _abandon_all(self, host: _Host) -> None:
-        for _sent_at, tries, attempt in host.sent_order:
-            if attempt.live and attempt.tries == tries:
-                self._abandon(attempt)
-        host.sent_order.clear()
+        for attempt in host.take_live():
+            self._abandon(attempt)
         self.waiting_hosts.discard(host)
 
     def interrupt(self) -> None:
@@ -632,11 +639,9 @@ class ConnectSession:
     def _next_expiry(self) -> float | None:
         soonest: float | None = None
         for host in self.waiting_hosts:
-            order = host.sent_order
-            while order and (not order[0][2].live or order[0][2].tries != order[0][1]):
-                order.popleft()
-            if order:
-                at = order[0][0] + self._timeout(host)
+            oldest = host.oldest_sent()
+            if oldest is not None:
+                at = oldest[0] + self._timeout(host)
                 soonest = at if soonest is None else min(soonest, at)
         return soonest
 
