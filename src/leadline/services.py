@@ -29,13 +29,10 @@ _cache: dict[str, "ServiceTable"] = {}
 _cache_lock = threading.Lock()
 
 
-class _Entry(NamedTuple):
-    name: str
-    frequency: float
-
-
 # One entry a line: name, port/protocol, optional frequency; the line's rest is ignored.
-_LINE = re.compile(r"^[ \t]*([^#\s][^\s#]*)[ \t]+(\d+)/([^\s#]+)(?:[ \t]+([^\s#]+))?", re.MULTILINE)
+# Compiled per protocol: a scan reads the entries of the protocols it scans only
+# (nmap's file holds 19,000 UDP lines beside 8,000 TCP ones).
+_LINE = r"^[ \t]*([^#\s][^\s#]*)[ \t]+(\d+)/(?i:{protocol})(?![^\s#])(?:[ \t]+([^\s#]+))?"
 
 
 def _wildcard_regex(pattern: str) -> re.Pattern[str]:
@@ -44,37 +41,51 @@ def _wildcard_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(translated, re.DOTALL)
 
 
-class ServiceTable:
-    """Port → (name, frequency) per protocol, with nmap's look-ups."""
+class _Protocol(NamedTuple):
+    """One protocol's entries: port -> name, port -> frequency (both in the file's order)."""
 
-    def __init__(self, entries: dict[tuple[int, str], tuple[str, float]], source: str = "") -> None:
+    names: dict[int, str]
+    frequencies: dict[int, float]
+
+
+class ServiceTable:
+    """Port → (name, frequency) per protocol, with nmap's look-ups.
+
+    The text is kept and each protocol's lines are read the first time that
+    protocol is asked about: the table is loaded on every run, and a TCP scan
+    has no use for the UDP entries.
+    """
+
+    def __init__(self, text: str, source: str = "") -> None:
         self.source = source
-        self._entries = {key: _Entry._make(value) for key, value in entries.items()}
+        self._text = text
+        self._protocols: dict[str, _Protocol] = {}
         self._ranked: dict[str, list[int]] = {}
-        self._names: dict[str, dict[int, str]] = {}
 
     @classmethod
     def parse(cls, text: str, source: str = "") -> "ServiceTable":
-        """Read the services format; malformed lines are skipped, as nmap skips them.
+        """The table of the services format in ``text``; malformed lines are skipped, as nmap skips them."""
+        return cls(text, source)
 
-        One regular-expression pass over the whole text: the table is read on
-        every run, and line-by-line splitting cost a noticeable part of a
-        short scan's start-up.
-        """
-        entries: dict[tuple[int, str], tuple[str, float]] = {}
-        for name, port_text, protocol, frequency_text in _LINE.findall(text):
-            port = int(port_text)
-            if port > 65535:
-                continue
-            key = (port, protocol.lower())
-            if key in entries:  # the first entry for a port names it
-                continue
-            try:
-                frequency = float(frequency_text) if frequency_text else 0.0
-            except ValueError:
-                frequency = 0.0
-            entries[key] = (name, frequency)
-        return cls(entries, source)
+    def _protocol(self, proto: str) -> _Protocol:
+        table = self._protocols.get(proto)
+        if table is not None:
+            return table
+        names: dict[int, str] = {}
+        frequencies: dict[int, float] = {}
+        if proto and not any(c.isspace() or c in "#/" for c in proto):
+            pattern = re.compile(_LINE.format(protocol=re.escape(proto)), re.MULTILINE)
+            for name, port_text, frequency_text in pattern.findall(self._text):
+                port = int(port_text)
+                if port > 65535 or port in names:  # the first entry for a port names it
+                    continue
+                names[port] = name
+                try:
+                    frequencies[port] = float(frequency_text) if frequency_text else 0.0
+                except ValueError:
+                    frequencies[port] = 0.0
+        table = self._protocols[proto] = _Protocol(names, frequencies)
+        return table
 
     @classmethod
     def load(cls, path: str | None = None) -> "ServiceTable":
@@ -109,27 +120,22 @@ class ServiceTable:
         return cls.load("")
 
     def name(self, port: int, proto: str) -> str | None:
-        entry = self._entries.get((port, proto))
-        return entry.name if entry else None
+        return self._protocol(proto).names.get(port)
 
     def names(self, proto: str) -> dict[int, str]:
-        """Port -> name for one protocol, built once: ``names("tcp").get(port)`` is the
-        per-port look-up of a big scan, with no key tuple to build."""
-        table = self._names.get(proto)
-        if table is None:
-            table = self._names[proto] = {port: entry.name for (port, p), entry in self._entries.items() if p == proto}
-        return table
+        """Port -> name for one protocol: ``names("tcp").get(port)`` is the per-port look-up
+        of a big scan, with no key tuple to build.  Not to be changed by the caller."""
+        return self._protocol(proto).names
 
     def frequency(self, port: int, proto: str) -> float:
-        entry = self._entries.get((port, proto))
-        return entry.frequency if entry else 0.0
+        return self._protocol(proto).frequencies.get(port, 0.0)
 
     def __contains__(self, key: tuple[int, str]) -> bool:
-        return key in self._entries
+        return key[0] in self._protocol(key[1]).names
 
     def ports(self, proto: str) -> list[int]:
         """Every port the table lists for ``proto``, ascending."""
-        return sorted(port for port, protocol in self._entries if protocol == proto)
+        return sorted(self._protocol(proto).names)
 
     def top(self, n: int, proto: str) -> list[int]:
         """The ``n`` most frequently open ports of ``proto``, most frequent first.
@@ -139,18 +145,11 @@ class ServiceTable:
         """
         ranked = self._ranked.get(proto)
         if ranked is None:
-            ranked = sorted(
-                (port for port, protocol in self._entries if protocol == proto),
-                key=lambda port: (-self._entries[(port, proto)].frequency, port),
-            )
-            self._ranked[proto] = ranked
+            frequencies = self._protocol(proto).frequencies
+            ranked = self._ranked[proto] = sorted(frequencies, key=lambda port: (-frequencies[port], port))
         return ranked[: max(0, n)]
 
     def ports_named(self, pattern: str, proto: str) -> list[int]:
         """Ports of ``proto`` whose service name matches ``pattern`` (``*``/``?`` wildcards), ascending."""
         matcher = _wildcard_regex(pattern)
-        return sorted(
-            port
-            for (port, protocol), entry in self._entries.items()
-            if protocol == proto and matcher.fullmatch(entry.name)
-        )
+        return sorted(port for port, name in self._protocol(proto).names.items() if matcher.fullmatch(name))
