@@ -155,7 +155,13 @@ class SystemEngines:
     def raw_discover(self, addresses: Iterable[str], probes: Sequence[DiscoveryProbe], timing: Timing, *,
                      arp: bool, stop: threading.Event, evidence: PacketEvidence | None) -> Iterator[DiscoveryResult]:
         from leadline.engines.discovery import raw_discover
+        from leadline.engines.discoverysplit import discover_in_worker, worth_a_worker
+        from leadline.engines.procpool import usable_cores
 
+        if evidence is None and self.reply_share is None:  # evidence is one conversation; a cluster worker is one share
+            split, addresses = worth_a_worker(addresses, usable_cores())
+            if split:
+                return discover_in_worker(addresses, probes, timing, arp=arp, stop=stop)
         return raw_discover(addresses, probes, timing, arp=arp, stop=stop, evidence=evidence,
                             source_share=self.reply_share)
 
