@@ -27,6 +27,8 @@ class Emitter:
         self.ctx = ctx
         self.counts = Counts()
         self.explain = ctx.plan.config.explain
+        # As nmap: a raw scan's replies came from a neighbour, so its MAC is reported (constant for the run).
+        self.mac_of_neighbours = ctx.plan.raw_discovery and ctx.plan.raw_port_scan
 
     def emit(self, record: HostRecord, started: float) -> None:
         """Write one host, and count it with the hosts the sinks were handed.
@@ -37,9 +39,9 @@ class Emitter:
         the interrupt surfaces as the call returns."""
         ctx = self.ctx
         ports = tuple(sort_ports(self._named(record.ports)))
-        if (record.mac is None and record.up and ports and ctx.plan.raw_discovery and ctx.plan.raw_port_scan
+        if (record.mac is None and self.mac_of_neighbours and ports and record.status is HostStatus.UP
                 and ctx.engines.arp_reaches(record.address)):
-            record.mac = ctx.engines.neighbour_mac(record.address)  # as nmap: a raw scan's replies came from it
+            record.mac = ctx.engines.neighbour_mac(record.address)
         result = record.freeze(ports, started, vendor_for(record.mac) if record.mac else None)
         try:
             ctx.sink.host(result)

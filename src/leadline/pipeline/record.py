@@ -68,34 +68,18 @@ class HostRecord:
             self.mac = mac
 
     def freeze(self, ports: tuple[PortResult, ...], started: float, mac_vendor: str | None) -> HostResult:
-        hostnames: list[Hostname] = []
-        if self.target.hostname:
-            hostnames.append(Hostname(self.target.hostname, "user"))
-        if self.ptr:
-            hostnames.append(Hostname(self.ptr, "PTR"))
+        target = self.target
+        hostnames: tuple[Hostname, ...] = ()
+        if target.hostname or self.ptr:
+            named = [Hostname(target.hostname, "user")] if target.hostname else []
+            hostnames = (*named, Hostname(self.ptr, "PTR")) if self.ptr else tuple(named)
+        # Positional, in HostResult's field order (a test holds the two together): once per host
+        # of a sweep, keywords cost half as much again.
         return HostResult(
-            address=self.address,
-            family=self.target.family,
-            status=self.status,
-            status_reason=self.reason,
-            status_reason_ttl=self.reason_ttl,
-            hostnames=tuple(hostnames),
-            latency=self.latency,
-            ports=ports,
-            mac=self.mac,
-            mac_vendor=mac_vendor,
-            start_time=started,
-            end_time=time.time(),
-            other_addresses=self.target.other_addresses,
-            timed_out=self.timed_out,
-            interrupted=self.interrupted,
-            distance=self.distance,
-            uptime=self.uptime,
-            os=self.os,
-            trace=self.trace,
-            scripts=tuple(self.scripts),
-            through=self.through,
-            warnings=tuple(self.warnings),
+            target.address, target.family, self.status, self.reason, self.reason_ttl, hostnames, self.latency,
+            ports, self.mac, mac_vendor, started, time.time(), target.other_addresses, self.timed_out,
+            self.distance, self.uptime, self.os, self.trace, tuple(self.scripts), tuple(self.warnings),
+            self.interrupted, self.through,
         )
 
 
