@@ -1,9 +1,10 @@
-"""A long sweep's discovery engine runs in a worker process (a lab of its own, prefix: the suite's + "sw").
+"""Many-host scans use both cores (a lab of its own, prefix: the suite's + "sw").
 
-The target answers for every address of a routed /19 (8,192 hosts), one
-router away.  Past ``WORKER_AFTER`` addresses the engine is forked off and
-the scanning process writes hosts beside it; the results must be the ones
-one process gives, in the same order, and nmap's.
+The target answers for every address of a routed /18 (16,384 hosts), one
+router away.  Past ``WORKER_AFTER`` addresses a sweep's engine is forked off
+and the scanning process writes hosts beside it; a SYN scan of one port over
+the range is shared out by host among worker processes.  The results must
+be the ones one process gives, in the same order, and nmap's.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from tests.conftest import lab_prefix
 pytestmark = [pytest.mark.lab]
 
 PREFIX = lab_prefix("sw")
-SWEPT = "198.19.0.0/19"
-HOSTS = 8192
+SWEPT = "198.19.0.0/18"
+HOSTS = 16384
 LEADLINE = str(Path(sys.executable).parent / "leadline")
 
 # Both paths over the same addresses in one process: which one SystemEngines chose, and what each found.
@@ -111,3 +112,22 @@ def test_the_command_line_sweep_finds_what_nmap_finds(lab: Lab) -> None:
     found = _up(ours.stdout)
     assert len(found) == HOSTS
     assert found == _up(theirs.stdout)  # the same hosts, in the same order
+
+
+def _port_80(xml: str) -> list[tuple[str, str, str]]:
+    root = ET.fromstring(xml)
+    rows = []
+    for host in root.iter("host"):
+        state = host.find("ports/port/state")
+        if state is not None:
+            rows.append((host.find("address").get("addr", ""), state.get("state", ""), state.get("reason", "")))  # type: ignore[union-attr]
+    return rows
+
+
+def test_a_one_port_scan_of_the_range_shared_by_host_finds_what_nmap_finds(lab: Lab) -> None:
+    ours = lab.run("scanner", [LEADLINE, "-sS", "-p80", "-n", "-Pn", SWEPT, "-oX", "-"], timeout=120)
+    theirs = lab.run("scanner", ["nmap", "-sS", "-p80", "-n", "-Pn", SWEPT, "-oX", "-"], timeout=180)
+    assert ours.returncode == 0 and theirs.returncode == 0, ours.stderr + theirs.stderr
+    found = _port_80(ours.stdout)
+    assert len(found) == HOSTS and {(state, reason) for _, state, reason in found} == {("closed", "reset")}
+    assert found == _port_80(theirs.stdout)

@@ -29,7 +29,7 @@ from leadline.engines.discovery import DiscoveryResult
 from leadline.engines.fake import Answer, FakeHost, FakeNetwork, run_fake_scan
 from leadline.engines.service import OnResult, ServiceOptions, ServiceTarget
 from leadline.model import PortResult, PortState, Reason
-from leadline.pipeline.engines import MakeSession
+from leadline.core.session import MakeSession
 from tests.unit.tracenet import TraceNet, run_session
 
 SOURCE = "198.18.0.1"

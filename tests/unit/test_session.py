@@ -210,3 +210,15 @@ def test_receive_many_takes_a_batch_and_ignores_what_is_not_ours() -> None:
     decided = {e.port: e.verdict.state for e in events if isinstance(e, PortDecided)}
     assert decided == {21: PortState.CLOSED, 22: PortState.OPEN}
     assert isinstance(events[-1], HostDone) and session.finished
+
+
+def test_a_host_share_is_the_address_modulo_the_worker_count() -> None:
+    from leadline.core.session import in_share
+
+    addresses = [f"198.19.0.{i}" for i in range(10)]
+    evens = [a for a in addresses if in_share(a, (0, 2))]
+    odds = [a for a in addresses if in_share(a, (1, 2))]
+    assert evens == addresses[0::2] and odds == addresses[1::2]
+    # 198.19.0.0 is 3,323,133,952, which is 1 modulo 3.
+    assert [a for a in addresses if in_share(a, (1, 3))] == ["198.19.0.0", "198.19.0.3", "198.19.0.6", "198.19.0.9"]
+    assert sum(in_share(a, (i, 3)) for a in addresses for i in range(3)) == len(addresses)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from leadline.config import TIMING_TEMPLATES, Timing
 from leadline.core.timing import CongestionWindow, RttEstimator
-from leadline.engines.procpool import worker_count
+from leadline.engines.procpool import split_plan, worker_count
 from leadline.engines.workers import share_timing
 
 NORMAL = TIMING_TEMPLATES[3]  # initial 1.0, min 0.1, max 10.0
@@ -137,6 +137,14 @@ class TestWorkerShares:
         assert worker_count(256, 1000, NORMAL, cores=64) == 8
         # Never more workers than ports: the shares are slices of the port list.
         assert worker_count(100000, 3, NORMAL, cores=8) == 3
+
+    def test_many_hosts_on_few_ports_are_shared_out_by_host(self) -> None:
+        assert split_plan(32768, 1, NORMAL, 2, by_hosts_allowed=True) == (2, True)
+        assert split_plan(32768, 1, NORMAL, 2, by_hosts_allowed=False) == (1, False)  # IPv6: by port or not at all
+        assert split_plan(1, 65535, NORMAL, 2, by_hosts_allowed=True) == (2, False)  # enough ports: by port
+        assert split_plan(16384, 3, NORMAL, 8, by_hosts_allowed=True) == (3, False)
+        assert split_plan(8191, 1, NORMAL, 2, by_hosts_allowed=True) == (1, False)  # too small to fork
+        assert split_plan(32768, 1, dataclasses.replace(NORMAL, max_rate=1000.0), 2, by_hosts_allowed=True) == (1, False)
 
     def test_paced_scans_stay_in_one_process(self) -> None:
         assert worker_count(1, 65535, dataclasses.replace(NORMAL, scan_delay=0.01), cores=4) == 1

@@ -45,8 +45,10 @@ from __future__ import annotations
 
 import heapq
 import math
+from socket import inet_aton
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Protocol
 
 from leadline.config import Timing
 from leadline.core.attempts import AttemptBudget
@@ -68,7 +70,7 @@ from leadline.core.ratecontrol import RateController
 from leadline.core.timing import RttEstimator
 from leadline.model import PortState
 
-__all__ = ["Event", "HostDone", "PortDecided", "ScanSession", "Warning"]
+__all__ = ["Event", "HostDone", "MakeSession", "PortDecided", "ScanSession", "Warning", "in_share"]
 
 DEFAULT_MAX_IN_FLIGHT = 10_000
 _MAX_BACKOFF_DOUBLINGS = 4
@@ -88,6 +90,22 @@ def _port_major(hosts: list[str], ports: list[int]) -> Iterator[tuple[str, int]]
     for port in ports:
         for host in hosts:
             yield host, port
+
+
+class MakeSession(Protocol):
+    """Builds the session of one scan, or of one worker's share of it (split across processes).
+
+    ``ports`` and ``timing`` are that share's; ``host_share=(index, count)``
+    keeps only the hosts whose IPv4 address is ``index`` modulo ``count``.
+    """
+
+    def __call__(self, ports: Sequence[int], timing: Timing, host_share: tuple[int, int] | None = None) -> ScanSession: ...
+
+
+def in_share(address: str, share: tuple[int, int]) -> bool:
+    """Whether the IPv4 ``address`` is ``share[0]`` modulo ``share[1]`` (a worker's hosts; its capture filters the same)."""
+    index, count = share
+    return int.from_bytes(inet_aton(address), "big") % count == index
 
 
 class ScanSession:

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from leadline.config import Timing
 from leadline.errors import LeadlineError
 
-__all__ = ["Send", "Work", "WorkerFailed", "WorkerPool", "divide_limits", "usable_cores", "worker_count"]
+__all__ = ["Send", "Work", "WorkerFailed", "WorkerPool", "divide_limits", "split_plan", "usable_cores", "worker_count"]
 
 Send = Callable[[tuple[object, ...]], None]
 Work = Callable[[int, Send, threading.Event], None]
@@ -82,6 +82,16 @@ def worker_count(hosts: int, ports: int, timing: Timing, cores: int) -> int:
         return 1
     by_size = (hosts * ports) // _MIN_PROBES_PER_WORKER
     return max(1, min(cores, by_size, ports, _MAX_WORKERS))
+
+
+def split_plan(hosts: int, ports: int, timing: Timing, cores: int, *, by_hosts_allowed: bool) -> tuple[int, bool]:
+    """(workers, by hosts): a scan's ports are shared out when there are enough of them, else (when
+    allowed: IPv4) its hosts, so a scan of one port over a /16 uses every core as ``-p-`` of one host does."""
+    workers = worker_count(hosts, ports, timing, cores)
+    if workers < 2 and by_hosts_allowed:
+        workers = worker_count(ports, hosts, timing, cores)
+        return workers, workers > 1
+    return workers, False
 
 
 def divide_limits(timing: Timing, workers: int, *, default_parallelism: int | None = None) -> Timing:

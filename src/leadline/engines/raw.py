@@ -48,12 +48,15 @@ def run_raw_scan(
     evidence: PacketEvidence | None = None,
     clock: Callable[[], float] = time.monotonic,
     share: tuple[int, int] | None = None,
+    host_share: tuple[int, int] | None = None,
 ) -> None:
     """Run ``session`` to the end (or until ``stop`` is set), sending and capturing for real.
 
     ``share=(index, count)``: this session probes only ports congruent to
     ``index`` modulo ``count`` (one worker of a split scan); its capture
-    then never sees TCP replies meant for the others.
+    then never sees TCP replies meant for the others.  ``host_share`` is the
+    same for IPv4 hosts (the address modulo ``count``): TCP replies and ICMP
+    answers from the others' hosts are dropped by the kernel.
     """
     sender = open_ip_sender(family, _NEEDS_ROOT)
     # Evidence someone will read (a pcap, the packet trace, --explain) gets the
@@ -68,6 +71,7 @@ def run_raw_scan(
         needs=_NEEDS_ROOT,
         outgoing=evidence is not None and evidence.captures,
         share=share,
+        source_share=host_share if family == 4 else None,
         timestamps=precise,
     )
     loop = _Loop(session, capture, on_event, evidence, clock)

@@ -5,7 +5,10 @@ sends, captures and matches every packet on one core.  So a big scan
 forks workers; worker i probes the ports congruent to i modulo the
 worker count, with its own session, rate controller and sockets, and its
 receiver's BPF filter passes only the TCP replies from those ports (see
-``packetio.protocol_filter``): no worker reads another's answers.  ICMP errors
+``packetio.protocol_filter``): no worker reads another's answers.  A scan
+of many IPv4 hosts on fewer ports than workers is split by host instead:
+worker i probes the hosts whose address is i modulo the worker count, and
+its filter passes only their replies.  ICMP errors
 reach every worker; each session checks the quoted probe against its own
 cookie and in-flight ports, so only the owner acts on one.
 
@@ -26,14 +29,12 @@ from collections.abc import Callable, Sequence
 
 from leadline.config import Timing
 from leadline.core.probes.base import Verdict
-from leadline.core.session import Event, HostDone, PortDecided, ScanSession, Warning
+from leadline.core.session import Event, HostDone, MakeSession, PortDecided, Warning
 from leadline.engines.procpool import Send, WorkerFailed, WorkerPool, divide_limits
 from leadline.engines.raw import run_raw_scan
 from leadline.model import PortState, Reason
 
 __all__ = ["share_of_ports", "split_raw_scan"]
-
-MakeSession = Callable[[Sequence[int], Timing], ScanSession]
 
 _FLUSH_EVENTS = 4096
 _FLUSH_SECONDS = 0.1
@@ -46,11 +47,15 @@ def share_of_ports(ports: Sequence[int], index: int, count: int) -> list[int]:
     return [port for port in ports if port % count == index]
 
 
-def _raw_work(make_session: MakeSession, ports: Sequence[int], timing: Timing, count: int, family: int) -> Callable[[int, Send, threading.Event], None]:
+def _raw_work(make_session: MakeSession, ports: Sequence[int], timing: Timing, count: int, family: int,
+              by_hosts: bool) -> Callable[[int, Send, threading.Event], None]:
     share = divide_limits(timing, count)
 
     def work(index: int, send: Send, stopping: threading.Event) -> None:
-        session = make_session(share_of_ports(ports, index, count), share)
+        if by_hosts:
+            session = make_session(ports, share, (index, count))
+        else:
+            session = make_session(share_of_ports(ports, index, count), share)
         batch: list[tuple[object, ...]] = []
         flushed = [time.monotonic()]
 
@@ -71,7 +76,10 @@ def _raw_work(make_session: MakeSession, ports: Sequence[int], timing: Timing, c
             if len(batch) >= _FLUSH_EVENTS or time.monotonic() - flushed[0] >= _FLUSH_SECONDS:
                 flush()
 
-        run_raw_scan(session, family=family, on_event=on_event, stop=stopping, share=(index, count))
+        if by_hosts:
+            run_raw_scan(session, family=family, on_event=on_event, stop=stopping, host_share=(index, count))
+        else:
+            run_raw_scan(session, family=family, on_event=on_event, stop=stopping, share=(index, count))
         flush()
         send(("finished", session.finished))
 
@@ -87,13 +95,15 @@ def split_raw_scan(
     family: int,
     on_event: Callable[[Event], None],
     stop: threading.Event | None,
+    by_hosts: bool = False,
 ) -> None:
     """Run the scan ``make_session(ports, timing)`` describes over ``workers`` processes.
 
     ``make_session`` is called in each worker with its share of the ports
-    and of the timing limits; it must draw the hosts itself.
+    and of the timing limits, or (``by_hosts``, IPv4 only) with every port
+    and its share of the hosts; it must draw the hosts itself.
     """
-    pool = WorkerPool(workers, _raw_work(make_session, ports, timing, workers, family))
+    pool = WorkerPool(workers, _raw_work(make_session, ports, timing, workers, family, by_hosts))
     hosts_done: dict[str, list[float | None]] = {}
     warned: set[tuple[str, str]] = set()
     finished = [False] * workers
@@ -123,9 +133,13 @@ def split_raw_scan(
                     on_event(PortDecided(address, port, verdict, rtt, attempts, exchange))
                 elif row[0] == "done":
                     _, address, latency = row
+                    if by_hosts:  # the host's one worker
+                        on_event(HostDone(address, latency))
+                        continue
                     reports = hosts_done.setdefault(address, [])
                     reports.append(latency)
                     if len(reports) == workers:
+                        del hosts_done[address]
                         measured = [value for value in reports if value is not None]
                         on_event(HostDone(address, min(measured) if measured else None))
                 elif (row[1], row[2]) not in warned:  # each worker may see the same thing

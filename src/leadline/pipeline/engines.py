@@ -19,7 +19,7 @@ from leadline.config import DiscoveryProbe, Timing
 
 if TYPE_CHECKING:
     from leadline.core.evidence import PacketEvidence
-    from leadline.core.session import Event, ScanSession
+    from leadline.core.session import Event, MakeSession
     from leadline.core.tracesession import TraceSession
     from leadline.detect.service.probes import ProbeDatabase
     from leadline.engines.service import OnResult, ServiceOptions, ServiceTarget
@@ -33,9 +33,7 @@ if TYPE_CHECKING:
     from leadline.core.ftpbounce import PortVerdict
     from leadline.core.idle import PortFound
 
-__all__ = ["Engines", "MakeSession", "SystemEngines"]
-
-MakeSession = Callable[[Sequence[int], Timing], "ScanSession"]
+__all__ = ["Engines", "SystemEngines"]
 
 
 class Engines(Protocol):
@@ -110,7 +108,7 @@ class SystemEngines:
 
     def __init__(self, *, reply_share: tuple[int, int] | None = None) -> None:
         self.reply_share = reply_share  # (r, K): every target is r mod K, so captures drop other sources
-        self._routes4: object | None = None
+        self._routes4: RouteTable | None = None
         self._routes6: object | None = None
 
     def raw_available(self) -> bool:
@@ -121,11 +119,12 @@ class SystemEngines:
         return True
 
     def _ipv4_routes(self) -> RouteTable:
-        from leadline.engines.routes import RouteTable
+        routes = self._routes4  # asked once or twice per host of a big scan: no import on the way
+        if routes is None:
+            from leadline.engines.routes import RouteTable
 
-        if not isinstance(self._routes4, RouteTable):
-            self._routes4 = RouteTable.load()
-        return self._routes4
+            routes = self._routes4 = RouteTable.load()
+        return routes
 
     def arp_reaches(self, address: str) -> bool:
         return self._ipv4_routes().arp_reaches(address)
@@ -187,15 +186,16 @@ class SystemEngines:
     def raw_scan(self, make_session: MakeSession, hosts: int, ports: Sequence[int], timing: Timing, *, family: int,
                  on_event: Callable[[Event], None], stop: threading.Event, evidence: PacketEvidence | None,
                  split: bool = True) -> None:
-        from leadline.engines.procpool import usable_cores, worker_count
+        from leadline.engines.procpool import split_plan, usable_cores
         from leadline.engines.raw import run_raw_scan
         from leadline.engines.rawsplit import split_raw_scan
 
-        workers = 1
+        workers, by_hosts = 1, False
         if evidence is None and split:  # a pcap or a packet trace records one ordered conversation
-            workers = worker_count(hosts, len(ports), timing, usable_cores())
+            workers, by_hosts = split_plan(hosts, len(ports), timing, usable_cores(), by_hosts_allowed=family == 4)
         if workers > 1:
-            split_raw_scan(make_session, ports, timing, workers, family=family, on_event=on_event, stop=stop)
+            split_raw_scan(make_session, ports, timing, workers, family=family, on_event=on_event, stop=stop,
+                           by_hosts=by_hosts)
         else:
             run_raw_scan(make_session(ports, timing), family=family, on_event=on_event, stop=stop, evidence=evidence)
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from leadline.config import ScanConfig, Timing
 from leadline.core.probes.udp import UdpScan
 from leadline.core.probes.base import ProbeContext, ProbeModule
-from leadline.core.session import Event, HostDone, PortDecided, ScanSession
+from leadline.core.session import Event, HostDone, PortDecided, ScanSession, in_share
 from leadline.core.idle import PortFound
 from leadline.model import PortResult, PortState, Reason
 from leadline.pipeline.context import ScanContext, TaskProgress, scanning_hosts
@@ -196,10 +196,12 @@ class PortScan:
                         for a in source.split(",")]
             seeds = {a: latency for a in addresses if (latency := hosts[a].latency) is not None}
 
-            def make_session(share: Sequence[int], timing: Timing, contexts: list[ProbeContext] = contexts,
-                             addresses: list[str] = addresses, module: ProbeModule = module,
-                             seeds: dict[str, float] = seeds) -> ScanSession:
-                return _session(module, contexts, addresses, share, timing, config, udp, seeds)
+            def make_session(ports: Sequence[int], timing: Timing, host_share: tuple[int, int] | None = None, *,
+                             contexts: list[ProbeContext] = contexts, addresses: list[str] = addresses,
+                             module: ProbeModule = module, seeds: dict[str, float] = seeds) -> ScanSession:
+                if host_share is not None:  # one worker's share of the hosts (engines/rawsplit.py)
+                    addresses = [a for a in addresses if in_share(a, host_share)]
+                return _session(module, contexts, addresses, ports, timing, config, udp, seeds)
 
             ctx.engines.raw_scan(make_session, len(addresses), ports, config.timing, family=family,
                                  on_event=on_event, stop=ctx.stop, evidence=ctx.evidence, split=not udp)
