@@ -132,5 +132,8 @@ print(json.dumps(seen))
 def test_a_workers_filter_passes_only_replies_from_its_own_ports(practice_lab: Lab) -> None:
     done = practice_lab.run(practice_lab.scanner, [sys.executable, "-c", _FILTER_PROBE, practice.COURSE], timeout=30)
     assert done.returncode == 0, done.stderr
-    seen = json.loads(done.stdout)
-    assert sorted(set(seen)) == [21, 23, 25, 27, 29]
+    seen = set(json.loads(done.stdout))
+    # Other tests share the practice lab and may draw segments from other ports meanwhile
+    # (once 50007): whatever passed must be odd, and every odd port of ours must have passed.
+    assert all(port % 2 == 1 for port in seen), sorted(seen)
+    assert sorted(port for port in seen if 20 <= port < 30) == [21, 23, 25, 27, 29]
