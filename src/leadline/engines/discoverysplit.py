@@ -137,7 +137,6 @@ class _Feeder(threading.Thread):
         self.addresses = addresses
         self.fd = fd
         self.failure: BaseException | None = None
-        self._closing = False
 
     def run(self) -> None:
         try:
