@@ -213,7 +213,7 @@ def test_receive_many_takes_a_batch_and_ignores_what_is_not_ours() -> None:
 
 
 def test_a_host_share_is_the_address_modulo_the_worker_count() -> None:
-    from leadline.core.session import in_share
+    from leadline.core.targets import in_share
 
     addresses = [f"198.19.0.{i}" for i in range(10)]
     evens = [a for a in addresses if in_share(a, (0, 2))]

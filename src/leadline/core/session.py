@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import heapq
 import math
-from socket import inet_aton
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Protocol
@@ -70,7 +69,7 @@ from leadline.core.ratecontrol import RateController
 from leadline.core.timing import RttEstimator
 from leadline.model import PortState
 
-__all__ = ["Event", "HostDone", "MakeSession", "PortDecided", "ScanSession", "Warning", "in_share"]
+__all__ = ["Event", "HostDone", "MakeSession", "PortDecided", "ScanSession", "Warning"]
 
 DEFAULT_MAX_IN_FLIGHT = 10_000
 _MAX_BACKOFF_DOUBLINGS = 4
@@ -100,12 +99,6 @@ class MakeSession(Protocol):
     """
 
     def __call__(self, ports: Sequence[int], timing: Timing, host_share: tuple[int, int] | None = None) -> ScanSession: ...
-
-
-def in_share(address: str, share: tuple[int, int]) -> bool:
-    """Whether the IPv4 ``address`` is ``share[0]`` modulo ``share[1]`` (a worker's hosts; its capture filters the same)."""
-    index, count = share
-    return int.from_bytes(inet_aton(address), "big") % count == index
 
 
 class ScanSession:

@@ -52,10 +52,11 @@ def _raw_work(make_session: MakeSession, ports: Sequence[int], timing: Timing, c
     share = divide_limits(timing, count)
 
     def work(index: int, send: Send, stopping: threading.Event) -> None:
-        if by_hosts:
-            session = make_session(ports, share, (index, count))
-        else:
-            session = make_session(share_of_ports(ports, index, count), share)
+        mine = (index, count)
+        host_share, port_share = (mine, None) if by_hosts else (None, mine)
+        # Only a host split names its share: a port split's factory may take (ports, timing) alone.
+        session = (make_session(ports, share, host_share) if host_share is not None
+                   else make_session(share_of_ports(ports, index, count), share))
         batch: list[tuple[object, ...]] = []
         flushed = [time.monotonic()]
 
@@ -76,10 +77,7 @@ def _raw_work(make_session: MakeSession, ports: Sequence[int], timing: Timing, c
             if len(batch) >= _FLUSH_EVENTS or time.monotonic() - flushed[0] >= _FLUSH_SECONDS:
                 flush()
 
-        if by_hosts:
-            run_raw_scan(session, family=family, on_event=on_event, stop=stopping, host_share=(index, count))
-        else:
-            run_raw_scan(session, family=family, on_event=on_event, stop=stopping, share=(index, count))
+        run_raw_scan(session, family=family, on_event=on_event, stop=stopping, share=port_share, host_share=host_share)
         flush()
         send(("finished", session.finished))
 

@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from leadline.config import ScanConfig, Timing
 from leadline.core.probes.udp import UdpScan
 from leadline.core.probes.base import ProbeContext, ProbeModule
-from leadline.core.session import Event, HostDone, PortDecided, ScanSession, in_share
+from leadline.core.session import Event, HostDone, PortDecided, ScanSession
+from leadline.core.targets import in_share
 from leadline.core.idle import PortFound
 from leadline.model import PortResult, PortState, Reason
 from leadline.pipeline.context import ScanContext, TaskProgress, scanning_hosts
