@@ -89,3 +89,28 @@ def test_scan_delay_caps_the_rate() -> None:
     controller = RateController.from_timing(TIMING_TEMPLATES[2])  # -T2: 0.4 s between probes
     assert controller.rate == pytest.approx(2.5)
     assert controller.max_rate == pytest.approx(2.5)
+
+
+
+def test_a_clean_lan_path_reaches_full_speed_within_170_ms() -> None:
+    """Every answer back in 0.2 ms: the ramp from 500/s to the 100,000/s default ceiling
+    is five judged bins (about 0.16 s here; doubling all the way took eight, 0.2 s), so a
+    scan of a few thousand ports is not spent in slow start."""
+    controller = RateController()
+    drive(controller, 0.17, lambda now: True, rtt=0.0002)
+    assert controller.rate == pytest.approx(100_000)
+    assert controller.ceiling is None
+
+
+def test_the_ramp_only_doubles_once_a_drop_was_seen() -> None:
+    """Random loss from the start: experiments prove it random, and from then on the rate
+    grows by doubling, so an unproven path is never overrun fourfold."""
+    rng = random.Random(3)
+    controller = RateController(max_rate=50_000)
+    drive(controller, 2.0, lambda now: rng.random() > 0.4, rtt=0.0002)
+    texts = [text for _, text in controller.decisions]
+    first_drop = next(i for i, text in enumerate(texts) if "trying half" in text)
+    rates = [float(text.rsplit(" ", 1)[1].rstrip("/s")) for text in texts[first_drop:]
+             if text.startswith("no sign of a limit")]
+    assert controller.rate == pytest.approx(50_000)
+    assert rates and all(b <= 2 * a + 1e-9 for a, b in zip(rates, rates[1:]))

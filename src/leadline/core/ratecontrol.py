@@ -24,8 +24,11 @@ rate R, the answered fraction f and the answer rate a = f * R.
 
 The experiment.  While bins keep the answered fraction they had before
 (within 20%, and the drop statistically significant), the rate grows:
-doubling per bin until the first limit is found, 5% per bin after it,
-and only while the pacer, not the supply of probes, was the bottleneck.
+doubling per bin until the first limit is found (fourfold from 2000/s
+until the first drop: a clean LAN path reaches 100,000/s from 500/s in
+five steps, about 0.16 s, where doubling took eight and 0.2 s), 5% per
+bin after it, and only while the pacer, not the supply of probes, was
+the bottleneck.
 When a bin's fraction drops, the next bin is sent at half the rate and
 the two are compared with a two-proportion z-test:
 
@@ -90,6 +93,11 @@ _Z_SIGNIFICANT = 2.0
 _EXTEND_LIMIT = 4  # an unclear experiment gathers up to 4x the high side's sends
 _OUTCOME_WINDOW = 64
 _ADVANCE_STEP = 0.0005  # seconds between bin reviews driven by answers and timeouts
+# Until the first drop, from 2000/s up (past the answer caps hosts commonly keep, whose
+# burst allowance could hide them through a fourfold step): the ramp to 100,000/s
+# costs five judged bins, not eight.
+_START_GROWTH = 4.0
+_START_GROWTH_FROM = 2000.0
 _FAST_GROWTH = 2.0
 _SLOW_GROWTH = 1.05
 _BURST_SECONDS = 0.005
@@ -165,6 +173,7 @@ class RateController:
         self._experiment_low: _Bin | None = None  # what half the rate got so far
         self._experiment_origin = 0.0  # the rate the experiment started from
         self._descent = 0  # extra halvings taken by the current experiment
+        self._dropped_once = False  # an experiment has begun: growth slows from _START_GROWTH to _FAST_GROWTH
         self._capped_answer_rate: float | None = None  # the cap a step of this experiment proved
         self._fraction_seen = False  # a bin was judged normal: usual_fraction is measured, not assumed
         self._tally: _Bin | None = None  # settled bins at the current rate, not yet judged
@@ -351,6 +360,7 @@ class RateController:
             if low < measured.rate:
                 self._experiment_high = measured
                 self._experiment_origin = measured.rate
+                self._dropped_once = True
                 self._descent = 0
                 self._capped_answer_rate = None
                 self._set_rate(now, low, f"answered {measured.fraction:.0%} at {measured.rate:.0f}/s, trying half")
@@ -361,7 +371,8 @@ class RateController:
         self.usual_fraction = max(usual, 0.8 * usual + 0.2 * measured.fraction)
         self._fraction_seen = self._fraction_seen or measured.answered > 0
         if measured.paced and self.rate < self.max_rate:
-            growth = _FAST_GROWTH if self.ceiling is None else _SLOW_GROWTH
+            ramp = _START_GROWTH if self.rate >= _START_GROWTH_FROM and not self._dropped_once else _FAST_GROWTH
+            growth = ramp if self.ceiling is None else _SLOW_GROWTH
             self._set_rate(now, self.rate * growth, "no sign of a limit, faster")
 
     def _judge_experiment(self, measured: _Bin, now: float) -> None:
