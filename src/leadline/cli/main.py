@@ -134,6 +134,9 @@ class GuardedSinks(FanOut):
         """A batch of -sL addresses without names."""
         self._each(lambda s: s.listed(addresses))
 
+    def flush(self) -> None:
+        self._each(lambda s: s.flush())
+
     def end(self, stats: RunStats) -> None:
         self.ended = True
         self._each(lambda s: s.end(stats), last=True)
@@ -161,31 +164,49 @@ def read_list_file(path: str, option: str) -> list[str]:
     return list(read_target_file(text))
 
 
-def _open_output(stack: ExitStack, path: str) -> TextIO:
+def _open_output(stack: ExitStack, path: str, stdout: TextIO) -> TextIO:
     if path == "-":
-        return sys.stdout
+        return stdout
+    from leadline.output.held import held, release
+
     try:
-        return stack.enter_context(open(path, "w", encoding="utf-8"))
+        stream = held(stack.enter_context(open(path, "w", encoding="utf-8")))
     except OSError as e:
         raise UsageError(f"cannot write output file '{path}': {e.strerror or e}") from None
+    stack.callback(release, stream)  # whatever is held reaches the file before it closes
+    return stream
 
 
-def build_sinks(config: ScanConfig, stack: ExitStack, *, status: bool = False) -> tuple[list[Sink], ProgressLine | None]:
+def held_stdout(stack: ExitStack) -> TextIO:
+    """Standard output for one run: held in batches of whole events when it is a file or a pipe
+    (see output/held.py); a terminal gets each event as it is written."""
+    from leadline.output.held import held, release
+
+    if sys.stdout.isatty():
+        return sys.stdout
+    stream = held(sys.stdout)
+    stack.callback(release, stream)
+    return stream
+
+
+def build_sinks(config: ScanConfig, stack: ExitStack, *, status: bool = False,
+                stdout: TextIO | None = None) -> tuple[list[Sink], ProgressLine | None]:
     """The sinks the flags ask for, plus the progress line (drawn on a terminal; kept for ``status``)."""
     from leadline.output.normal import NormalOutput
 
+    stdout = stdout or sys.stdout
     out = config.output
     sinks: list[Sink] = []
     stdout_taken = "-" in (out.normal, out.xml, out.grepable, out.json)
     progress = None
     if config.interactive or status:
         # With standard output owned by an output format, the live line goes to standard error.
-        progress = ProgressLine(sys.stderr if stdout_taken else sys.stdout, enabled=config.interactive)
+        progress = ProgressLine(sys.stderr if stdout_taken else stdout, enabled=config.interactive)
         sinks.append(progress)
     if not stdout_taken:
         sinks.append(
             NormalOutput(
-                sys.stdout,
+                stdout,
                 reason=config.reason,
                 open_only=config.open_only,
                 verbosity=config.verbosity,
@@ -193,7 +214,7 @@ def build_sinks(config: ScanConfig, stack: ExitStack, *, status: bool = False) -
                 ping_hint=not (config.skip_discovery or config.list_only),
             )
         )
-    sinks.extend(output_sinks(config, lambda path: _open_output(stack, path), warn=_warn))
+    sinks.extend(output_sinks(config, lambda path: _open_output(stack, path, stdout), warn=_warn))
     return sinks, progress
 
 
@@ -319,8 +340,10 @@ def run(parsed: Parsed, resumed: Sequence[HostResult] = ()) -> int:
     stop = threading.Event()
     started = time.time()
     with ExitStack() as stack:
-        sinks, progress = build_sinks(config, stack, status=keyboard is not None or parsed.stats_every is not None)
-        _terminal.stream = console
+        stdout = held_stdout(stack)
+        sinks, progress = build_sinks(config, stack, status=keyboard is not None or parsed.stats_every is not None,
+                                      stdout=stdout)
+        _terminal.stream = stdout if console is sys.stdout else console
         _terminal.progress = progress
         guarded = GuardedSinks(sinks, _terminal.lock, on_begin=lambda: _at_start(config, warnings))
         files_closed = _install_interrupt(stop, guarded)

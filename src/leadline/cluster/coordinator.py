@@ -180,6 +180,7 @@ class ClusterScan(Scan):
                 host = replace(host, hostnames=(Hostname(target.hostname, "user"), *host.hostnames),
                                other_addresses=target.other_addresses)
             self.emitter.replay(host)
+        self.emitter.flush()
 
 
 def _any_raw_worker(client: Any) -> bool:

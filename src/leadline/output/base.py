@@ -39,6 +39,9 @@ class Sink(Protocol):
     def listed(self, addresses: Sequence[str]) -> None:
         """A batch of -sL addresses with no names: the same as one ``host`` event each, cheaper."""
 
+    def flush(self) -> None:
+        """A batch of hosts is over (a host group, a sweep): what a sink holds back goes out now."""
+
     def end(self, stats: RunStats) -> None: ...
 
 
@@ -66,6 +69,9 @@ class NullSink:
     def listed(self, addresses: Sequence[str]) -> None:
         for address in addresses:
             self.host(listed_host(address))
+
+    def flush(self) -> None:
+        pass
 
     def end(self, stats: RunStats) -> None:
         pass
@@ -104,6 +110,10 @@ class FanOut(NullSink):
     def listed(self, addresses: Sequence[str]) -> None:
         for s in self.sinks:
             s.listed(addresses)
+
+    def flush(self) -> None:
+        for s in self.sinks:
+            s.flush()
 
     def end(self, stats: RunStats) -> None:
         for s in self.sinks:

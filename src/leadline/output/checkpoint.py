@@ -1,8 +1,10 @@
 """Checkpoints: the finished hosts an output file already holds.
 
-Every sink that can be read back (XML, JSON) writes and flushes one
-whole host at a time, so a file is its own checkpoint at every moment:
-SIGKILL loses at most the hosts still being scanned, never one written.
+Every sink that can be read back (XML, JSON) writes whole hosts only
+(several at once when they finish within 50 ms of each other, see
+``output/held.py``), so a file is its own checkpoint at every moment:
+SIGKILL loses at most the hosts still being scanned and those finished
+in the last 50 ms, never part of one.
 A resumed run replays the checkpoint's hosts into fresh outputs, then
 scans only what is left, so its files equal an uninterrupted run's.
 """

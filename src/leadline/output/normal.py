@@ -13,6 +13,7 @@ from typing import Sequence, TextIO
 
 from leadline.model import HostResult, HostStatus, PortResult, PortState, RunInfo, RunStats
 from leadline.output.base import NullSink
+from leadline.output.held import release
 from leadline.output.osreport import detection_performed, os_normal_lines
 from leadline.output.services import script_lines, service_column, service_info_line, version_text
 from leadline.output.trace import trace_lines
@@ -146,7 +147,10 @@ class NormalOutput(NullSink):
             self._write(f"# {PROGRAM} done at {ctime_string(stats.end_time)} -- {done_summary(stats)}")
         else:
             self._write(f"{PROGRAM} done: {done_summary(stats)}")
-        self.stream.flush()
+        release(self.stream)
+
+    def flush(self) -> None:
+        release(self.stream)
 
     # -- layout ----------------------------------------------------------
     def host_lines(self, host: HostResult) -> list[str]:

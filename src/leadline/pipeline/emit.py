@@ -63,6 +63,10 @@ class Emitter:
             elif result.status is HostStatus.DOWN:
                 self.counts.down += 1
 
+    def flush(self) -> None:
+        """A batch of hosts is written: the output files get what they hold (see output/held.py)."""
+        self.ctx.sink.flush()
+
     def listed(self, addresses: list[str]) -> None:
         """A batch of -sL addresses with no names."""
         if addresses:

@@ -191,6 +191,8 @@ class Scan:
         try:
             for host in self.resumed:
                 self.emitter.replay(host)
+            if self.resumed:
+                self.emitter.flush()
             with quiet_collector():
                 self.scan_all()
             if not self.ctx.stopped:
@@ -244,6 +246,8 @@ class Scan:
             resolve_names(down, ctx)
         for r in down:
             emit(r, group.started)
+        if down:
+            self.emitter.flush()
         if not self.port_phases:
             for phase in self.later_phases:
                 if getattr(phase, "runs_after_ping_scan", False) and not ctx.stopped:
@@ -264,3 +268,4 @@ class Scan:
         resolve_names(up, ctx)
         for r in up:
             emit(r, group.started)
+        self.emitter.flush()

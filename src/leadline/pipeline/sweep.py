@@ -53,6 +53,7 @@ def ping_sweep(targets: Iterator[Target], ctx: ScanContext, emitter: Emitter) ->
             _write(chunk, started, ctx, emitter)
             chunk, started = [], time.time()
     _write(chunk, started, ctx, emitter)
+    emitter.flush()
     ctx.sink.task_end(task, time.time(), f"{total} total hosts")
 
 
