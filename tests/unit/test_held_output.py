@@ -1,4 +1,4 @@
-"""Output files and piped standard output are written a batch of whole events at a time."""
+"""Output files, and standard output redirected to a file, are written a batch of whole events at a time."""
 
 from __future__ import annotations
 
@@ -84,14 +84,25 @@ def test_the_size_limit_writes_without_waiting_for_the_clock() -> None:
     assert len(file.writes) == 3  # the first event, then one write per 100 characters gathered
 
 
-def test_a_piped_run_and_its_files_end_with_the_last_line(tmp_path: Path) -> None:
-    """Standard output to a pipe and the -o files are held; the run's end still reaches all of them."""
-    normal, grepable, xml = tmp_path / "out.nmap", tmp_path / "out.gnmap", tmp_path / "out.xml"
-    done = subprocess.run([*ISOLATED, LEADLINE, "-sL", "-n", "198.18.0.0/22", "-oN", str(normal), "-oG", str(grepable),
-                           "-oX", str(xml)], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+def test_a_run_into_files_ends_every_file_with_its_last_line(tmp_path: Path) -> None:
+    """Standard output redirected to a file and the -o files are held; the run's end still reaches all of them."""
+    normal, grepable, xml, printed = (tmp_path / name for name in ("out.nmap", "out.gnmap", "out.xml", "stdout.txt"))
+    with printed.open("w") as stdout:
+        done = subprocess.run([*ISOLATED, LEADLINE, "-sL", "-n", "198.18.0.0/22", "-oN", str(normal), "-oG",
+                               str(grepable), "-oX", str(xml)], stdout=stdout, stderr=subprocess.PIPE, text=True,
+                              timeout=60, stdin=subprocess.DEVNULL)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.count("leadline scan report for") == 1024
-    assert done.stdout.rstrip().splitlines()[-1].startswith("leadline done: 1024 IP addresses (0 hosts up)")
+    text = printed.read_text()
+    assert text.count("leadline scan report for") == 1024
+    assert text.rstrip().splitlines()[-1].startswith("leadline done: 1024 IP addresses (0 hosts up)")
     assert normal.read_text().rstrip().splitlines()[-1].startswith("# leadline done at ")
     assert grepable.read_text().rstrip().splitlines()[-1].startswith("# leadline done at ")
     assert xml.read_text().rstrip().endswith("</nmaprun>")
+
+
+def test_a_piped_run_is_complete_too() -> None:
+    done = subprocess.run([*ISOLATED, LEADLINE, "-sL", "-n", "198.18.0.0/24"], capture_output=True, text=True,
+                          timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("leadline scan report for") == 256
+    assert done.stdout.rstrip().splitlines()[-1].startswith("leadline done: 256 IP addresses (0 hosts up)")

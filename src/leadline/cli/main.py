@@ -178,11 +178,18 @@ def _open_output(stack: ExitStack, path: str, stdout: TextIO) -> TextIO:
 
 
 def held_stdout(stack: ExitStack) -> TextIO:
-    """Standard output for one run: held in batches of whole events when it is a file or a pipe
-    (see output/held.py); a terminal gets each event as it is written."""
+    """Standard output for one run: held in batches of whole events when it is a file (or /dev/null,
+    see output/held.py); a terminal or a pipe, which someone may be reading live, gets each event
+    as it is written."""
+    import stat
+
     from leadline.output.held import held, release
 
-    if sys.stdout.isatty():
+    try:
+        mode = os.fstat(sys.stdout.fileno()).st_mode
+    except (OSError, ValueError, AttributeError):
+        return sys.stdout  # replaced by something without a descriptor: leave it as it is
+    if sys.stdout.isatty() or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
         return sys.stdout
     stream = held(sys.stdout)
     stack.callback(release, stream)

@@ -10,8 +10,9 @@ batch of hosts is over (``Sink.flush``) or the file closes.  A file
 therefore always ends at an event boundary, as the checkpoint reader
 expects, and lags the scan by at most those 50 ms while hosts keep
 coming.  The -o files are held, and so is standard output when it is a
-file or a pipe (everything the CLI prints there goes through the one
-held stream, in order); a terminal is written as each event happens.
+file (everything the CLI prints there goes through the one held stream,
+in order); a terminal or a pipe, which someone may be reading live, is
+written as each event happens.
 """
 
 from __future__ import annotations
