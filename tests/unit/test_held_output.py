@@ -106,3 +106,20 @@ def test_a_piped_run_is_complete_too() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("leadline scan report for") == 256
     assert done.stdout.rstrip().splitlines()[-1].startswith("leadline done: 256 IP addresses (0 hosts up)")
+
+
+def test_closing_releases_and_never_raises_once_the_file_is_gone() -> None:
+    file, clock = Recorder(), Clock()
+    stream = HeldStream(file, clock=clock)
+    stream.write("a\n")
+    stream.flush()
+    stream.write("b\n")
+    stream.flush()
+    stream.close()
+    assert file.getvalue() == "a\nb\n"
+    gone = Recorder()
+    late = HeldStream(gone, clock=clock)
+    late.write("lost\n")
+    gone.close()
+    late.close()  # the held text cannot be kept; no error escapes
+    assert late.closed

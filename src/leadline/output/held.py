@@ -1,8 +1,9 @@
 """Output files written a batch of hosts at a time, not a system call per host.
 
 A sweep of a /16 finishes tens of thousands of hosts a second; flushing
-each one to each -o file cost a write() apiece, a fifth of such a run's
-time.  A ``HeldStream`` takes a sink's text as usual, and the sink's
+each one to each -o file cost a write() apiece (a /17 swept into three
+files and a redirected standard output spent 0.06 s more in the kernel,
+about 5% of the run).  A ``HeldStream`` takes a sink's text as usual, and the sink's
 ``flush()`` still marks the end of a whole event (a host, a task line),
 but the complete events reach the file together: when 50 ms have passed
 since the last write, when 64 KB are waiting, or when the scan says a
@@ -69,6 +70,16 @@ class HeldStream(io.TextIOBase):
             self._complete.extend(self._open)
             self._waiting += sum(len(part) for part in self._open)
             self._open.clear()
+
+    def close(self) -> None:
+        """Release what is held, unless the file under it is gone already (then nothing can be kept)."""
+        if not self.closed:
+            try:
+                self.release()
+            except (OSError, ValueError):
+                self._open.clear()
+                self._complete.clear()
+        super().close()
 
     def isatty(self) -> bool:
         return self.stream.isatty()
