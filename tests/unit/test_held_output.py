@@ -62,13 +62,19 @@ def test_a_file_never_holds_part_of_an_event() -> None:
     assert file.getvalue() == "<host>" + "<ports/>" * 5 + "</host>\n"
 
 
-def test_release_writes_everything_now() -> None:
-    file, clock = Recorder(), Clock()
-    stream = HeldStream(file, clock=clock)
+def two_events() -> tuple[Recorder, HeldStream]:
+    """A held stream given two events in quick succession: the first is in the file, the second held."""
+    file = Recorder()
+    stream = HeldStream(file, clock=Clock())
     stream.write("first\n")
     stream.flush()
     stream.write("second\n")
     stream.flush()
+    return file, stream
+
+
+def test_release_writes_everything_now() -> None:
+    file, stream = two_events()
     assert file.getvalue() == "first\n"
     stream.write("done\n")
     stream.release()
@@ -109,16 +115,11 @@ def test_a_piped_run_is_complete_too() -> None:
 
 
 def test_closing_releases_and_never_raises_once_the_file_is_gone() -> None:
-    file, clock = Recorder(), Clock()
-    stream = HeldStream(file, clock=clock)
-    stream.write("a\n")
-    stream.flush()
-    stream.write("b\n")
-    stream.flush()
+    file, stream = two_events()
     stream.close()
-    assert file.getvalue() == "a\nb\n"
+    assert file.getvalue() == "first\nsecond\n"
     gone = Recorder()
-    late = HeldStream(gone, clock=clock)
+    late = HeldStream(gone, clock=Clock())
     late.write("lost\n")
     gone.close()
     late.close()  # the held text cannot be kept; no error escapes

@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from contextlib import ExitStack
-from typing import Callable, Sequence, TextIO
+from typing import Callable, Sequence, TextIO, cast
 
 from leadline._version import __version__
 from leadline.api import output_sinks
@@ -23,6 +23,7 @@ from leadline.errors import InputFileError, LeadlineError, UsageError
 from leadline.model import HostResult, PortResult, RunInfo, RunStats
 from leadline.options import Parsed, parse_args
 from leadline.output.base import FanOut, Sink
+from leadline.output.held import HeldStream
 from leadline.output.progress import ProgressLine
 
 __all__ = ["GuardedSinks", "build_sinks", "main", "read_list_file", "run"]
@@ -77,9 +78,11 @@ class GuardedSinks(FanOut):
     every file.
     """
 
-    def __init__(self, sinks: list[Sink], lock: threading.RLock, on_begin: Callable[[], None] | None = None) -> None:
+    def __init__(self, sinks: list[Sink], lock: threading.RLock, on_begin: Callable[[], None] | None = None,
+                 held: Sequence[HeldStream] = ()) -> None:
         super().__init__(sinks)
         self.lock = lock
+        self.held = held  # the run's output streams written in batches: released at each batch's end
         self.on_begin = on_begin  # runs once the headers are out (nmap's warnings follow "Starting ...")
         self.depth = 0  # > 0 while an event is being written
         self.pending = False  # an interrupt arrived during an event
@@ -136,10 +139,16 @@ class GuardedSinks(FanOut):
 
     def flush(self) -> None:
         self._each(lambda s: s.flush())
+        with self.lock:
+            for stream in self.held:
+                stream.release()
 
     def end(self, stats: RunStats) -> None:
         self.ended = True
         self._each(lambda s: s.end(stats), last=True)
+        with self.lock:
+            for stream in self.held:
+                stream.release()
 
     def close_interrupted(self, started: float) -> None:
         """An interrupt escaped the pipeline before it wrote the footer: close every file now."""
@@ -164,26 +173,29 @@ def read_list_file(path: str, option: str) -> list[str]:
     return list(read_target_file(text))
 
 
-def _open_output(stack: ExitStack, path: str, stdout: TextIO) -> TextIO:
+def _hold(stack: ExitStack, stream: TextIO, held: list[HeldStream]) -> TextIO:
+    """``stream`` written a batch of whole events at a time (output/held.py); what it holds
+    reaches it before it closes."""
+    batched = HeldStream(stream)
+    held.append(batched)
+    stack.callback(batched.release)
+    return cast(TextIO, batched)
+
+
+def _open_output(stack: ExitStack, path: str, stdout: TextIO, held: list[HeldStream]) -> TextIO:
     if path == "-":
         return stdout
-    from leadline.output.held import held, release
-
     try:
-        stream = held(stack.enter_context(open(path, "w", encoding="utf-8")))
+        stream = stack.enter_context(open(path, "w", encoding="utf-8"))
     except OSError as e:
         raise UsageError(f"cannot write output file '{path}': {e.strerror or e}") from None
-    stack.callback(release, stream)  # whatever is held reaches the file before it closes
-    return stream
+    return _hold(stack, stream, held)
 
 
-def held_stdout(stack: ExitStack) -> TextIO:
-    """Standard output for one run: held in batches of whole events when it is a file (or /dev/null,
-    see output/held.py); a terminal or a pipe, which someone may be reading live, gets each event
-    as it is written."""
+def held_stdout(stack: ExitStack, held: list[HeldStream]) -> TextIO:
+    """Standard output for one run: held in batches of whole events when it is a file (or /dev/null);
+    a terminal or a pipe, which someone may be reading live, gets each event as it is written."""
     import stat
-
-    from leadline.output.held import held, release
 
     try:
         mode = os.fstat(sys.stdout.fileno()).st_mode
@@ -191,13 +203,11 @@ def held_stdout(stack: ExitStack) -> TextIO:
         return sys.stdout  # replaced by something without a descriptor: leave it as it is
     if sys.stdout.isatty() or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
         return sys.stdout
-    stream = held(sys.stdout)
-    stack.callback(release, stream)
-    return stream
+    return _hold(stack, sys.stdout, held)
 
 
-def build_sinks(config: ScanConfig, stack: ExitStack, *, status: bool = False,
-                stdout: TextIO | None = None) -> tuple[list[Sink], ProgressLine | None]:
+def build_sinks(config: ScanConfig, stack: ExitStack, *, status: bool = False, stdout: TextIO | None = None,
+                held: list[HeldStream] | None = None) -> tuple[list[Sink], ProgressLine | None]:
     """The sinks the flags ask for, plus the progress line (drawn on a terminal; kept for ``status``)."""
     from leadline.output.normal import NormalOutput
 
@@ -221,7 +231,8 @@ def build_sinks(config: ScanConfig, stack: ExitStack, *, status: bool = False,
                 ping_hint=not (config.skip_discovery or config.list_only),
             )
         )
-    sinks.extend(output_sinks(config, lambda path: _open_output(stack, path, stdout), warn=_warn))
+    held = [] if held is None else held
+    sinks.extend(output_sinks(config, lambda path: _open_output(stack, path, stdout, held), warn=_warn))
     return sinks, progress
 
 
@@ -347,12 +358,13 @@ def run(parsed: Parsed, resumed: Sequence[HostResult] = ()) -> int:
     stop = threading.Event()
     started = time.time()
     with ExitStack() as stack:
-        stdout = held_stdout(stack)
+        held: list[HeldStream] = []
+        stdout = held_stdout(stack, held)
         sinks, progress = build_sinks(config, stack, status=keyboard is not None or parsed.stats_every is not None,
-                                      stdout=stdout)
+                                      stdout=stdout, held=held)
         _terminal.stream = stdout if console is sys.stdout else console
         _terminal.progress = progress
-        guarded = GuardedSinks(sinks, _terminal.lock, on_begin=lambda: _at_start(config, warnings))
+        guarded = GuardedSinks(sinks, _terminal.lock, on_begin=lambda: _at_start(config, warnings), held=held)
         files_closed = _install_interrupt(stop, guarded)
         scan = _scan_class(config)(
             config,

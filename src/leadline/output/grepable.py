@@ -12,7 +12,6 @@ from typing import Sequence, TextIO
 from leadline.model import HostResult, HostStatus, PortResult, RunInfo, RunStats
 from leadline.output.services import service_column, version_text
 from leadline.output.base import NullSink
-from leadline.output.held import release
 from leadline.output.formatting import ctime_string, done_summary, fold_ports, has_possibly_open, ptr_name
 
 PROGRAM = "leadline"
@@ -52,10 +51,7 @@ class GrepableOutput(NullSink):
             # A comment, so scripts that split Host: lines are not disturbed.
             self._write(f"# QUITTING! {stats.error_message or 'scan interrupted'}")
         self._write(f"# {PROGRAM} done at {ctime_string(stats.end_time)} -- {done_summary(stats)}")
-        release(self.stream)
-
-    def flush(self) -> None:
-        release(self.stream)
+        self.stream.flush()
 
     def host_lines(self, host: HostResult) -> list[str]:
         """The ``Host:`` lines for one host; none for hosts the run does not report."""

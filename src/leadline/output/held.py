@@ -7,7 +7,8 @@ about 5% of the run).  A ``HeldStream`` takes a sink's text as usual, and the si
 ``flush()`` still marks the end of a whole event (a host, a task line),
 but the complete events reach the file together: when 50 ms have passed
 since the last write, when 64 KB are waiting, or when the scan says a
-batch of hosts is over (``Sink.flush``) or the file closes.  A file
+batch of hosts is over (``Sink.flush``, which the CLI's sinks turn into
+``release``) or the file closes.  A file
 therefore always ends at an event boundary, as the checkpoint reader
 expects, and lags the scan by at most those 50 ms while hosts keep
 coming.  The -o files are held, and so is standard output when it is a
@@ -21,9 +22,9 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Callable
-from typing import TextIO, cast
+from typing import TextIO
 
-__all__ = ["HeldStream", "held", "release"]
+__all__ = ["HeldStream"]
 
 _INTERVAL = 0.05  # seconds a complete event may wait for company
 _LIMIT = 1 << 16  # characters waiting that are written at once, whatever the time
@@ -90,15 +91,3 @@ class HeldStream(io.TextIOBase):
     def writable(self) -> bool:
         return True
 
-
-def held(stream: TextIO) -> TextIO:
-    """An output file's stream, written in batches of whole events."""
-    return cast(TextIO, HeldStream(stream))
-
-
-def release(stream: TextIO) -> None:
-    """Write out what ``stream`` holds (a plain stream is just flushed)."""
-    if isinstance(stream, HeldStream):
-        stream.release()
-    else:
-        stream.flush()

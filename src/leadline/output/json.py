@@ -19,7 +19,6 @@ from typing import Any, Sequence, TextIO
 
 from leadline.model import HostResult, HostStatus, Reason, RunInfo, RunStats, ScriptElement, ScriptResult, ServiceDetail, Trace
 from leadline.output.base import NullSink
-from leadline.output.held import release
 from leadline.output.formatting import sort_ports
 from leadline.output.osreport import os_json
 
@@ -80,11 +79,8 @@ class JsonOutput(NullSink):
         if not self.started or self.closed:
             return
         self.stream.write('], "runstats": ' + json.dumps(stats_to_json(stats)) + "}\n")
-        release(self.stream)
+        self.stream.flush()
         self.closed = True
-
-    def flush(self) -> None:
-        release(self.stream)
 
 
 def run_to_json(run: RunInfo) -> dict[str, Any]:

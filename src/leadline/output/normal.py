@@ -13,7 +13,6 @@ from typing import Sequence, TextIO
 
 from leadline.model import HostResult, HostStatus, PortResult, PortState, RunInfo, RunStats
 from leadline.output.base import NullSink
-from leadline.output.held import release
 from leadline.output.osreport import detection_performed, os_normal_lines
 from leadline.output.services import script_lines, service_column, service_info_line, version_text
 from leadline.output.trace import trace_lines
@@ -147,10 +146,7 @@ class NormalOutput(NullSink):
             self._write(f"# {PROGRAM} done at {ctime_string(stats.end_time)} -- {done_summary(stats)}")
         else:
             self._write(f"{PROGRAM} done: {done_summary(stats)}")
-        release(self.stream)
-
-    def flush(self) -> None:
-        release(self.stream)
+        self.stream.flush()
 
     # -- layout ----------------------------------------------------------
     def host_lines(self, host: HostResult) -> list[str]:

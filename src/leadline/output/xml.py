@@ -16,7 +16,6 @@ from typing import TextIO
 
 from leadline.model import HostResult, HostStatus, PortResult, RunInfo, RunStats, ScriptElement, ScriptResult, ServiceDetail
 from leadline.output.base import NullSink
-from leadline.output.held import release
 from leadline.output.formatting import compress_ports, ctime_string, done_summary, fold_ports, port_sort_key
 from leadline.output.osreport import os_xml_lines
 
@@ -140,11 +139,7 @@ class XmlOutput(NullSink):
         )
         hosts = element("hosts", {"up": stats.hosts_up, "down": stats.hosts_down, "total": stats.hosts_total})
         self._emit([f"<runstats>{finished}{hosts}", "</runstats>", "</nmaprun>"])
-        release(self.stream)
         self.closed = True
-
-    def flush(self) -> None:
-        release(self.stream)
 
     # -- layout ----------------------------------------------------------
     def host_lines(self, host: HostResult) -> list[str]:
