@@ -187,7 +187,7 @@ def test_only_an_error_to_the_rounds_own_send_proves_the_silences_before_it(atte
     assert decided == ({7: PortState.OPEN_FILTERED} if proves else {})
 
 
-def _ssdp_scan(host: FakeHost, ports: list[int]) -> tuple[float, dict[int, PortState], dict[int, float]]:
+def _payload_scan(host: FakeHost, ports: list[int]) -> tuple[float, dict[int, PortState], dict[int, float]]:
     network = FakeNetwork({TARGET: host}, seed=0)
     session = UdpSession(UdpScan(payloads=PayloadTable(PAYLOADS)), [ProbeContext("198.18.1.100", b"s" * 16)], [TARGET],
                          ports, TIMING_TEMPLATES[3], RateController(initial_rate=1000, adaptive=False), explain=False)
@@ -201,12 +201,28 @@ def test_an_ssdp_device_answering_late_is_waited_for() -> None:
     # UPnP lets a device delay its answer to an M-SEARCH by up to MX seconds (our request says 1);
     # the ports around it decide at once, and the late answer still makes 1900 open.
     late = FakeHost(ports={1900: PortBehaviour(Answer.OPEN, delay=0.7), 1901: OPEN})
-    end, states, rtts = _ssdp_scan(late, [1900, 1901, 22, 23])
+    end, states, rtts = _payload_scan(late, [1900, 1901, 22, 23])
     assert states == {1900: PortState.OPEN, 1901: PortState.OPEN, 22: PortState.CLOSED, 23: PortState.CLOSED}
     assert rtts[1900] > 0.69 and 0.7 < end < 1.0
 
 
 def test_a_silent_ssdp_port_is_given_its_answer_delay_before_its_silence_counts() -> None:
-    end, states, _ = _ssdp_scan(FakeHost(ports={1900: DROP, 1901: DROP}), [1900, 1901, 22])
+    end, states, _ = _payload_scan(FakeHost(ports={1900: DROP, 1901: DROP}), [1900, 1901, 22])
     assert states == {1900: PortState.OPEN_FILTERED, 1901: PortState.OPEN_FILTERED, 22: PortState.CLOSED}
     assert end >= 2.0  # two silences that count, each a second after its send
+
+
+@pytest.mark.parametrize("delay", [0.02, 0.15, 0.2])
+def test_a_service_answering_after_the_canarys_error_is_still_found_open(delay: float) -> None:
+    """The canary's error comes from the target's kernel at once; a busy daemon (or a resolver doing
+    its lookup) answers from user space later.  Its port is open, as nmap finds it within its timeout:
+    the canary may end a round early, but a port's silence counts only after the probe timeout."""
+    ports = {**SILENT, 60: PortBehaviour(Answer.OPEN, delay=delay)}
+    _, states, _, _, _ = scan(FakeHost(ports=ports))
+    assert {p: s for (_, p), s in states.items()} == truth()
+
+
+def test_a_tftp_server_answering_late_from_its_forked_process_is_waited_for() -> None:
+    late = FakeHost(ports={69: PortBehaviour(Answer.OPEN, delay=0.4), 70: DROP})
+    end, states, _ = _payload_scan(late, [69, 70, 22])
+    assert states == {69: PortState.OPEN, 70: PortState.OPEN_FILTERED, 22: PortState.CLOSED}

@@ -340,7 +340,9 @@ PAYLOADS: tuple[Payload, ...] = (
     Payload("dns-version-bind", (53,), _version_bind, _dns_echo, 0xFFFF),
     Payload("dns-root", (53,), _dns_root, _dns_echo, 0xFFFF),
     Payload("dhcp-inform", (67,), _dhcp, _dhcp_echo, source_at=_CIADDR),
-    Payload("tftp-rrq", (69,), _tftp, other_port=True),
+    # A TFTP server answers from a port of its own (RFC 1350's transfer ID): tftpd forks a process per
+    # request to send it, which a busy host schedules late.
+    Payload("tftp-rrq", (69,), _tftp, other_port=True, answer_delay=0.5),
     Payload("portmap-null", (111,), _portmap, _rpc_echo),
     Payload("ntp-client", (123,), _ntp, _ntp_echo),
     Payload("netbios-nbstat", (137,), _nbstat, _nbns_echo, 0xFFFF),

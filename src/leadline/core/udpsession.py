@@ -29,8 +29,10 @@ every silence prove itself instead:
   seconds while rounds went out has stopped answering altogether (its
   budget never refills): its silences count again, so the scan ends.
 * A round is judged as soon as its canary answers (plus ``CANARY_GRACE``
-  for reordering), not at its timeout: everything sent before the canary
-  has answered by then.  While no canary has gone unanswered, rounds
+  for reordering), not at its timeout: every error the kernel owed the
+  ports sent before the canary has arrived by then.  A service answers
+  from user space, later, so a port's silence counts only once the probe
+  timeout has passed since its send (``_Lingering``).  While no canary has gone unanswered, rounds
   follow each other as fast as the pacer allows.  Once one has (the lane is *limited*), a lane keeps
   one round in flight and starts the next a round's timeout later, or an
   eighth of the measured refill interval if that is longer: every refill
@@ -380,7 +382,7 @@ class UdpSession(ScanSession):
             if state.decided:
                 continue
             if counts or slot < proven:
-                if self._lingering.hold(round_.address, number, state.last_sent, now):
+                if self._lingering.hold(round_.address, number, state.last_sent, now, host.rtt.timeout()):
                     continue
                 state.counted += 1
             self._after_silence(host, number, state, now)
@@ -445,10 +447,15 @@ def _prove(state: _Port | None, lane: int, attempt: int | None) -> None:
 
 
 class _Lingering:
-    """Ports whose silence would count before their protocol's answer delay is over (SSDP: up to MX s).
+    """Ports whose silence would count before a service could have answered.
 
-    Held out of their round, which goes on without them, until that delay
-    after their latest send; only then does the silence count.
+    A round's canary is answered by the target's kernel, at once; a service
+    answers from user space, later when the host is busy or the service
+    works first (a resolver's lookup; SSDP waits up to MX s on purpose).
+    So the canary proves the ports before it sent no error, but a port's
+    silence counts only once the probe timeout (``floor``), or its
+    protocol's answer delay if longer, has passed since its latest send.
+    Until then it is held out of its round, which goes on without it.
     """
 
     __slots__ = ("delays", "heap", "_sequence")
@@ -458,8 +465,8 @@ class _Lingering:
         self.heap: list[tuple[float, int, str, int]] = []
         self._sequence = 0
 
-    def hold(self, address: str, port: int, sent: float, now: float) -> bool:
-        until = sent + self.delays.get(port, 0.0)
+    def hold(self, address: str, port: int, sent: float, now: float, floor: float) -> bool:
+        until = sent + max(floor, self.delays.get(port, 0.0))
         if until <= now:
             return False
         self._sequence += 1
