@@ -70,11 +70,14 @@ def test_best_class_is_nmaps(both: tuple[dict[str, OsReport], dict[str, OsReport
         return
     # nmap's own first place may be a tie at the accuracy it shows (the far host: Linux 3.2 and Linux
     # 5.3 - 5.4, both 95%, ordered by random ISN-derived values that differ from run to run): then our
-    # best match must be one of nmap's tied first and score what nmap shows for them.
+    # best match must be one of nmap's tied first and score about what nmap shows for them.  The
+    # random SEQ values (SP, GCD, ISR, TS: 225 of the 4,055 points of nmap-os-db's MatchPoints) fall
+    # inside or outside a reference range from run to run in either tool, which moves the shown
+    # accuracy by a few points (a CI run: nmap 91 for the three tied, ours 93 for one of them).
     top = nmap[address].matches[0][1]
     tied = {name for name, accuracy in nmap[address].matches if accuracy == top}
     best, accuracy = ours[address].matches[0]
-    assert len(tied) > 1 and best in tied and accuracy in (top, top + 1), (nmap[address].matches[:5], ours[address].matches[:5])
+    assert len(tied) > 1 and best in tied and abs(accuracy - top) <= 3, (nmap[address].matches[:5], ours[address].matches[:5])
 
 
 @pytest.mark.parametrize("address", HOSTS)
